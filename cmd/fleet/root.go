@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/charmbracelet/log"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes. Every command ends in one of these.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// usageError marks an error as the user's call being wrong (bad flag, bad
+// target): the process exits with exitUsage.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usage error (exit code 2).
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// exitError carries an explicit exit code and an optional message already
+// printed (quiet) or still to print.
+type exitError struct {
+	code  int
+	err   error
+	quiet bool
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e exitError) Unwrap() error { return e.err }
+
+// errSilentFail ends the command with exit 1 without printing anything more:
+// the command already said what went wrong (a failed check table, say).
+var errSilentFail = exitError{code: exitFail, quiet: true}
+
+// app is what every command gets: streams and the configured logger.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    *log.Logger
+
+	logLevel  string
+	logFormat string
+}
+
+// commandGroups are the constructors of the top-level commands; each
+// command-group file adds its own in an init function, so adding a command
+// never touches this file.
+var commandGroups []func(*app) *cobra.Command
+
+func register(f func(*app) *cobra.Command) { commandGroups = append(commandGroups, f) }
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "fleet",
+		Short: "Bring NixOS machines up from bare metal with their secrets, verified",
+		Long: `fleet installs NixOS hosts over SSH from their flake and disko layout, stages
+their agenix secrets through a scoped forwarded agent, and proves at first boot
+that every declared secret decrypted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return a.setupLogging()
+		},
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w\nhint: see '%s --help'", err, c.CommandPath())}
+	})
+	for _, f := range commandGroups {
+		root.AddCommand(f(a))
+	}
+	return root
+}
+
+func (a *app) setupLogging() error {
+	lvl, err := log.ParseLevel(a.logLevel)
+	if err != nil {
+		return usagef("unknown --log-level %q\nhint: use debug, info, warn or error", a.logLevel)
+	}
+	a.log.SetLevel(lvl)
+	switch a.logFormat {
+	case "text":
+		a.log.SetFormatter(log.TextFormatter)
+	case "json":
+		a.log.SetFormatter(log.JSONFormatter)
+	default:
+		return usagef("unknown --log-format %q\nhint: use text or json", a.logFormat)
+	}
+	return nil
+}
+
+// Main runs fleet with the process's arguments and streams and returns the
+// exit code. Deferred cleanups of commands run before it returns: nothing
+// below calls os.Exit.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	a.log = log.NewWithOptions(stderr, log.Options{ReportTimestamp: true, TimeFormat: "15:04:05"})
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return a.report(err)
+}
+
+// report prints err the way every fleet command does (lowercase "error:"
+// line, hint lines kept) and maps it to an exit code.
+func (a *app) report(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	code := exitFail
+	var ue usageError
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+		if ee.quiet {
+			return code
+		}
+	case errors.As(err, &ue):
+		code = exitUsage
+	case isCobraUsage(err):
+		code = exitUsage
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(a.stderr, "error: interrupted")
+		return exitFail
+	}
+	msg := err.Error()
+	fmt.Fprintf(a.stderr, "error: %s\n", msg)
+	return code
+}
+
+// isCobraUsage recognises cobra's own argument errors (unknown command,
+// wrong number of arguments), which it returns as plain errors.
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
