@@ -32,4 +32,3 @@ func TestServerWithOpenSSHClient(t *testing.T) {
 		t.Fatalf("accepted connections = %d, want 1", n)
 	}
 }
-
