@@ -26,13 +26,24 @@ type Cmd struct {
 	// Stdout, when set, receives the command's output as it comes instead
 	// of it being collected in Result.Stdout.
 	Stdout io.Writer
+	// Label, when set, names the command in logs and errors instead of
+	// its whole argv (for long scripts).
+	Label string
 	// Quiet keeps the command's stderr lines out of the debug log (for
 	// commands whose stderr may hold sensitive text).
 	Quiet bool
 }
 
-// String is the command line as a shell would read it, for logs and errors.
+// String is the command line as a shell would read it.
 func (c Cmd) String() string { return ShellJoin(c.Args) }
+
+// display names the command in logs and errors.
+func (c Cmd) display() string {
+	if c.Label != "" {
+		return c.Label
+	}
+	return c.String()
+}
 
 // Result is what a finished command produced.
 type Result struct {
@@ -154,7 +165,7 @@ func (l *Local) Run(ctx context.Context, c Cmd) (*Result, error) {
 		cmd.Stderr = io.MultiWriter(&stderr, lw)
 	}
 	if logger != nil {
-		logger.Debug("run", "cmd", c.String())
+		logger.Debug("run", "cmd", c.display())
 	}
 	err := cmd.Run()
 	res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
@@ -162,17 +173,17 @@ func (l *Local) Run(ctx context.Context, c Cmd) (*Result, error) {
 		return res, nil
 	}
 	if ctx.Err() != nil {
-		return res, fmt.Errorf("%s: %w", c.String(), ctx.Err())
+		return res, fmt.Errorf("%s: %w", c.display(), ctx.Err())
 	}
 	var xe *exec.ExitError
 	if errors.As(err, &xe) {
-		ee := &ExitError{Host: l.Host(), Cmd: c.String(), Code: xe.ExitCode(), Stderr: Tail(stderr.Bytes(), stderrTailLines)}
+		ee := &ExitError{Host: l.Host(), Cmd: c.display(), Code: xe.ExitCode(), Stderr: Tail(stderr.Bytes(), stderrTailLines)}
 		if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			ee.Code, ee.Signal = -1, ws.Signal().String()
 		}
 		return res, ee
 	}
-	return res, fmt.Errorf("%s: %w", c.String(), err)
+	return res, fmt.Errorf("%s: %w", c.display(), err)
 }
 
 // Output runs c on r and returns its stdout; a convenience for the many

@@ -51,7 +51,8 @@ type Server struct {
 	AuthorizedKeys string        // path of its authorized_keys file
 	LogFile        string        // sshd's log (-E)
 
-	cmd *exec.Cmd
+	cmd    *exec.Cmd
+	exited chan error // receives sshd's exit
 }
 
 // Addr is "127.0.0.1:PORT".
@@ -207,7 +208,7 @@ func (s *Server) start(t testing.TB, opts Options) error {
 		if c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond); err == nil {
 			c.Close()
 			if strings.Contains(s.Log(), "Server listening") {
-				s.cmd = cmd
+				s.cmd, s.exited = cmd, exited
 				return nil
 			}
 		}
@@ -217,23 +218,17 @@ func (s *Server) start(t testing.TB, opts Options) error {
 	return errors.New("sshd did not start listening within 10s")
 }
 
-// Stop kills sshd and every session it started.
+// stop kills sshd and every session it started.
 func (s *Server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
+	if s.cmd == nil {
 		return
 	}
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		for s.cmd.ProcessState == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-s.exited:
 	case <-time.After(3 * time.Second):
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
 	}
 }
 

@@ -1,0 +1,239 @@
+package remote
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// UploadOptions shape an upload.
+type UploadOptions struct {
+	Mode  fs.FileMode // file mode; 0 means 0600
+	Owner string      // "user" or "user:group" for chown; "" leaves it as created
+	// MkdirParents creates missing parent directories with mode 0700.
+	MkdirParents bool
+}
+
+// uploadScript writes stdin to a private temp file beside the destination,
+// checks its size and sha256 against what the sender says, sets mode and
+// owner, and renames it into place. The temp file is created by mktemp (0600)
+// and removed on every failure, so the content is never readable by others
+// and a half-written file never appears at the destination.
+const uploadScript = `set -eu
+dst=$1 size=$2 mode=$3 owner=$4 mkp=$5
+dir=$(dirname -- "$dst")
+if [ "$mkp" = 1 ] && [ ! -d "$dir" ]; then (umask 077; mkdir -p -- "$dir"); fi
+[ -d "$dir" ] || { echo "directory $dir does not exist" >&2; exit 3; }
+tmp=$(mktemp -- "$dir/.fleet-upload.XXXXXXXX")
+trap 'rm -f -- "$tmp"' EXIT HUP INT TERM
+head -c "$size" > "$tmp"
+IFS= read -r want || { echo "upload cut short: no checksum received" >&2; exit 4; }
+got=$(sha256sum < "$tmp"); got=${got%% *}
+n=$(wc -c < "$tmp")
+[ "$n" -eq "$size" ] || { echo "upload cut short: got $n of $size bytes" >&2; exit 4; }
+[ "$got" = "$want" ] || { echo "upload corrupted: sha256 $got, want $want" >&2; exit 4; }
+chmod "$mode" "$tmp"
+if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
+sync -- "$tmp" 2>/dev/null || sync
+mv -f -- "$tmp" "$dst"
+trap - EXIT HUP INT TERM
+`
+
+// Upload writes size bytes from src to path on r, atomically, with the
+// given mode and owner, and verifies the bytes that arrived (sha256) before
+// the file appears at path.
+func Upload(ctx context.Context, r Runner, src io.Reader, size int64, path string, o UploadOptions) error {
+	mode := o.Mode
+	if mode == 0 {
+		mode = 0o600
+	}
+	mkp := "0"
+	if o.MkdirParents {
+		mkp = "1"
+	}
+	pr, pw := io.Pipe()
+	srcErr := make(chan error, 1)
+	go func() {
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(pw, h), io.LimitReader(src, size))
+		if err == nil && n != size {
+			err = fmt.Errorf("source ended after %d of %d bytes", n, size)
+		}
+		if err != nil {
+			srcErr <- err
+			pw.CloseWithError(err)
+			return
+		}
+		_, err = io.WriteString(pw, hex.EncodeToString(h.Sum(nil))+"\n")
+		srcErr <- nil
+		pw.CloseWithError(err)
+	}()
+	_, err := r.Run(ctx, Cmd{
+		Args:  []string{"sh", "-c", uploadScript, "fleet-upload", path, strconv.FormatInt(size, 10), fmt.Sprintf("%04o", mode.Perm()), o.Owner, mkp},
+		Stdin: pr,
+		Label: "upload " + path,
+	})
+	pr.Close()
+	if err != nil {
+		select {
+		case serr := <-srcErr:
+			if serr != nil { // the cause, not the remote's view of it
+				return fmt.Errorf("upload %s to %s: %w", path, r.Host(), serr)
+			}
+		default:
+		}
+		return fmt.Errorf("upload %s to %s: %w", path, r.Host(), err)
+	}
+	return nil
+}
+
+// UploadFile uploads a local file (its content; mode and owner from o).
+func UploadFile(ctx context.Context, r Runner, local, path string, o UploadOptions) error {
+	f, err := os.Open(local)
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	return Upload(ctx, r, f, st.Size(), path, o)
+}
+
+// TreeOptions shape a directory upload.
+type TreeOptions struct {
+	// UID and GID own every entry on the remote (default 0:0, root).
+	UID, GID int
+	// Include, when set, limits the upload to these paths (relative, slash
+	// separated, files only; their parent directories come along).
+	Include []string
+}
+
+// UploadTree streams the directory local into dir on r as one tar stream,
+// unpacked there with modes preserved and ownership set to o.UID:o.GID.
+// Symlinks are kept as links; other special files are refused.
+func UploadTree(ctx context.Context, r Runner, local, dir string, o TreeOptions) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeTar(pw, local, o)) }()
+	_, err := r.Run(ctx, Cmd{
+		Args:  []string{"sh", "-c", `set -eu; mkdir -p -- "$1"; exec tar -x -p --same-owner --numeric-owner -f - -C "$1"`, "fleet-untar", dir},
+		Stdin: pr,
+		Label: "unpack tar into " + dir,
+	})
+	pr.Close()
+	if err != nil {
+		return fmt.Errorf("upload %s to %s:%s: %w", local, r.Host(), dir, err)
+	}
+	return nil
+}
+
+func writeTar(w io.Writer, root string, o TreeOptions) error {
+	tw := tar.NewWriter(w)
+	add := func(rel string, info fs.FileInfo) error {
+		var link string
+		if info.Mode()&fs.ModeSymlink != 0 {
+			l, err := os.Readlink(filepath.Join(root, rel))
+			if err != nil {
+				return err
+			}
+			link = l
+		} else if !info.Mode().IsRegular() && !info.IsDir() {
+			return fmt.Errorf("%s: %s is not a file, directory or symlink", filepath.Join(root, rel), info.Mode().Type())
+		}
+		h, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(rel)
+		if info.IsDir() {
+			h.Name += "/"
+		}
+		h.Uid, h.Gid, h.Uname, h.Gname = o.UID, o.GID, "", ""
+		h.Format = tar.FormatPAX
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(filepath.Join(root, rel))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			return err
+		}
+		return nil
+	}
+	if o.Include != nil {
+		dirs := map[string]bool{}
+		for _, rel := range o.Include {
+			rel = filepath.FromSlash(rel)
+			for d := filepath.Dir(rel); d != "." && !dirs[d]; d = filepath.Dir(d) {
+				dirs[d] = true
+			}
+		}
+		var ordered []string
+		for d := range dirs {
+			ordered = append(ordered, d)
+		}
+		sortByDepth(ordered)
+		for _, d := range ordered {
+			info, err := os.Lstat(filepath.Join(root, d))
+			if err != nil {
+				return err
+			}
+			if err := add(d, info); err != nil {
+				return err
+			}
+		}
+		for _, rel := range o.Include {
+			info, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
+			if err != nil {
+				return err
+			}
+			if err := add(filepath.FromSlash(rel), info); err != nil {
+				return err
+			}
+		}
+		return tw.Close()
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return add(rel, info)
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// sortByDepth orders directories parents first.
+func sortByDepth(ps []string) {
+	sort.Slice(ps, func(i, j int) bool {
+		di, dj := strings.Count(ps[i], string(filepath.Separator)), strings.Count(ps[j], string(filepath.Separator))
+		if di != dj {
+			return di < dj
+		}
+		return ps[i] < ps[j]
+	})
+}
