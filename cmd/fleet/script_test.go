@@ -55,3 +55,6 @@ func runScripts(t *testing.T, dir string, env map[string]string) {
 
 // TestCLIScripts covers the CLI frame: exit codes, usage errors, version.
 func TestCLIScripts(t *testing.T) { runScripts(t, "cli", nil) }
+
+// TestSpecScripts covers `fleet spec` from --host-spec files.
+func TestSpecScripts(t *testing.T) { runScripts(t, "spec", nil) }
