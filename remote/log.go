@@ -38,16 +38,28 @@ func withPhase(ctx context.Context, l *log.Logger, host string) *log.Logger {
 	return l.With(kv...)
 }
 
-// lineLogger writes each complete line written to it as one debug record.
-type lineLogger struct {
-	mu  sync.Mutex
-	l   *log.Logger
-	buf []byte
+// LineLogger writes each complete line written to it as one log record at
+// its level, with the logger's fields (host, phase): command output made
+// into structured logs.
+type LineLogger struct {
+	mu    sync.Mutex
+	l     *log.Logger
+	level log.Level
+	buf   []byte
 }
 
-func newLineLogger(l *log.Logger) *lineLogger { return &lineLogger{l: l} }
+type lineLogger = LineLogger
 
-func (w *lineLogger) Write(p []byte) (int, error) {
+func newLineLogger(l *log.Logger) *lineLogger { return &LineLogger{l: l, level: log.DebugLevel} }
+
+// NewLineLogger returns a LineLogger logging at level with the host and
+// phase of ctx as fields. Call Flush when the output ends.
+func NewLineLogger(ctx context.Context, l *log.Logger, host string, level log.Level) *LineLogger {
+	return &LineLogger{l: withPhase(ctx, l, host), level: level}
+}
+
+// Write implements io.Writer.
+func (w *LineLogger) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
@@ -57,23 +69,23 @@ func (w *lineLogger) Write(p []byte) (int, error) {
 			break
 		}
 		if line := bytes.TrimRight(w.buf[:i], "\r"); len(line) > 0 {
-			w.l.Debug(string(line))
+			w.l.Log(w.level, string(line))
 		}
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > 64<<10 { // a line without end: log what we have
-		w.l.Debug(string(w.buf))
+		w.l.Log(w.level, string(w.buf))
 		w.buf = w.buf[:0]
 	}
 	return len(p), nil
 }
 
 // Flush logs a last unterminated line.
-func (w *lineLogger) Flush() {
+func (w *LineLogger) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.buf) > 0 {
-		w.l.Debug(string(w.buf))
+		w.l.Log(w.level, string(w.buf))
 		w.buf = w.buf[:0]
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -68,28 +69,24 @@ func Upload(ctx context.Context, r Runner, src io.Reader, size int64, path strin
 		if err == nil && n != size {
 			err = fmt.Errorf("source ended after %d of %d bytes", n, size)
 		}
-		if err != nil {
-			srcErr <- err
-			pw.CloseWithError(err)
-			return
+		if err == nil {
+			_, err = io.WriteString(pw, hex.EncodeToString(h.Sum(nil))+"\n")
 		}
-		_, err = io.WriteString(pw, hex.EncodeToString(h.Sum(nil))+"\n")
-		srcErr <- nil
 		pw.CloseWithError(err)
+		srcErr <- err
 	}()
 	_, err := r.Run(ctx, Cmd{
 		Args:  []string{"sh", "-c", uploadScript, "fleet-upload", path, strconv.FormatInt(size, 10), fmt.Sprintf("%04o", mode.Perm()), o.Owner, mkp},
 		Stdin: pr,
 		Label: "upload " + path,
 	})
-	pr.Close()
+	// Unblock the feeder and wait for it: after Upload returns nothing
+	// reads src any more (callers wipe key buffers).
+	pr.CloseWithError(io.ErrClosedPipe)
+	serr := <-srcErr
 	if err != nil {
-		select {
-		case serr := <-srcErr:
-			if serr != nil { // the cause, not the remote's view of it
-				return fmt.Errorf("upload %s to %s: %w", path, r.Host(), serr)
-			}
-		default:
+		if serr != nil && !errors.Is(serr, io.ErrClosedPipe) {
+			return fmt.Errorf("upload %s to %s: %w", path, r.Host(), serr) // the cause, not the remote's view of it
 		}
 		return fmt.Errorf("upload %s to %s: %w", path, r.Host(), err)
 	}
@@ -124,13 +121,21 @@ type TreeOptions struct {
 // Symlinks are kept as links; other special files are refused.
 func UploadTree(ctx context.Context, r Runner, local, dir string, o TreeOptions) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTar(pw, local, o)) }()
+	done := make(chan error, 1)
+	go func() {
+		err := writeTar(pw, local, o)
+		pw.CloseWithError(err)
+		done <- err
+	}()
 	_, err := r.Run(ctx, Cmd{
 		Args:  []string{"sh", "-c", `set -eu; mkdir -p -- "$1"; exec tar -x -p --same-owner --numeric-owner -f - -C "$1"`, "fleet-untar", dir},
 		Stdin: pr,
 		Label: "unpack tar into " + dir,
 	})
-	pr.Close()
+	pr.CloseWithError(io.ErrClosedPipe)
+	if terr := <-done; err != nil && terr != nil && !errors.Is(terr, io.ErrClosedPipe) {
+		return fmt.Errorf("upload %s to %s:%s: %w", local, r.Host(), dir, terr)
+	}
 	if err != nil {
 		return fmt.Errorf("upload %s to %s:%s: %w", local, r.Host(), dir, err)
 	}

@@ -1,0 +1,215 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/log"
+
+	"github.com/fleetnix/fleet/flake"
+	"github.com/fleetnix/fleet/remote"
+	"github.com/fleetnix/fleet/test/sshtest"
+)
+
+// pipelineFixture is an operator's flake (a git repo locking a secrets
+// repo by rev and narHash with the real nix) and a test sshd standing in
+// for the installer's SSH. The "new root" is a directory on this machine.
+type pipelineFixture struct {
+	flakeDir, secretsDir, root, scanDir string
+	lock                                *flake.Lock
+	spec                                *Spec
+	key                                 sshtest.Key
+	srv                                 *sshtest.Server
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func newPipelineFixture(t *testing.T) *pipelineFixture {
+	t.Helper()
+	if _, err := exec.LookPath("nix"); err != nil {
+		t.Skip("nix not installed (.ci/run installs Debian's nix-bin)")
+	}
+	f := &pipelineFixture{secretsDir: t.TempDir(), flakeDir: t.TempDir(), root: t.TempDir(), scanDir: t.TempDir()}
+	git(t, f.secretsDir, "init", "-q", "-b", "main")
+	os.MkdirAll(filepath.Join(f.secretsDir, "hosts/nas"), 0o755)
+	os.WriteFile(filepath.Join(f.secretsDir, "openai-key.age"), []byte("age-encryption.org/v1 (ciphertext)"), 0o644)
+	os.WriteFile(filepath.Join(f.secretsDir, "hosts/nas/smb.age"), []byte("ciphertext"), 0o644)
+	git(t, f.secretsDir, "add", "-A")
+	git(t, f.secretsDir, "commit", "-qm", "secrets")
+	git(t, f.flakeDir, "init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(f.flakeDir, "flake.nix"), []byte(`{ inputs.secrets = { url = "git+file://`+f.secretsDir+`"; flake = false; }; outputs = { self, secrets }: { }; }`), 0o644)
+	os.WriteFile(filepath.Join(f.flakeDir, "untracked.nix"), []byte("{}"), 0o644)
+	git(t, f.flakeDir, "add", "flake.nix")
+	home := t.TempDir()
+	lock := exec.Command("nix", "--extra-experimental-features", "nix-command flakes", "--store", filepath.Join(home, "store"), "flake", "lock", f.flakeDir)
+	lock.Env = append(os.Environ(), "HOME="+home, "NIX_CONFIG=build-users-group =")
+	if out, err := lock.CombinedOutput(); err != nil {
+		t.Fatalf("nix flake lock: %v\n%s", err, out)
+	}
+	git(t, f.flakeDir, "add", "flake.nix", "flake.lock")
+	var err error
+	if f.lock, err = flake.ReadLock(filepath.Join(f.flakeDir, "flake.lock")); err != nil {
+		t.Fatal(err)
+	}
+	f.spec = &Spec{Name: "nas", System: "x86_64-linux", Secrets: map[string]Secret{
+		"openai-key": {File: "openai-key.age"}, "smb": {File: "hosts/nas/smb.age"},
+	}, IdentityPaths: []string{"/etc/ssh/ssh_host_ed25519_key"}}
+	f.spec.Normalize()
+	f.key = sshtest.NewKey(t, "ed25519", "", "op")
+	f.srv = sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{f.key.Line}})
+	return f
+}
+
+func (f *pipelineFixture) options(t *testing.T, phases ...string) Options {
+	id := sshtest.NewKey(t, "ed25519", "", "nas-identity")
+	return Options{
+		Spec: f.spec, FlakeDir: f.flakeDir, Lock: f.lock,
+		Target: remote.Target{User: f.srv.User, Host: f.srv.Host, Port: f.srv.Port},
+		Dial: remote.Options{HostKey: remote.HostKeyPolicy{Pin: f.srv.Fingerprint()},
+			Auth: remote.Auth{IdentityFiles: []string{f.key.Path}, AgentSocket: "none"}},
+		Root: f.root, Phases: phases, Force: true,
+		Identity:  id.Path,
+		Decrypted: map[string]string{"openai-key": "x", "smb": "y"},
+		ScanRoots: []string{f.scanDir},
+		Log:       log.New(testLog{t}),
+	}
+}
+
+func TestPipelineStageIdentityScan(t *testing.T) {
+	f := newPipelineFixture(t)
+	o := f.options(t, PhasePreflight, PhaseDisko, PhaseStage, PhaseIdentity, PhaseScan)
+	sum, err := Install(context.Background(), o)
+	if err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	// The flake: tracked files only.
+	if _, err := os.Stat(filepath.Join(f.root, "etc/nixos/flake.lock")); err != nil {
+		t.Fatal("flake.lock not staged")
+	}
+	if _, err := os.Stat(filepath.Join(f.root, "etc/nixos/untracked.nix")); !os.IsNotExist(err) {
+		t.Fatal("an untracked file was staged: Nix would not see it")
+	}
+	// The secrets at the locked rev, without .git, hashing to the lock's narHash.
+	staged := filepath.Join(f.root, "var/lib/fleet/inputs/secrets")
+	if b, _ := os.ReadFile(filepath.Join(staged, "hosts/nas/smb.age")); string(b) != "ciphertext" {
+		t.Fatalf("staged secret: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(staged, ".git")); !os.IsNotExist(err) {
+		t.Fatal(".git staged")
+	}
+	in, _ := f.lock.Input("secrets")
+	if h, _ := flake.NarHash(staged); h != in.Locked.NarHash {
+		t.Fatalf("staged tree %s, lock %s", h, in.Locked.NarHash)
+	}
+	// The identity is the host key (identityPaths = host keys): 0600 root, with .pub.
+	idPath := filepath.Join(f.root, "etc/ssh/ssh_host_ed25519_key")
+	st, err := os.Stat(idPath)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("identity: %v %v", st, err)
+	}
+	want, _ := os.ReadFile(o.Identity)
+	if got, _ := os.ReadFile(idPath); !bytes.Equal(got, want) {
+		t.Fatal("identity content differs")
+	}
+	if pub, _ := os.ReadFile(idPath + ".pub"); !strings.HasPrefix(string(pub), "ssh-ed25519 ") {
+		t.Fatalf("pub %q", pub)
+	}
+	// The RAM mirror and record of the fetch are gone; one connection did it all.
+	if _, err := os.Stat(secretsMirror); !os.IsNotExist(err) {
+		// (the sshd's /run is private: the mirror lived there)
+	}
+	if sum.Connections != 1 {
+		t.Fatalf("connections = %d, want 1", sum.Connections)
+	}
+	var names []string
+	for _, p := range sum.Phases {
+		names = append(names, p.Phase+":"+p.Status)
+	}
+	if strings.Join(names, " ") != "preflight:done disko:done stage:done identity:done scan:done" {
+		t.Fatalf("phases: %v", names)
+	}
+
+	// A key planted outside the new root fails the scan, named; resume runs only scan.
+	os.WriteFile(filepath.Join(f.scanDir, "leak"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n"), 0o600)
+	o.Resume = true
+	sum, err = Install(context.Background(), o)
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != PhaseScan || !strings.Contains(err.Error(), "private key material in "+filepath.Join(f.scanDir, "leak")) {
+		t.Fatalf("scan: %v", err)
+	}
+	if got := sum.Phases[0].Phase + ":" + sum.Phases[0].Status; got != "preflight:done" || sum.Phases[1].Status != "resumed" {
+		t.Fatalf("resume: %+v", sum.Phases)
+	}
+}
+
+func TestPipelineMissingRevTouchesNothing(t *testing.T) {
+	f := newPipelineFixture(t)
+	// Rewrite the secrets repo's history: the locked rev is gone.
+	git(t, f.secretsDir, "commit", "-q", "--amend", "-m", "rewritten")
+	git(t, f.secretsDir, "reflog", "expire", "--expire=now", "--all")
+	git(t, f.secretsDir, "gc", "-q", "--prune=now")
+	o := f.options(t)
+	o.Phases = []string{PhasePreflight, PhaseDisko, PhaseStage, PhaseIdentity}
+	_, err := Install(context.Background(), o)
+	in, _ := f.lock.Input("secrets")
+	want := "preflight: the secrets repository file://" + f.secretsDir + " has no commit " + in.Locked.Rev + " (locked in flake.lock)\nhint: push it, or update the lock with nix flake update secrets\nno changes made"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+	if ents, _ := os.ReadDir(f.root); len(ents) != 0 {
+		t.Fatalf("the new root was touched: %v", ents)
+	}
+}
+
+func TestPipelineIdentityCannotDecrypt(t *testing.T) {
+	f := newPipelineFixture(t)
+	o := f.options(t, PhasePreflight, PhaseStage, PhaseIdentity)
+	o.Decrypted = map[string]string{"smb": "y"}
+	_, err := Install(context.Background(), o)
+	if err == nil || !strings.HasPrefix(err.Error(), "preflight: identity "+o.Identity+" cannot decrypt openai-key\nhint:") || !strings.HasSuffix(err.Error(), "\nno changes made") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPipelineDryRunChangesNothing(t *testing.T) {
+	f := newPipelineFixture(t)
+	o := f.options(t)
+	o.Phases = []string{PhasePreflight, PhaseStage, PhaseIdentity, PhaseInstall, PhaseScan}
+	o.DryRun = true
+	var out bytes.Buffer
+	o.Out = &out
+	o.Force = true
+	// nixos-install is not on this machine: dry-run must still list the command.
+	o.Phases = []string{PhaseStage, PhaseIdentity, PhaseInstall, PhaseScan}
+	if _, err := Install(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"[stage]", "unpack tar into " + f.root + "/etc/nixos", "[identity]", "upload " + f.root + "/etc/ssh/ssh_host_ed25519_key", "[install]", "nixos-install --root " + f.root + " --flake '" + f.root + "/etc/nixos#nas' --no-root-passwd --no-channel-copy --override-input secrets path:" + f.root + "/var/lib/fleet/inputs/secrets", "[scan]"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("dry-run output lacks %q:\n%s", w, out.String())
+		}
+	}
+	if ents, _ := os.ReadDir(f.root); len(ents) != 0 {
+		t.Fatalf("dry-run touched the new root: %v", ents)
+	}
+}
+
+// testLog sends the pipeline's logs to the test's log.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }

@@ -1,0 +1,101 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/fleetnix/fleet/remote"
+)
+
+// reboot unmounts everything cleanly, reboots the machine, and waits for
+// the installed system to answer SSH with the host key fleet placed.
+func (in *run) reboot(ctx context.Context) error {
+	o := in.o
+	pin, err := in.pinnedHostKey()
+	if err != nil {
+		return err
+	}
+	if o.Disks != nil {
+		if o.DryRun {
+			cmds, err := o.Disks.Plan("unmount", o.Root)
+			if err != nil {
+				return err
+			}
+			for _, c := range cmds {
+				fmt.Fprintf(o.Out, "[%s] %s: %s\n", PhaseReboot, in.r.Host(), c)
+			}
+		} else if err := o.Disks.Apply(ctx, in.r, "unmount", o.Root); err != nil {
+			return fmt.Errorf("unmount before reboot: %w", err)
+		}
+	} else if _, err := in.r.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", `if mountpoint -q "$1"; then umount -R "$1"; fi`, "fleet-umount", o.Root}}); err != nil {
+		return fmt.Errorf("unmount before reboot: %w", err)
+	}
+	// Detached, so the reboot outlives this session.
+	if _, err := in.r.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", `sync; setsid sh -c 'sleep 1; systemctl reboot || reboot -f' </dev/null >/dev/null 2>&1 &`}, Label: "reboot"}); err != nil {
+		return fmt.Errorf("reboot: %w", err)
+	}
+	if o.DryRun {
+		fmt.Fprintf(o.Out, "[%s] wait for %s to answer with host key %s\n", PhaseReboot, o.Target, pin)
+		return nil
+	}
+	t0 := time.Now()
+	gone := make(chan error, 1)
+	go func() { gone <- in.c.Wait() }()
+	select {
+	case <-gone:
+	case <-time.After(2 * time.Minute):
+		return fmt.Errorf("the installer did not go down within 2 minutes of the reboot")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	in.c.Close()
+	in.c = nil
+	opts := o.Dial
+	opts.HostKey = remote.HostKeyPolicy{Pin: pin}
+	c, took, err := remote.WaitForSSH(ctx, o.Target, opts, o.RebootWait)
+	if err != nil {
+		return fmt.Errorf("the installed system did not come up: %w", err)
+	}
+	in.c, in.r = c, c
+	in.sum.HostKey = pin
+	o.Log.Info("installed system is up", "host", c.Host(), "phase", PhaseReboot, "host_key", pin, "after", time.Since(t0).Round(time.Second), "ssh_wait", took.Round(time.Second))
+	return nil
+}
+
+// pinnedHostKey is the fingerprint the installed system must present.
+func (in *run) pinnedHostKey() (string, error) {
+	if in.hostPub == "" {
+		return "", fmt.Errorf("no host key was placed in this run, so the first boot cannot be pinned\nhint: run the identity phase (or --resume a run that did)")
+	}
+	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(in.hostPub))
+	if err != nil {
+		return "", fmt.Errorf("host key: %w", err)
+	}
+	return ssh.FingerprintSHA256(pk), nil
+}
+
+// verify checks the first boot: every declared secret decrypted.
+func (in *run) verify(ctx context.Context) error {
+	if in.o.DryRun {
+		fmt.Fprintf(in.o.Out, "[%s] %s: check %d secrets under /run/agenix and %d identities\n", PhaseVerify, in.r.Host(), len(in.o.Spec.Secrets), len(in.o.Spec.IdentityPaths))
+		return nil
+	}
+	rep, err := Verify(ctx, in.c, in.o.Spec, in.o.Decrypted)
+	if err != nil {
+		return err
+	}
+	in.sum.Verify = rep
+	if !rep.OK {
+		bad := 0
+		for _, s := range rep.Secrets {
+			if !s.OK {
+				bad++
+			}
+		}
+		return fmt.Errorf("%d of %d secrets did not decrypt as declared on first boot", bad, len(rep.Secrets))
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/fleetnix/fleet/remote"
+)
+
+// scanBaseline is what the installer held before fleet touched it: files
+// with private key material (path -> sha256), authorized_keys sums, and
+// forwarded agent sockets.
+type scanBaseline struct {
+	Keys       map[string]string `json:"keys"`
+	Authorized map[string]string `json:"authorized_keys"`
+}
+
+// scanScript lists, on every writable local filesystem but the new root,
+// the files holding private key material (OpenSSH or PEM private key
+// blocks, age secret keys, the OpenSSH key format's magic in base64), the
+// authorized_keys files, fleet's temporary files and forwarded agent
+// sockets. Overlay mounts are covered by their upper directories' own
+// filesystems, so the read-only store is not walked.
+const scanScript = `root=$1; shift
+{ if [ $# -gt 0 ]; then printf '%s\n' "$@"; else
+awk '{ for (i = 7; $i != "-"; i++) ; fs = $(i+1); split($6, o, ","); if (o[1] == "rw") print fs " " $5 }' /proc/self/mountinfo |
+while read -r fs mp; do
+  case "$fs" in overlay|proc|sysfs|cgroup|cgroup2|devpts|mqueue|securityfs|debugfs|tracefs|pstore|bpf|configfs|fusectl|hugetlbfs|autofs|efivarfs|binfmt_misc|nsfs|rpc_pipefs) continue ;; esac
+  case "$mp" in "$root"|"$root"/*) continue ;; esac
+  printf '%s\n' "$mp"
+done; fi; } | sort -u > /tmp/.fleet-scan-mounts.$$
+while read -r mp; do
+  find "$mp" -xdev -type f -size -65536k ! -path "$root/*" -exec grep -l -a -E 'PRIVATE KEY-----|AGE-SECRET-KEY-1|b3BlbnNzaC1rZXktdjE' {} + 2>/dev/null
+done < /tmp/.fleet-scan-mounts.$$ | sort -u | while read -r f; do
+  case "$f" in "$root"/*) continue ;; esac
+  s=$(sha256sum < "$f"); printf 'K\t%s\t%s\n' "$f" "${s%% *}"
+done
+for f in /root/.ssh/authorized_keys /etc/ssh/authorized_keys.d/root; do
+  [ -f "$f" ] && { s=$(sha256sum < "$f"); printf 'A\t%s\t%s\n' "$f" "${s%% *}"; }
+done
+while read -r mp; do
+  find "$mp" -xdev \( -name '.fleet-upload.*' -o -name '.fleet-scan-mounts.*' \) ! -path "$root/*" 2>/dev/null | while read -r f; do
+    [ "$f" = /tmp/.fleet-scan-mounts.$$ ] || printf 'T\t%s\n' "$f"
+  done
+  find "$mp" -xdev -type s -path '*/ssh-*/agent.*' 2>/dev/null | while read -r f; do printf 'S\t%s\n' "$f"; done
+done < /tmp/.fleet-scan-mounts.$$
+rm -f /tmp/.fleet-scan-mounts.$$
+`
+
+type scanResult struct {
+	keys, authorized map[string]string
+	temps, sockets   []string
+}
+
+func (in *run) runScan(ctx context.Context) (*scanResult, error) {
+	args := append([]string{"sh", "-c", scanScript, "fleet-scan", in.o.Root}, in.o.ScanRoots...)
+	res, err := in.c.Run(ctx, remote.Cmd{Args: args, Label: "scan the installer for key material"})
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	sr := &scanResult{keys: map[string]string{}, authorized: map[string]string{}}
+	for _, l := range strings.Split(string(res.Stdout), "\n") {
+		f := strings.Split(l, "\t")
+		switch {
+		case f[0] == "K" && len(f) == 3:
+			sr.keys[f[1]] = f[2]
+		case f[0] == "A" && len(f) == 3:
+			sr.authorized[f[1]] = f[2]
+		case f[0] == "T" && len(f) == 2:
+			sr.temps = append(sr.temps, f[1])
+		case f[0] == "S" && len(f) == 2:
+			sr.sockets = append(sr.sockets, f[1])
+		}
+	}
+	return sr, nil
+}
+
+// takeBaseline records what the installer holds before fleet changes it.
+func (in *run) takeBaseline(ctx context.Context) (scanBaseline, error) {
+	sr, err := in.runScan(ctx)
+	if err != nil {
+		return scanBaseline{}, err
+	}
+	return scanBaseline{Keys: sr.keys, Authorized: sr.authorized}, nil
+}
+
+// scan fails the install if the installer holds anything it should not:
+// new or changed files with private key material outside the new root, a
+// changed authorized_keys, fleet's temporary files, or forwarded agent
+// sockets.
+func (in *run) scan(ctx context.Context) error {
+	if in.o.DryRun {
+		fmt.Fprintf(in.o.Out, "[%s] %s: scan writable filesystems outside %s for key material, temp files and agent sockets\n", PhaseScan, in.r.Host(), in.o.Root)
+		return nil
+	}
+	sr, err := in.runScan(ctx)
+	if err != nil {
+		return err
+	}
+	var found []string
+	for f, sum := range sr.keys {
+		if was, ok := in.base.Keys[f]; !ok {
+			found = append(found, "private key material in "+f)
+		} else if was != sum {
+			found = append(found, "private key material changed in "+f)
+		}
+	}
+	for f, sum := range in.base.Authorized {
+		if sr.authorized[f] != sum {
+			found = append(found, f+" changed")
+		}
+	}
+	for f := range sr.authorized {
+		if _, ok := in.base.Authorized[f]; !ok {
+			found = append(found, f+" appeared")
+		}
+	}
+	for _, f := range sr.temps {
+		found = append(found, "fleet temporary file left: "+f)
+	}
+	for _, s := range sr.sockets {
+		found = append(found, "forwarded agent socket still open: "+s)
+	}
+	if len(found) > 0 {
+		sort.Strings(found)
+		return fmt.Errorf("the installer holds what it should not:\n  %s\nhint: remove them before rebooting; the install is otherwise complete (re-run with --resume --phases scan,reboot,verify)", strings.Join(found, "\n  "))
+	}
+	return nil
+}
