@@ -212,4 +212,7 @@ func TestPipelineDryRunChangesNothing(t *testing.T) {
 // testLog sends the pipeline's logs to the test's log.
 type testLog struct{ t *testing.T }
 
-func (w testLog) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
