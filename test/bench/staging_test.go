@@ -77,8 +77,12 @@ func TestStaging(t *testing.T) {
 		{"fleet (tar stream over one session)", fleet(func(c *remote.Client) error {
 			return remote.UploadTree(context.Background(), c, tree, dst+"/t", remote.TreeOptions{})
 		})},
-		{"rsync -a -e ssh", func() error { return sh("rsync -a -e " + remote.ShellQuote(sshCmd) + " " + tree + "/ " + host + ":" + dst + "/t/") }},
-		{"scp -r", func() error { return sh("scp -q -r " + remote.ShellJoin(scpArgs) + " " + tree + " " + host + ":" + dst + "/t") }},
+		{"rsync -a -e ssh", func() error {
+			return sh("rsync -a -e " + remote.ShellQuote(sshCmd) + " " + tree + "/ " + host + ":" + dst + "/t/")
+		}},
+		{"scp -r", func() error {
+			return sh("scp -q -r " + remote.ShellJoin(scpArgs) + " " + tree + " " + host + ":" + dst + "/t")
+		}},
 		{"tar c \\| ssh tar x", func() error {
 			return sh("tar -C " + tree + " -cf - . | " + sshCmd + " " + host + " 'mkdir -p " + dst + "/t && tar -C " + dst + "/t -xf -'")
 		}},
@@ -90,8 +94,12 @@ func TestStaging(t *testing.T) {
 		{"fleet (atomic, sha256-checked)", fleet(func(c *remote.Client) error {
 			return remote.UploadFile(context.Background(), c, big, dst+"/big", remote.UploadOptions{Mode: 0o644})
 		})},
-		{"rsync -a -e ssh", func() error { return sh("rsync -a -e " + remote.ShellQuote(sshCmd) + " " + big + " " + host + ":" + dst + "/big") }},
-		{"scp", func() error { return sh("scp -q " + remote.ShellJoin(scpArgs) + " " + big + " " + host + ":" + dst + "/big") }},
+		{"rsync -a -e ssh", func() error {
+			return sh("rsync -a -e " + remote.ShellQuote(sshCmd) + " " + big + " " + host + ":" + dst + "/big")
+		}},
+		{"scp", func() error {
+			return sh("scp -q " + remote.ShellJoin(scpArgs) + " " + big + " " + host + ":" + dst + "/big")
+		}},
 		{"cat \\| ssh 'cat > file'", func() error { return sh(sshCmd + " " + host + " 'cat > " + dst + "/big' < " + big) }},
 		{"limit: ssh cat > /dev/null", func() error { return sh(sshCmd + " " + host + " 'cat > /dev/null' < " + big) }},
 	})
