@@ -80,6 +80,12 @@ func ParseTarget(s string) (Target, error) {
 		if u.User != nil && t.User == "" {
 			return bad("empty user before @")
 		}
+		if strings.ContainsAny(t.User, "@:[]") {
+			return bad("user contains @, : or brackets")
+		}
+		if strings.ContainsAny(t.Host, "[]@") || strings.Contains(t.Host, ":") && net.ParseIP(t.Host) == nil {
+			return bad("host contains @ or brackets")
+		}
 		return t, nil
 	}
 	var t Target

@@ -57,6 +57,7 @@ func TestParseTargetMalformed(t *testing.T) {
 		{"ssh://root:pw@host", "passwords in targets are not supported"},
 		{"ssh://root@host:99999", `port "99999" is not a number from 1 to 65535`},
 		{"ssh://", "no host"},
+		{"ssh://]0", "host contains @ or brackets"}, // found by FuzzParseTarget
 		{"ro:ot@host", "user contains @, : or brackets"},
 		{"a@b@host", "user contains @, : or brackets"},
 	} {
