@@ -8,7 +8,13 @@ import (
 )
 
 // TestFactsScripts runs `fleet facts` end to end against a real sshd.
-func TestFactsScripts(t *testing.T) {
+func TestFactsScripts(t *testing.T) { runScripts(t, "facts", sshdEnv(t)) }
+
+// TestInstallScripts covers `fleet install`'s refusals and dry-run.
+func TestInstallScripts(t *testing.T) { runScripts(t, "install", sshdEnv(t)) }
+
+// sshdEnv starts a real sshd and returns what scripts need to reach it.
+func sshdEnv(t *testing.T) map[string]string {
 	k := sshtest.NewKey(t, "ed25519", "", "operator")
 	s := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{k.Line}})
 	locked := sshtest.NewKey(t, "ed25519", "secret words", "locked")
@@ -18,7 +24,7 @@ func TestFactsScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runScripts(t, "facts", map[string]string{
+	return map[string]string{
 		"TARGET":        s.Target(),
 		"KEY":           k.Path,
 		"LOCKED":        locked.Path,
@@ -27,5 +33,5 @@ func TestFactsScripts(t *testing.T) {
 		"HOSTLINE":      s.KnownHostsLine(),
 		"HOSTPUB":       string(pub),
 		"SSH_AUTH_SOCK": "",
-	})
+	}
 }

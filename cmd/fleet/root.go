@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	a.log = log.NewWithOptions(stderr, log.Options{ReportTimestamp: true, TimeFormat: "15:04:05"})
 	root := newRootCmd(a)
-	root.SetArgs(args)
+	root.SetArgs(rewriteArgs(args))
 	err := root.ExecuteContext(ctx)
 	return a.report(err)
 }
@@ -172,4 +172,19 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// rewriteArgs accepts nixos-anywhere's two-argument flag
+// --disk-encryption-keys NAME FILE as --disk-key NAME=FILE.
+func rewriteArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--disk-encryption-keys" && i+2 < len(args) {
+			out = append(out, "--disk-key", args[i+1]+"="+args[i+2])
+			i += 2
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetnix/fleet/flake"
+	"github.com/fleetnix/fleet/provision"
+	"github.com/fleetnix/fleet/remote"
+)
+
+func init() {
+	register(newInstallCmd)
+	register(newVerifyCmd)
+}
+
+// Hooks the disk and forwarding implementations set (disko, agentfwd).
+var (
+	// newDisks builds the disk layout step from the spec's disko devices,
+	// --device overrides and --disk-key files.
+	newDisks func(a *app, spec *provision.Spec, devices, diskKeys []string) (provision.Disks, error)
+	// newForwarder builds the scoped forwarded agent for the secrets fetch.
+	newForwarder func(a *app, keys []string) (func(c *remote.Client) provision.Forwarder, error)
+)
+
+// hostFlags are what install and verify share: which host, its spec, and
+// the identity that decrypts its secrets.
+type hostFlags struct {
+	spec       specFlags
+	identity   string
+	secretsDir string
+}
+
+func (hf *hostFlags) add(cmd *cobra.Command) {
+	hf.spec.add(cmd)
+	cmd.Flags().StringVar(&hf.identity, "host-identity", "", "the private key the host decrypts its secrets with (the fleet identity or a per-host key)")
+	cmd.Flags().StringVar(&hf.secretsDir, "secrets-dir", "", "a local clone of the secrets repository to read the locked rev from (default: fetch the locked URL)")
+}
+
+// hostContext is a host's spec, lock and the local decryption of its secrets.
+type hostContext struct {
+	spec      *provision.Spec
+	dir       string
+	lock      *flake.Lock
+	decrypted map[string]string
+}
+
+// load resolves the spec and lock and decrypts every declared secret
+// locally (sha256 only, plaintext in memory).
+func (hf *hostFlags) load(ctx context.Context, a *app, args []string) (*hostContext, error) {
+	local := &remote.Local{Log: a.log}
+	spec, dir, err := hf.spec.load(ctx, local, args)
+	if err != nil {
+		return nil, err
+	}
+	hc := &hostContext{spec: spec, dir: dir, decrypted: map[string]string{}}
+	lockPath := filepath.Join(dir, "flake.lock")
+	if hc.lock, err = flake.ReadLock(lockPath); err != nil {
+		if len(spec.Secrets) == 0 {
+			hc.lock = nil
+			return hc, nil
+		}
+		return nil, err
+	}
+	if len(spec.Secrets) == 0 || hf.identity == "" {
+		return hc, nil
+	}
+	in, err := hc.lock.Input(spec.SecretsInput)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := provision.LoadIdentity(hf.identity)
+	if err != nil {
+		return nil, err
+	}
+	src, err := provision.OpenSecrets(ctx, local, in, hf.secretsDir)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	var failed []string
+	hc.decrypted, failed = provision.DecryptAll(ctx, local, spec, src, ids...)
+	if len(failed) > 0 {
+		return nil, fmt.Errorf("identity %s cannot decrypt every secret %s declares:\n  %s\nhint: rekey them to its public key (fleet secrets rekey), or pass the right --host-identity", hf.identity, spec.Name, strings.Join(failed, "\n  "))
+	}
+	return hc, nil
+}
+
+func newInstallCmd(a *app) *cobra.Command {
+	var (
+		cf          connFlags
+		hf          hostFlags
+		phases      string
+		dryRun      bool
+		resume      bool
+		force       bool
+		noReboot    bool
+		root        string
+		fetch       string
+		forwardKeys []string
+		noForward   bool
+		devices     []string
+		diskKeys    []string
+		extraFiles  string
+		options     []string
+		identDest   string
+		asJSON      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "install HOST --target T [--flake DIR] --host-identity KEY",
+		Short: "Install a NixOS host from a live installer, with its secrets, verified at first boot",
+		Long: `Install HOST on the live NixOS installer at --target: partition its disks from the
+host's disko layout, stage the flake and the secrets input (fetched by the installer
+through a scoped forwarded agent), install the decryption identity, run nixos-install,
+scan the installer for leftovers, reboot, and check that the first boot decrypted every
+declared secret.
+
+Phases (--phases picks a subset): ` + strings.Join(provision.AllPhases, ", ") + `.
+nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
+--no-reboot, --extra-files, --disk-encryption-keys NAME FILE.`,
+		Example: `  fleet install nas --target root@10.0.0.5 --host-key SHA256:uQ2k... --flake ./homelab --host-identity ~/.ssh/nas_host
+  fleet install --flake .#nas --target root@nixos --accept-new --host-identity ./fleet.key --dry-run`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, dial, err := cf.resolve(a)
+			if err != nil {
+				return err
+			}
+			if hf.identity == "" && !dryRun {
+				return usagef("--host-identity is required: the key the host will decrypt its secrets with\nhint: fleet keys create --out nas.key makes one; add its public key to secrets.nix and rekey")
+			}
+			if fetch != "installer" && fetch != "local" {
+				return usagef("--secrets-fetch %q: want installer or local", fetch)
+			}
+			ph := provision.AllPhases
+			if phases != "" {
+				ph = strings.Split(phases, ",")
+				for _, p := range ph {
+					if p == "kexec" {
+						return usagef("--phases kexec: fleet does not kexec; boot the NixOS installer on the target first")
+					}
+				}
+			}
+			if noReboot {
+				var keep []string
+				for _, p := range ph {
+					if p != provision.PhaseReboot && p != provision.PhaseVerify {
+						keep = append(keep, p)
+					}
+				}
+				ph = keep
+			}
+			ctx := cmd.Context()
+			hc, err := hf.load(ctx, a, args)
+			if err != nil {
+				return err
+			}
+			o := provision.Options{
+				Spec: hc.spec, FlakeDir: hc.dir, Lock: hc.lock, Target: t, Dial: dial,
+				Root: root, Phases: ph, DryRun: dryRun, Resume: resume, Force: force,
+				Identity: hf.identity, IdentityDest: identDest, Decrypted: hc.decrypted,
+				SecretsFetch: fetch, ExtraFiles: extraFiles, Log: a.log, Out: a.stdout,
+			}
+			for _, kv := range options {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return usagef("--option %q: want NAME=VALUE", kv)
+				}
+				o.InstallArgs = append(o.InstallArgs, "--option", k, v)
+			}
+			if len(hc.spec.Disko) > 2 {
+				if newDisks == nil {
+					return errors.New("this build of fleet cannot lay out disks yet\nhint: run the disko phase by hand and pass --phases stage,identity,install,scan,reboot,verify")
+				}
+				if o.Disks, err = newDisks(a, hc.spec, devices, diskKeys); err != nil {
+					return err
+				}
+			}
+			if !noForward && fetch == "installer" {
+				if newForwarder == nil {
+					return errors.New("this build of fleet cannot forward an agent yet\nhint: --secrets-fetch local fetches the secrets on this machine instead")
+				}
+				if o.Forward, err = newForwarder(a, forwardKeys); err != nil {
+					return err
+				}
+			}
+			sum, err := provision.Install(ctx, o)
+			if sum != nil {
+				if asJSON {
+					enc := json.NewEncoder(a.stdout)
+					enc.SetIndent("", "  ")
+					_ = enc.Encode(sum)
+				} else if !dryRun {
+					printSummary(a.stdout, sum)
+				}
+			}
+			return err
+		},
+	}
+	cf.add(cmd.Flags())
+	hf.add(cmd)
+	f := cmd.Flags()
+	f.StringVar(&phases, "phases", "", "run only these phases, comma-separated ("+strings.Join(provision.AllPhases, ",")+")")
+	f.BoolVar(&dryRun, "dry-run", false, "print every step and command; change nothing")
+	f.BoolVar(&resume, "resume", false, "continue after the phases an earlier run completed")
+	f.BoolVar(&force, "force", false, "install even if the target is not a NixOS installer")
+	f.BoolVar(&noReboot, "no-reboot", false, "stop before the reboot (and the first-boot check)")
+	f.StringVar(&root, "root", "/mnt", "where the new system is mounted on the installer")
+	f.StringVar(&fetch, "secrets-fetch", "installer", "who fetches the secrets input: installer (through the scoped agent) or local")
+	f.StringArrayVar(&forwardKeys, "forward-key", nil, "the only key the installer may use through the forwarded agent (SHA256 fingerprint or .pub file; repeatable)")
+	f.BoolVar(&noForward, "no-forward-agent", false, "never forward an agent (use with --secrets-fetch local)")
+	f.StringArrayVar(&devices, "device", nil, "use PATH for the layout's disk NAME (NAME=PATH, repeatable)")
+	f.StringArrayVar(&diskKeys, "disk-key", nil, "LUKS key for NAME from local FILE, given to cryptsetup on stdin (NAME=FILE, repeatable)")
+	f.StringVar(&extraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
+	f.StringArrayVar(&options, "option", nil, "nix option for nixos-install (NAME=VALUE, repeatable)")
+	f.StringVar(&identDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
+	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+func printSummary(w io.Writer, s *provision.Summary) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tSTATUS\tTIME")
+	for _, p := range s.Phases {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Phase, p.Status, p.Duration.Round(10*time.Millisecond))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nssh connections opened: %d\n", s.Connections)
+	if s.Forwarding != "" {
+		fmt.Fprintf(w, "forwarded agent: %s\n", s.Forwarding)
+	}
+	if s.HostKey != "" {
+		fmt.Fprintf(w, "installed host key: %s\n", s.HostKey)
+	}
+	if s.Verify != nil {
+		fmt.Fprintln(w)
+		printReport(w, s.Verify)
+	}
+}
+
+func printReport(w io.Writer, r *provision.Report) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SECRET\tPATH\tMODE\tOWNER\tGROUP\tFS\tCONTENT\tRESULT")
+	for _, s := range r.Secrets {
+		res := "ok"
+		if !s.OK {
+			res = strings.Join(s.Problems, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Path, dash(s.Mode), dash(s.Owner), dash(s.Group), dash(s.FSType), s.Content, res)
+	}
+	for _, i := range r.Identities {
+		res := "ok"
+		if !i.OK {
+			res = strings.Join(i.Problems, "; ")
+		} else if !i.Exists {
+			res = "absent (skipped, as agenix does)"
+		}
+		fmt.Fprintf(tw, "identity\t%s\t%s\t%s\t\t\t\t%s\n", i.Path, dash(i.Mode), dash(i.Owner), res)
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newVerifyCmd(a *app) *cobra.Command {
+	var cf connFlags
+	var hf hostFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify HOST --target T --host-identity KEY [--json]",
+		Short: "Check that a booted host decrypted every declared secret as declared",
+		Long: `Check, on the running HOST, every secret its configuration declares: it exists,
+resolves into /run/agenix.d on ramfs or tmpfs, has the declared mode, owner and group,
+and its sha256 (computed on the host; the plaintext never crosses the wire) equals that
+of the local decryption with --host-identity. Exit 1 on any mismatch.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if hf.identity == "" {
+				return usagef("--host-identity is required to know what each secret should contain")
+			}
+			ctx := cmd.Context()
+			hc, err := hf.load(ctx, a, args)
+			if err != nil {
+				return err
+			}
+			c, err := cf.dial(ctx, a)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rep, err := provision.Verify(remote.WithPhase(ctx, provision.PhaseVerify), c, hc.spec, hc.decrypted)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				printReport(a.stdout, rep)
+			}
+			if !rep.OK {
+				return errSilentFail
+			}
+			return nil
+		},
+	}
+	cf.add(cmd.Flags())
+	hf.add(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}

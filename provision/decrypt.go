@@ -1,0 +1,141 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/agessh"
+	"filippo.io/age/armor"
+
+	"github.com/fleetnix/fleet/flake"
+	"github.com/fleetnix/fleet/remote"
+)
+
+// SecretsSource reads the declared .age files at the secrets input's
+// locked rev: from a local clone of the secrets repository (git show
+// REV:PATH, whatever is checked out there), or from a fresh clone of the
+// locked URL made with the operator's own SSH setup.
+type SecretsSource struct {
+	dir     string // a git repository with the locked rev
+	rev     string
+	cleanup func()
+}
+
+// OpenSecrets prepares reading the secrets input at its locked rev. dir is
+// a local clone ("" to clone the locked URL into a temp dir).
+func OpenSecrets(ctx context.Context, r remote.Runner, in flake.Input, dir string) (*SecretsSource, error) {
+	s := &SecretsSource{dir: dir, rev: in.Locked.Rev, cleanup: func() {}}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "fleet-secrets-")
+		if err != nil {
+			return nil, err
+		}
+		s.dir, s.cleanup = filepath.Join(tmp, "repo.git"), func() { os.RemoveAll(tmp) }
+		if _, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "clone", "-q", "--bare", in.Locked.CloneURL(), s.dir}, Env: []string{"GIT_TERMINAL_PROMPT=0"}}); err != nil {
+			s.cleanup()
+			return nil, fmt.Errorf("fetch the secrets input %s to check it decrypts: %w\nhint: or point --secrets-dir at your clone of it", in.Locked.CloneURL(), err)
+		}
+	}
+	if _, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", s.dir, "cat-file", "-e", s.rev + "^{commit}"}}); err != nil {
+		s.cleanup()
+		return nil, fmt.Errorf("the secrets repository %s has no commit %s (locked in flake.lock)\nhint: git -C %s fetch, or update the lock", s.dir, s.rev, s.dir)
+	}
+	return s, nil
+}
+
+// Close removes a temporary clone.
+func (s *SecretsSource) Close() { s.cleanup() }
+
+// Read returns a file's ciphertext at the locked rev.
+func (s *SecretsSource) Read(ctx context.Context, r remote.Runner, file string) ([]byte, error) {
+	res, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", s.dir, "show", s.rev + ":" + file}})
+	if err != nil {
+		return nil, fmt.Errorf("%s at %s: %w", file, shortRev(s.rev), err)
+	}
+	return res.Stdout, nil
+}
+
+// HashDecrypted decrypts ciphertext with ids and returns the sha256 (hex)
+// of the plaintext, which lives only in memory and is wiped.
+func HashDecrypted(ciphertext []byte, ids ...age.Identity) (string, error) {
+	var src io.Reader = bytes.NewReader(ciphertext)
+	if bytes.HasPrefix(bytes.TrimLeft(ciphertext, " \t\r\n"), []byte(armor.Header)) {
+		src = armor.NewReader(src)
+	}
+	r, err := age.Decrypt(src, ids...)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	buf := make([]byte, 32<<10)
+	defer clear(buf)
+	if _, err := io.CopyBuffer(h, r, buf); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// DecryptAll hashes the local decryption of every secret the spec
+// declares. It returns the hashes of those that decrypted and one error
+// line per secret that did not.
+func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, src *SecretsSource, ids ...age.Identity) (map[string]string, []string) {
+	out := map[string]string{}
+	var failed []string
+	for _, n := range spec.SecretNames() {
+		ct, err := src.Read(ctx, r, spec.Secrets[n].File)
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", n, err))
+			continue
+		}
+		sum, err := HashDecrypted(ct, ids...)
+		var nomatch *age.NoIdentityMatchError
+		switch {
+		case errors.As(err, &nomatch):
+			failed = append(failed, fmt.Sprintf("%s (%s): not encrypted to this identity (its recipients: %s)", n, spec.Secrets[n].File, strings.Join(nomatch.StanzaTypes, ", ")))
+			continue
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("%s (%s): %v", n, spec.Secrets[n].File, strings.TrimPrefix(err.Error(), "age: ")))
+			continue
+		}
+		out[n] = sum
+	}
+	return out, failed
+}
+
+func shortRev(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}
+
+// LoadIdentity reads a host decryption identity: an unencrypted OpenSSH
+// key (ed25519 or RSA) or an age identity file. A host must unlock it at
+// boot without anyone typing, so a passphrase-protected key is refused.
+func LoadIdentity(file string) ([]age.Identity, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	defer clear(b)
+	if _, _, err := identityPublic(b, file); err != nil {
+		return nil, err
+	}
+	if id, err := agessh.ParseIdentity(b); err == nil {
+		return []age.Identity{id}, nil
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %w", file, err)
+	}
+	return ids, nil
+}
