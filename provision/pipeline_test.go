@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/log"
 
@@ -215,4 +216,57 @@ type testLog struct{ t *testing.T }
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestPipelineConnectionKilledDuringStageThenResume drops the connection
+// in the middle of staging a large flake; the run fails naming the phase,
+// and --resume completes it with every byte in place.
+func TestPipelineConnectionKilledDuringStageThenResume(t *testing.T) {
+	f := newPipelineFixture(t)
+	big := make([]byte, 64<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	os.WriteFile(filepath.Join(f.flakeDir, "big.bin"), big, 0o644)
+	git(t, f.flakeDir, "add", "big.bin")
+	o := f.options(t, PhasePreflight, PhaseStage, PhaseIdentity)
+	killed := make(chan int, 1)
+	go func() {
+		// Wait for the remote tar to be receiving, then cut the connection.
+		for i := 0; i < 2000; i++ {
+			if st, err := os.Stat(filepath.Join(f.root, "etc/nixos/big.bin")); err == nil && st.Size() > 0 {
+				killed <- f.srv.KillConnections()
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		killed <- 0
+	}()
+	_, err := Install(context.Background(), o)
+	if n := <-killed; n == 0 {
+		t.Fatal("the stage finished before the connection could be cut")
+	}
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != PhaseStage || !errors.Is(err, remote.ErrConnection) || !pe.Changed {
+		t.Fatalf("got %v", err)
+	}
+	if strings.Contains(err.Error(), "no changes made") {
+		t.Fatal("claims no changes after staging began")
+	}
+	o.Resume = true
+	sum, err := Install(context.Background(), o)
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	got, _ := os.ReadFile(filepath.Join(f.root, "etc/nixos/big.bin"))
+	if !bytes.Equal(got, big) {
+		t.Fatalf("big.bin: %d bytes after resume, want %d identical", len(got), len(big))
+	}
+	var st []string
+	for _, p := range sum.Phases {
+		st = append(st, p.Phase+":"+p.Status)
+	}
+	if strings.Join(st, " ") != "preflight:done stage:done identity:done" {
+		t.Fatalf("resumed phases: %v", st)
+	}
 }

@@ -255,3 +255,34 @@ func currentUser(t testing.TB) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// KillConnections kills the sshd processes serving the current
+// connections (not the listener), as a dropped network would: clients
+// see their connection die mid-command.
+func (s *Server) KillConnections() int {
+	if s.cmd == nil {
+		return 0
+	}
+	main := s.cmd.Process.Pid
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == main {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command name: state ppid ... Each connection's
+		// sshd is a child of the listener (in a session of its own).
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(main) {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
