@@ -208,7 +208,7 @@ func Install(ctx context.Context, o Options) (*Summary, error) {
 			in.sum.Connections = remote.ConnectionsOpened() - start
 			o.Log.Error("failed", "host", in.r.Host(), "phase", p, "err", err)
 			if ctx.Err() != nil {
-				err = fmt.Errorf("interrupted: %w", err)
+				err = fmt.Errorf("interrupted: %w%s", err, in.afterInterrupt(ctx, p))
 			}
 			return in.sum, &PhaseError{Phase: p, Err: err, Changed: in.changed}
 		}
@@ -287,6 +287,36 @@ func (in *run) loadRecord(ctx context.Context) error {
 	in.base, in.hostPub, in.staged = in.rec.Base, in.rec.HostPub, in.rec.Staged
 	in.changed = len(in.rec.Done) > 1
 	return nil
+}
+
+// afterInterrupt leaves the machine in a state it can say: the new root
+// unmounted (so the disks can be inspected or the run resumed), and a line
+// on what the disks hold. It runs on a context of its own: the install's
+// was cancelled.
+func (in *run) afterInterrupt(ctx context.Context, p string) string {
+	if !in.changed || in.o.DryRun || in.c == nil {
+		return ""
+	}
+	disksTouched := p == PhaseDisko || contains(in.rec.Done, PhaseDisko)
+	if !disksTouched {
+		return "\nthe disks were not touched; a re-run starts over"
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	state := "partitioned and formatted"
+	if p == PhaseDisko {
+		state = "partly laid out (the disko phase was interrupted)"
+	}
+	var uerr error
+	if in.o.Disks != nil {
+		uerr = in.o.Disks.Apply(cctx, in.c, "unmount", in.o.Root)
+	} else {
+		_, uerr = in.c.Run(cctx, remote.Cmd{Args: []string{"sh", "-c", `if mountpoint -q "$1"; then umount -R "$1"; fi`, "fleet-umount", in.o.Root}})
+	}
+	if uerr != nil {
+		return fmt.Sprintf("\nthe disks are %s and still mounted under %s (unmounting failed: %v)", state, in.o.Root, uerr)
+	}
+	return fmt.Sprintf("\nthe disks are %s and unmounted; fleet install --resume continues after the completed phases, a plain re-run starts over", state)
 }
 
 // isCheck: the phase only looks, so it is never skipped.

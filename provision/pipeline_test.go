@@ -270,3 +270,47 @@ func TestPipelineConnectionKilledDuringStageThenResume(t *testing.T) {
 		t.Fatalf("resumed phases: %v", st)
 	}
 }
+
+// TestPipelineInterruptReportsState cancels the install (as SIGINT does)
+// while stage runs after a (recorded) disko phase: the error says it was
+// interrupted, the remote command stops, and the new root is unmounted.
+func TestPipelineInterruptReportsState(t *testing.T) {
+	f := newPipelineFixture(t)
+	big := make([]byte, 64<<20)
+	os.WriteFile(filepath.Join(f.flakeDir, "big.bin"), big, 0o644)
+	git(t, f.flakeDir, "add", "big.bin")
+	// The "disks": a tmpfs mounted at the new root (in the sshd's mount
+	// namespace, where the "installer" runs), as disko would leave it.
+	c, err := remote.Dial(context.Background(), remote.Target{User: f.srv.User, Host: f.srv.Host, Port: f.srv.Port}, f.options(t).Dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Run(context.Background(), remote.Cmd{Args: []string{"mount", "-t", "tmpfs", "-o", "size=256m", "fleet-test", f.root}}); err != nil {
+		t.Fatal(err)
+	}
+	seen := filepath.Join(f.srv.Root(), f.root, "etc/nixos/big.bin")
+	o := f.options(t, PhasePreflight, PhaseDisko, PhaseStage)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for i := 0; i < 5000; i++ {
+			if st, err := os.Stat(seen); err == nil && st.Size() > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_, err = Install(ctx, o)
+	cancel()
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != PhaseStage || !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	if !strings.Contains(err.Error(), "interrupted: ") || !strings.HasSuffix(err.Error(), "the disks are partitioned and formatted and unmounted; fleet install --resume continues after the completed phases, a plain re-run starts over") {
+		t.Fatalf("state not reported: %v", err)
+	}
+	if _, err := c.Run(context.Background(), remote.Cmd{Args: []string{"mountpoint", "-q", f.root}}); err == nil {
+		t.Fatal("the new root is still mounted after the interrupt")
+	}
+}

@@ -286,3 +286,7 @@ func (s *Server) KillConnections() int {
 	}
 	return n
 }
+
+// Root is a path to the server's view of the filesystem (its private mount
+// namespace): mounts made through its sessions are visible under it.
+func (s *Server) Root() string { return fmt.Sprintf("/proc/%d/root", s.cmd.Process.Pid) }
