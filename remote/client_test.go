@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -500,5 +501,40 @@ func TestWaitForSSH(t *testing.T) {
 	_, _, err = remote.WaitForSSH(context.Background(), remote.Target{User: "root", Host: "127.0.0.1", Port: port}, opts, time.Second)
 	if !errors.Is(err, remote.ErrWaitTimeout) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestKeepaliveDetectsDeadPeer freezes the server's side of the connection
+// (a peer that vanished without closing): a running command fails with
+// ErrConnection after the missed keepalives instead of hanging.
+func TestKeepaliveDetectsDeadPeer(t *testing.T) {
+	k := sshtest.NewKey(t, "ed25519", "", "c")
+	s := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{k.Line}})
+	c, err := remote.Dial(context.Background(), target(s), remote.Options{
+		HostKey:   remote.HostKeyPolicy{Pin: s.Fingerprint()},
+		Auth:      remote.Auth{IdentityFiles: []string{k.Path}, AgentSocket: "none"},
+		KeepAlive: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), remote.Cmd{Args: []string{"sleep", "30"}})
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if n := s.SignalConnections(syscall.SIGSTOP); n == 0 {
+		t.Fatal("no connection process to freeze")
+	}
+	t.Cleanup(func() { s.SignalConnections(syscall.SIGCONT) })
+	select {
+	case err := <-done:
+		if !errors.Is(err, remote.ErrConnection) {
+			t.Fatalf("got %v, want ErrConnection", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a command on a dead connection hung past the keepalive limit")
 	}
 }

@@ -259,7 +259,11 @@ func currentUser(t testing.TB) string {
 // KillConnections kills the sshd processes serving the current
 // connections (not the listener), as a dropped network would: clients
 // see their connection die mid-command.
-func (s *Server) KillConnections() int {
+func (s *Server) KillConnections() int { return s.SignalConnections(syscall.SIGKILL) }
+
+// SignalConnections sends sig to the sshd processes serving the current
+// connections; SIGSTOP makes a peer that has silently gone away.
+func (s *Server) SignalConnections(sig syscall.Signal) int {
 	if s.cmd == nil {
 		return 0
 	}
@@ -279,7 +283,7 @@ func (s *Server) KillConnections() int {
 		// sshd is a child of the listener (in a session of its own).
 		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 		if len(f) > 1 && f[1] == strconv.Itoa(main) {
-			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			if syscall.Kill(pid, sig) == nil {
 				n++
 			}
 		}
