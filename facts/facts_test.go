@@ -122,3 +122,23 @@ func TestGatherLoopDevice(t *testing.T) {
 		t.Fatal("no disk holds the running root")
 	}
 }
+
+// FuzzParse: output from a machine fleet does not trust yet must never
+// crash the parser.
+func FuzzParse(f *testing.F) {
+	if b, err := os.ReadFile("testdata/installer.txt"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("@@block\nB\tsda\t8:0\t100\t1\tsda\t1\t0\t0\t0\tsda,\tsda,\t\n@@mountinfo\n1 1 8:0 / / rw - ext4 /dev/sda rw,lowerdir=/\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fx, err := Parse(b)
+		if err != nil {
+			return
+		}
+		for _, d := range fx.Disks {
+			if d.Path != "/dev/"+d.Name || d.InUse == nil || d.Partitions == nil {
+				t.Fatalf("disk %+v", d)
+			}
+		}
+	})
+}
