@@ -4,69 +4,26 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/fleetnix/fleet/remote"
+	"github.com/fleetnix/fleet/test/nixtest"
 )
-
-func run(t *testing.T, dir string, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// nix runs the real nix CLI with a private store and home (no daemon, no /nix).
-func nix(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	if _, err := exec.LookPath("nix"); err != nil {
-		t.Skip("nix not installed (.ci/run installs Debian's nix-bin)")
-	}
-	tmp := t.TempDir()
-	full := append([]string{"nix", "--extra-experimental-features", "nix-command flakes", "--store", filepath.Join(tmp, "store")}, args...)
-	return run(t, dir, []string{"HOME=" + tmp, "XDG_CACHE_HOME=" + filepath.Join(tmp, "cache"), "NIX_CONFIG=build-users-group ="}, full...)
-}
-
-func gitRepo(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	run(t, dir, nil, "git", "init", "-q", "-b", "main")
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(name, ".sh") {
-			mode = 0o755
-		}
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run(t, dir, nil, "git", "add", "-A")
-	run(t, dir, []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}, "git", "commit", "-qm", "init")
-	return dir
-}
 
 // TestNarHashMatchesNixLock locks a git input with the real nix, clones the
 // repository at the locked rev the way the installer does, and checks that
 // our NAR hash of the clone equals the lock's narHash.
 func TestNarHashMatchesNixLock(t *testing.T) {
-	sec := gitRepo(t, map[string]string{"secrets.nix": "{ }\n", "nas/smb.age": "age\x00binary", "run.sh": "#!/bin/sh\n", "deep/a/b/c.txt": "c"})
+	sec := nixtest.Repo(t, map[string]string{"secrets.nix": "{ }\n", "nas/smb.age": "age\x00binary", "run.sh": "#!/bin/sh\n", "deep/a/b/c.txt": "c"})
 	os.Symlink("secrets.nix", filepath.Join(sec, "link"))
-	run(t, sec, nil, "git", "add", "link")
-	run(t, sec, []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}, "git", "commit", "-qm", "link")
+	nixtest.Git(t, sec, "add", "link")
+	nixtest.Git(t, sec, "commit", "-qm", "link")
 	fl := t.TempDir()
 	os.WriteFile(filepath.Join(fl, "flake.nix"), []byte(`{ inputs.secrets = { url = "git+file://`+sec+`"; flake = false; }; outputs = { self, secrets }: { }; }`), 0o644)
-	nix(t, fl, "flake", "lock")
+	nixtest.Lock(t, fl)
 	lock, err := ReadLock(filepath.Join(fl, "flake.lock"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +36,8 @@ func TestNarHashMatchesNixLock(t *testing.T) {
 		t.Fatalf("input: %+v", in)
 	}
 	clone := filepath.Join(t.TempDir(), "secrets")
-	run(t, "/", nil, "git", "clone", "-q", in.Locked.CloneURL(), clone)
-	run(t, clone, nil, "git", "checkout", "-q", in.Locked.Rev)
+	nixtest.Run(t, "/", nil, "git", "clone", "-q", in.Locked.CloneURL(), clone)
+	nixtest.Git(t, clone, "checkout", "-q", in.Locked.Rev)
 	got, err := NarHash(clone)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +58,7 @@ func TestNarHashMatchesNixHashPath(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "a/x.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755)
 	os.WriteFile(filepath.Join(dir, "zero"), nil, 0o600)
 	os.Symlink("../zero", filepath.Join(dir, "a/l"))
-	want := nix(t, "/", "hash", "path", dir)
+	want := nixtest.Nix(t, "/", "hash", "path", dir)
 	got, err := NarHash(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +66,7 @@ func TestNarHashMatchesNixHashPath(t *testing.T) {
 	if got != want {
 		t.Fatalf("NarHash = %s, nix hash path = %s", got, want)
 	}
-	base32 := nix(t, "/", "hash", "path", "--base32", dir)
+	base32 := nixtest.Nix(t, "/", "hash", "path", "--base32", dir)
 	if same, err := SameHash(got, "sha256:"+base32); err != nil || !same {
 		t.Fatalf("SameHash(%s, sha256:%s) = %v, %v", got, base32, same, err)
 	}
@@ -172,10 +129,10 @@ func TestReadLockErrors(t *testing.T) {
 }
 
 func TestLocalSourceGitTrackedOnly(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"flake.nix": "{}", "hosts/nas.nix": "{}", "README": "x", "sub/flake.nix": "{}", "sub/mod.nix": "{}"})
+	repo := nixtest.Repo(t, map[string]string{"flake.nix": "{}", "hosts/nas.nix": "{}", "README": "x", "sub/flake.nix": "{}", "sub/mod.nix": "{}"})
 	os.WriteFile(filepath.Join(repo, "untracked.nix"), []byte("{}"), 0o644)
 	os.WriteFile(filepath.Join(repo, "staged.nix"), []byte("{}"), 0o644)
-	run(t, repo, nil, "git", "add", "staged.nix")
+	nixtest.Git(t, repo, "add", "staged.nix")
 	os.Remove(filepath.Join(repo, "README"))
 	s, err := LocalSource(context.Background(), &remote.Local{}, repo)
 	if err != nil {

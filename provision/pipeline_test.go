@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
+	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/sshtest"
 )
 
@@ -29,40 +29,22 @@ type pipelineFixture struct {
 	srv                                 *sshtest.Server
 }
 
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 func newPipelineFixture(t *testing.T) *pipelineFixture {
 	t.Helper()
-	if _, err := exec.LookPath("nix"); err != nil {
-		t.Skip("nix not installed (.ci/run installs Debian's nix-bin)")
-	}
+	nixtest.Require(t, "nix", "git")
 	f := &pipelineFixture{secretsDir: t.TempDir(), flakeDir: t.TempDir(), root: t.TempDir(), scanDir: t.TempDir()}
-	git(t, f.secretsDir, "init", "-q", "-b", "main")
+	nixtest.Git(t, f.secretsDir, "init", "-q", "-b", "main")
 	os.MkdirAll(filepath.Join(f.secretsDir, "hosts/nas"), 0o755)
 	os.WriteFile(filepath.Join(f.secretsDir, "openai-key.age"), []byte("age-encryption.org/v1 (ciphertext)"), 0o644)
 	os.WriteFile(filepath.Join(f.secretsDir, "hosts/nas/smb.age"), []byte("ciphertext"), 0o644)
-	git(t, f.secretsDir, "add", "-A")
-	git(t, f.secretsDir, "commit", "-qm", "secrets")
-	git(t, f.flakeDir, "init", "-q", "-b", "main")
+	nixtest.Git(t, f.secretsDir, "add", "-A")
+	nixtest.Git(t, f.secretsDir, "commit", "-qm", "secrets")
+	nixtest.Git(t, f.flakeDir, "init", "-q", "-b", "main")
 	os.WriteFile(filepath.Join(f.flakeDir, "flake.nix"), []byte(`{ inputs.secrets = { url = "git+file://`+f.secretsDir+`"; flake = false; }; outputs = { self, secrets }: { }; }`), 0o644)
 	os.WriteFile(filepath.Join(f.flakeDir, "untracked.nix"), []byte("{}"), 0o644)
-	git(t, f.flakeDir, "add", "flake.nix")
-	home := t.TempDir()
-	lock := exec.Command("nix", "--extra-experimental-features", "nix-command flakes", "--store", filepath.Join(home, "store"), "flake", "lock", f.flakeDir)
-	lock.Env = append(os.Environ(), "HOME="+home, "NIX_CONFIG=build-users-group =")
-	if out, err := lock.CombinedOutput(); err != nil {
-		t.Fatalf("nix flake lock: %v\n%s", err, out)
-	}
-	git(t, f.flakeDir, "add", "flake.nix", "flake.lock")
+	nixtest.Git(t, f.flakeDir, "add", "flake.nix")
+	nixtest.Lock(t, f.flakeDir)
+	nixtest.Git(t, f.flakeDir, "add", "flake.nix", "flake.lock")
 	var err error
 	if f.lock, err = flake.ReadLock(filepath.Join(f.flakeDir, "flake.lock")); err != nil {
 		t.Fatal(err)
@@ -161,9 +143,9 @@ func TestPipelineStageIdentityScan(t *testing.T) {
 func TestPipelineMissingRevTouchesNothing(t *testing.T) {
 	f := newPipelineFixture(t)
 	// Rewrite the secrets repo's history: the locked rev is gone.
-	git(t, f.secretsDir, "commit", "-q", "--amend", "-m", "rewritten")
-	git(t, f.secretsDir, "reflog", "expire", "--expire=now", "--all")
-	git(t, f.secretsDir, "gc", "-q", "--prune=now")
+	nixtest.Git(t, f.secretsDir, "commit", "-q", "--amend", "-m", "rewritten")
+	nixtest.Git(t, f.secretsDir, "reflog", "expire", "--expire=now", "--all")
+	nixtest.Git(t, f.secretsDir, "gc", "-q", "--prune=now")
 	o := f.options(t)
 	o.Phases = []string{PhasePreflight, PhaseDisko, PhaseStage, PhaseIdentity}
 	_, err := Install(context.Background(), o)
@@ -228,7 +210,7 @@ func TestPipelineConnectionKilledDuringStageThenResume(t *testing.T) {
 		big[i] = byte(i * 7)
 	}
 	os.WriteFile(filepath.Join(f.flakeDir, "big.bin"), big, 0o644)
-	git(t, f.flakeDir, "add", "big.bin")
+	nixtest.Git(t, f.flakeDir, "add", "big.bin")
 	o := f.options(t, PhasePreflight, PhaseStage, PhaseIdentity)
 	killed := make(chan int, 1)
 	go func() {
@@ -278,7 +260,7 @@ func TestPipelineInterruptReportsState(t *testing.T) {
 	f := newPipelineFixture(t)
 	big := make([]byte, 64<<20)
 	os.WriteFile(filepath.Join(f.flakeDir, "big.bin"), big, 0o644)
-	git(t, f.flakeDir, "add", "big.bin")
+	nixtest.Git(t, f.flakeDir, "add", "big.bin")
 	// The "disks": a tmpfs mounted at the new root (in the sshd's mount
 	// namespace, where the "installer" runs), as disko would leave it.
 	c, err := remote.Dial(context.Background(), remote.Target{User: f.srv.User, Host: f.srv.Host, Port: f.srv.Port}, f.options(t).Dial)

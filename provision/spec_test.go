@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/fleetnix/fleet/remote"
+	"github.com/fleetnix/fleet/test/nixtest"
 )
 
 // A flake evaluable without nixpkgs, shaped like a NixOS configuration.
@@ -32,24 +32,23 @@ const testFlake = `{
 `
 
 func TestEvalSpecWithNix(t *testing.T) {
-	if _, err := exec.LookPath("nix"); err != nil {
-		t.Skip("nix not installed (.ci/run installs Debian's nix-bin)")
-	}
+	nixtest.Require(t, "nix")
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "secrets/hosts/nas"), 0o755)
 	os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(testFlake), 0o644)
 	for _, f := range []string{"openai-key.age", "hosts/nas/smb.age", "vpn.age"} {
 		os.WriteFile(filepath.Join(dir, "secrets", f), []byte("x"), 0o644)
 	}
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("NIX_CONFIG", "build-users-group =")
 	ctx := context.Background()
-	// Lock first (as the operator's repo would have), in a private store.
-	store := filepath.Join(home, "store")
-	if out, err := exec.Command("nix", "--extra-experimental-features", "nix-command flakes", "--store", store, "flake", "lock", dir).CombinedOutput(); err != nil {
-		t.Fatalf("nix flake lock: %v\n%s", err, out)
+	// Lock first (as the operator's repo would have), then evaluate in the
+	// same private store.
+	st := nixtest.NewStore(t)
+	st.Nix(dir, "flake", "lock", dir)
+	for _, kv := range st.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
+	store := st.Path
 	s, err := EvalSpec(ctx, &remote.Local{}, dir, "nas", "--store", store)
 	if err != nil {
 		t.Fatal(err)
