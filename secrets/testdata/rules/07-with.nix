@@ -1,0 +1,5 @@
+with import ./keys/users.nix;
+{
+  "with.age".publicKeys = [ alice bob ];
+  "carol.age".publicKeys = [ carol ];
+}

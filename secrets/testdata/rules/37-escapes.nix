@@ -1,0 +1,16 @@
+{
+  ctrl = "bell:\x07 nul-less \r\n";
+  unicode = "héllo → ✓";
+  dollar = "$ ${"in"} $$ $${x} \${y}";
+  ind = ''
+    $ ''${x} '''
+    a\nb
+  '';
+  trailing = ''
+    line
+    '';
+  interpAtStart = ''
+    ${"x"}
+      y
+  '';
+}

@@ -1,0 +1,5 @@
+{
+  hostName = "nas";
+  key = builtins.readFile ../../pubkeys/nas.pub;
+  secrets = [ "smb" "backup" ];
+}

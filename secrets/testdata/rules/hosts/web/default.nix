@@ -1,0 +1,6 @@
+{
+  hostName = "web";
+  key = builtins.readFile ../../pubkeys/web.pub;
+  secrets = [ "tls" ];
+  armor = true;
+}

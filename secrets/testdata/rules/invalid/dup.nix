@@ -1,0 +1,1 @@
+let k = import ../keys/users.nix; in { "d.age".publicKeys = [ k.alice k.bob k.alice ]; }

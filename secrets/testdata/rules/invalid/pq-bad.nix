@@ -1,0 +1,1 @@
+{ "g.age".publicKeys = [ "age1pq1xyz" ]; }

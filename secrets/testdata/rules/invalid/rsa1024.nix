@@ -1,0 +1,1 @@
+{ "old.age".publicKeys = [ "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDFEvTZaoNWt+CZdyIZI5PmDAhme5wCEDN3mNPQ+1atUoNnnQgb2CIthvnxgwuzVka1txXxaoZ8JPPpkVLw+WKgQ7bhjzj0lpLjWvqD1Dq80+iF8o8kzqW4HZK8vcb3kfubl3/aciG/wtH7sw3IRJpPI6tIqtMMqn0sELZQqv/LTQ==" ]; }

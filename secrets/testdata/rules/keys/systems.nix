@@ -1,0 +1,6 @@
+{ extra ? [ ], ... }:
+{
+  nas = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILCvFksXpoAVoN/WiV61TCj1fUPAwVde1E+bxOpkywDz";
+  web = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHQhSpapuevW0gA+ckqGKCH98+TAMplrKH2DLtGKJD4i";
+  all = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILCvFksXpoAVoN/WiV61TCj1fUPAwVde1E+bxOpkywDz" "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHQhSpapuevW0gA+ckqGKCH98+TAMplrKH2DLtGKJD4i" ] ++ extra;
+}
