@@ -129,8 +129,12 @@ func (in *run) fetchSecrets(ctx context.Context) error {
 	if err := in.uploadGitKnownHosts(ctx, url); err != nil {
 		return err
 	}
+	// On every exit the script removes the forwarded agent's socket
+	// directory: sshd keeps one socket per connection for the
+	// connection's life, and nothing may reach it after the fetch.
 	script := `set -eu
 url=$1 rev=$2 dir=$3 kh=$4
+case "${SSH_AUTH_SOCK:-}" in */ssh-*/agent.*) trap 'rm -rf -- "${SSH_AUTH_SOCK%/*}"' EXIT ;; esac
 rm -rf "$dir"; mkdir -p -m 0700 "$(dirname "$dir")"
 export GIT_SSH_COMMAND="ssh -o UserKnownHostsFile=$kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentityFile=/dev/null"
 export GIT_TERMINAL_PROMPT=0

@@ -20,8 +20,8 @@ type scanBaseline struct {
 // scanScript lists, on every writable local filesystem but the new root,
 // the files holding private key material (OpenSSH or PEM private key
 // blocks, age secret keys, the OpenSSH key format's magic in base64), the
-// authorized_keys files, fleet's temporary files and forwarded agent
-// sockets. Overlay mounts are covered by their upper directories' own
+// authorized_keys files, fleet's temporary files and this connection's
+// forwarded agent socket. Overlay mounts are covered by their upper directories' own
 // filesystems, so the read-only store is not walked.
 const scanScript = `root=$1; shift
 { if [ $# -gt 0 ]; then printf '%s\n' "$@"; else
@@ -44,8 +44,10 @@ while read -r mp; do
   find "$mp" -xdev \( -name '.fleet-upload.*' -o -name '.fleet-scan-mounts.*' \) ! -path "$root/*" 2>/dev/null | while read -r f; do
     [ "$f" = /tmp/.fleet-scan-mounts.$$ ] || printf 'T\t%s\n' "$f"
   done
-  find "$mp" -xdev -type s -path '*/ssh-*/agent.*' 2>/dev/null | while read -r f; do printf 'S\t%s\n' "$f"; done
 done < /tmp/.fleet-scan-mounts.$$
+# sshd names a connection's forwarded agent socket after the connection's
+# process, this shell's parent: is ours still there?
+for s in /tmp/ssh-*/agent.$PPID; do [ -S "$s" ] && printf 'S\t%s\n' "$s"; done
 rm -f /tmp/.fleet-scan-mounts.$$
 `
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetnix/fleet/agentfwd"
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/provision"
 	"github.com/fleetnix/fleet/remote"
@@ -28,8 +30,6 @@ var (
 	// newDisks builds the disk layout step from the spec's disko devices,
 	// --device overrides and --disk-key files.
 	newDisks func(a *app, spec *provision.Spec, devices, diskKeys []string) (provision.Disks, error)
-	// newForwarder builds the scoped forwarded agent for the secrets fetch.
-	newForwarder func(a *app, keys []string) (func(c *remote.Client) provision.Forwarder, error)
 )
 
 // hostFlags are what install and verify share: which host, its spec, and
@@ -97,23 +97,22 @@ func (hf *hostFlags) load(ctx context.Context, a *app, args []string) (*hostCont
 
 func newInstallCmd(a *app) *cobra.Command {
 	var (
-		cf          connFlags
-		hf          hostFlags
-		phases      string
-		dryRun      bool
-		resume      bool
-		force       bool
-		noReboot    bool
-		root        string
-		fetch       string
-		forwardKeys []string
-		noForward   bool
-		devices     []string
-		diskKeys    []string
-		extraFiles  string
-		options     []string
-		identDest   string
-		asJSON      bool
+		cf         connFlags
+		hf         hostFlags
+		phases     string
+		dryRun     bool
+		resume     bool
+		force      bool
+		noReboot   bool
+		root       string
+		fetch      string
+		fwdOpts    agentfwd.Options
+		devices    []string
+		diskKeys   []string
+		extraFiles string
+		options    []string
+		identDest  string
+		asJSON     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "install HOST --target T [--flake DIR] --host-identity KEY",
@@ -185,13 +184,16 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 					return err
 				}
 			}
-			if !noForward && fetch == "installer" {
-				if newForwarder == nil {
-					return errors.New("this build of fleet cannot forward an agent yet\nhint: --secrets-fetch local fetches the secrets on this machine instead")
-				}
-				if o.Forward, err = newForwarder(a, forwardKeys); err != nil {
+			if fwdOpts.Disabled && fetch == "installer" && len(hc.spec.Secrets) > 0 {
+				return usagef("--no-forward-agent leaves the installer no way to fetch the secrets\nhint: add --secrets-fetch local")
+			}
+			if !fwdOpts.Disabled && fetch == "installer" && len(hc.spec.Secrets) > 0 && !dryRun {
+				fwd, closeAgent, err := scopedForwarder(a, fwdOpts)
+				if err != nil {
 					return err
 				}
+				defer closeAgent()
+				o.Forward = fwd
 			}
 			sum, err := provision.Install(ctx, o)
 			if sum != nil {
@@ -216,8 +218,7 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 	f.BoolVar(&noReboot, "no-reboot", false, "stop before the reboot (and the first-boot check)")
 	f.StringVar(&root, "root", "/mnt", "where the new system is mounted on the installer")
 	f.StringVar(&fetch, "secrets-fetch", "installer", "who fetches the secrets input: installer (through the scoped agent) or local")
-	f.StringArrayVar(&forwardKeys, "forward-key", nil, "the only key the installer may use through the forwarded agent (SHA256 fingerprint or .pub file; repeatable)")
-	f.BoolVar(&noForward, "no-forward-agent", false, "never forward an agent (use with --secrets-fetch local)")
+	fwdOpts.AddFlags(f)
 	f.StringArrayVar(&devices, "device", nil, "use PATH for the layout's disk NAME (NAME=PATH, repeatable)")
 	f.StringArrayVar(&diskKeys, "disk-key", nil, "LUKS key for NAME from local FILE, given to cryptsetup on stdin (NAME=FILE, repeatable)")
 	f.StringVar(&extraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
@@ -326,3 +327,38 @@ of the local decryption with --host-identity. Exit 1 on any mismatch.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }
+
+// scopedForwarder builds the agent the installer gets while it fetches the
+// secrets: backed by the operator's ssh-agent, listing and signing only
+// with the --forward-key keys.
+func scopedForwarder(a *app, opts agentfwd.Options) (func(*remote.Client) provision.Forwarder, func(), error) {
+	cfg, err := opts.Config(time.Now())
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	cfg.Log = a.log
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return nil, nil, errors.New("no ssh-agent to forward the deploy key from (SSH_AUTH_SOCK is not set)\nhint: ssh-add the deploy key, or fetch the secrets here with --secrets-fetch local")
+	}
+	backing, conn, err := agentfwd.DialAgent(sock)
+	if err != nil {
+		return nil, nil, err
+	}
+	ag, err := agentfwd.New(backing, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return func(c *remote.Client) provision.Forwarder {
+		return scopedForwarding{c.Forward(ag.For("fetching the secrets"), "fetch secrets"), ag}
+	}, func() { conn.Close() }, nil
+}
+
+// scopedForwarding is one forwarding with its agent's record.
+type scopedForwarding struct {
+	*remote.Forwarding
+	ag *agentfwd.Agent
+}
+
+func (s scopedForwarding) Summary() string { return s.ag.Summary() }
