@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/fleetnix/fleet/secrets"
+)
+
+func init() { registerSecrets(newSecretsEditCmd) }
+
+func newSecretsEditCmd(a *app) *cobra.Command {
+	var (
+		f         secretsFlags
+		useEditor bool
+	)
+	cmd := &cobra.Command{
+		Use:   "edit FILE",
+		Short: "Edit a secret in $EDITOR (or replace it from stdin) and re-encrypt it",
+		Long: `Decrypt FILE (a rules entry) with the identities, let $EDITOR change it, and
+encrypt it again to the rule's recipients (armored if the rule says armor).
+When stdin is not a terminal the new content is read from stdin instead, as
+agenix does. A file that does not exist yet starts empty. Unchanged content
+is not re-encrypted.
+
+The plaintext only ever lives in a 0700 directory on tmpfs ($XDG_RUNTIME_DIR
+or /dev/shm), removed on every exit, including a failed editor and Ctrl-C.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return editSecret(cmd.Context(), cmd, a, &f, args[0], useEditor)
+		},
+	}
+	f.add(cmd.Flags(), true)
+	cmd.Flags().BoolVar(&useEditor, "editor", false, "run $EDITOR even when stdin is not a terminal")
+	return cmd
+}
+
+func editSecret(ctx context.Context, cmd *cobra.Command, a *app, f *secretsFlags, file string, useEditor bool) error {
+	r, err := f.load(cmd, a)
+	if err != nil {
+		return err
+	}
+	rule, ok := r.Lookup(file)
+	if !ok {
+		return fmt.Errorf("%s: %w (%s)\nhint: add an entry \"%s\" = { publicKeys = [ ... ]; }; to the rules file", file, secrets.ErrNoRule, filepath.Clean(r.Path), filepath.ToSlash(filepath.Clean(file)))
+	}
+	path := filepath.Join(r.Dir, rule.File)
+	var before []byte
+	exists := false
+	if _, err := os.Stat(path); err == nil {
+		exists = true
+		ids, err := f.loadIdentities(a)
+		if err != nil {
+			return err
+		}
+		if before, err = secrets.DecryptFile(path, ids); err != nil {
+			return fmt.Errorf("decrypt %s: %w", rule.File, err)
+		}
+		defer clear(before)
+	}
+
+	var after []byte
+	if in, ok := a.stdin.(*os.File); useEditor || ok && term.IsTerminal(int(in.Fd())) {
+		after, err = runEditor(ctx, a, before, filepath.Base(rule.File))
+	} else {
+		after, err = io.ReadAll(a.stdin)
+	}
+	if err != nil {
+		return err
+	}
+	defer clear(after)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("edit %s: %w; nothing changed", rule.File, err)
+	}
+	if exists && bytes.Equal(before, after) {
+		fmt.Fprintf(a.stderr, "%s unchanged, skipping re-encryption\n", rule.File)
+		return nil
+	}
+	if !exists && len(after) == 0 {
+		fmt.Fprintf(a.stderr, "%s: empty new secret, nothing written\n", rule.File)
+		return nil
+	}
+	ct, err := secrets.Encrypt(after, rule.PublicKeys, rule.Armor)
+	if err != nil {
+		return fmt.Errorf("encrypt %s: %w; nothing changed", rule.File, err)
+	}
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := secrets.WriteFileAtomic(path, ct, mode); err != nil {
+		return fmt.Errorf("write %s: %w; the old file is untouched", rule.File, err)
+	}
+	fmt.Fprintf(a.stderr, "%s encrypted to %d recipient(s)\n", rule.File, len(rule.PublicKeys))
+	return nil
+}
+
+// runEditor writes content to a 0600 file in a private tmpfs directory,
+// runs $EDITOR on it and returns what it holds afterwards. The directory is
+// removed before it returns, whatever happens. The editor needs the
+// terminal in the foreground, which remote.Runner (own process group,
+// captured stderr) cannot give it, so it is started here directly.
+func runEditor(ctx context.Context, a *app, content []byte, name string) (_ []byte, err error) {
+	editor := os.Getenv("EDITOR")
+	if editor == "" {
+		editor = "vi"
+	}
+	dir, err := secrets.PrivateTempDir()
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, name)
+	if err := os.WriteFile(tmp, content, 0o600); err != nil {
+		return nil, err
+	}
+	c := exec.CommandContext(ctx, "/bin/sh", "-c", "exec "+editor+` "$1"`, "editor", tmp)
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, a.stderr
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+	c.WaitDelay = 2 * time.Second
+	if err := c.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("editor interrupted: %w; nothing changed", ctx.Err())
+		}
+		var xe *exec.ExitError
+		if errors.As(err, &xe) {
+			return nil, fmt.Errorf("editor %q failed (%v); nothing changed\nhint: save and quit normally to keep your changes", editor, xe.ProcessState)
+		}
+		return nil, fmt.Errorf("run editor %q: %w\nhint: set EDITOR", editor, err)
+	}
+	return os.ReadFile(tmp)
+}

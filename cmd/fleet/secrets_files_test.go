@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/fleetnix/fleet/test/sshtest"
+)
+
+// TestSecretsScripts runs testdata/secrets/*.txt: ls, edit, decrypt, rekey
+// against the real age CLI. Each script starts with ssh keys k1, k2 (and
+// k1.pub, k2.pub), an age identity ak (recipient in $AGEREC) and a
+// secrets.nix naming them (see secretsSetup).
+func TestSecretsScripts(t *testing.T) { runSecretsScripts(t, "secrets") }
+
+// TestKeysScripts runs testdata/keys/*.txt.
+func TestKeysScripts(t *testing.T) { runSecretsScripts(t, "keys") }
+
+// TestKeysRemoteScripts runs testdata/keys/remote/*.txt (keys copy, keys
+// check --target) against a real sshd; $PORT and $SSHUSER reach it with the
+// system ssh client for checks on the remote side.
+func TestKeysRemoteScripts(t *testing.T) {
+	sshtest.RequireRoot(t)
+	k := sshtest.NewKey(t, "ed25519", "", "operator")
+	s := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{k.Line}})
+	runSecretsScripts(t, "keys/remote", map[string]string{
+		"TARGET": s.Target(), "KEY": k.Path, "KNOWN": s.WriteKnownHosts(t),
+		"PORT": strconv.Itoa(s.Port), "SSHUSER": s.User, "SSH_AUTH_SOCK": "",
+	})
+}
+
+func runSecretsScripts(t *testing.T, dir string, env ...map[string]string) {
+	for _, tool := range []string{"age", "age-keygen", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("testdata", dir),
+		Setup: func(e *testscript.Env) error {
+			for _, m := range env {
+				for k, v := range m {
+					e.Setenv(k, v)
+				}
+			}
+			return secretsSetup(e)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// exits N prog args...: prog exits with status N exactly.
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				want, _ := strconv.Atoi(args[0])
+				err := ts.Exec(args[1], args[2:]...)
+				got := 0
+				var xe *exec.ExitError
+				if errors.As(err, &xe) {
+					got = xe.ExitCode()
+				} else if err != nil {
+					ts.Fatalf("exits: %v", err)
+				}
+				if got != want {
+					ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+				}
+			},
+			// mode FILE 0600: the file's permission bits are exactly these.
+			"mode": func(ts *testscript.TestScript, neg bool, args []string) {
+				st, err := os.Stat(ts.MkAbs(args[0]))
+				ts.Check(err)
+				want, _ := strconv.ParseUint(args[1], 8, 32)
+				if (st.Mode().Perm() == os.FileMode(want)) == neg {
+					ts.Fatalf("%s has mode %#o, want %s", args[0], st.Mode().Perm(), args[1])
+				}
+			},
+			// waitfile FILE: wait up to 10s for FILE to exist.
+			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				for i := 0; i < 200; i++ {
+					if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				ts.Fatalf("%s did not appear", args[0])
+			},
+			// emptydir DIR: DIR exists and holds nothing.
+			"emptydir": func(ts *testscript.TestScript, neg bool, args []string) {
+				es, err := os.ReadDir(ts.MkAbs(args[0]))
+				ts.Check(err)
+				if len(es) != 0 {
+					ts.Fatalf("%s holds %v", args[0], es)
+				}
+			},
+		},
+	})
+}
+
+func secretsSetup(e *testscript.Env) error {
+	w := e.WorkDir
+	for _, k := range []string{"k1", "k2"} {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", k, "-f", filepath.Join(w, k)).CombinedOutput(); err != nil {
+			return fmt.Errorf("ssh-keygen: %v: %s", err, out)
+		}
+	}
+	if out, err := exec.Command("age-keygen", "-o", filepath.Join(w, "ak")).CombinedOutput(); err != nil {
+		return fmt.Errorf("age-keygen: %v: %s", err, out)
+	}
+	ak, _ := os.ReadFile(filepath.Join(w, "ak"))
+	var agerec string
+	for _, l := range strings.Split(string(ak), "\n") {
+		if s, ok := strings.CutPrefix(l, "# public key: "); ok {
+			agerec = s
+		}
+	}
+	k1, _ := os.ReadFile(filepath.Join(w, "k1.pub"))
+	k2, _ := os.ReadFile(filepath.Join(w, "k2.pub"))
+	rules := fmt.Sprintf(`let
+  k1 = %q;
+  k2 = %q;
+  ak = %q;
+in {
+  "a.age".publicKeys = [ k1 ];
+  "b.age" = { publicKeys = [ k1 k2 ]; armor = true; };
+  "sub/c.age".publicKeys = [ k1 ak ];
+}
+`, strings.TrimSpace(string(k1)), strings.TrimSpace(string(k2)), agerec)
+	if err := os.WriteFile(filepath.Join(w, "secrets.nix"), []byte(rules), 0o644); err != nil {
+		return err
+	}
+	run := filepath.Join(w, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		return err
+	}
+	e.Setenv("XDG_RUNTIME_DIR", run)
+	e.Setenv("AGEREC", agerec)
+	e.Setenv("HOME", filepath.Join(w, "home"))
+	e.Setenv("RULES", "")
+	return nil
+}

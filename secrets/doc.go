@@ -1,0 +1,20 @@
+// Package secrets reads and writes agenix-compatible secrets.
+//
+// The model is agenix's: a rules file (secrets.nix, see [LoadRules]) maps
+// each encrypted file, relative to the rules file, to the public keys that
+// must be able to read it. Files are age v1 (binary or armored) and are
+// interchangeable with the agenix and age CLIs.
+//
+// What fleet adds on top:
+//   - [ReadRecipients] reads who a file is encrypted to from its header,
+//     without decrypting: ssh-ed25519 and ssh-rsa stanzas carry a tag derived
+//     from the public key ([SSHTag]); X25519 and plugin stanzas only count.
+//   - [LoadIdentities] loads SSH keys, age identity files and plugin
+//     identities once per run; a passphrase-protected SSH key asks for its
+//     passphrase at most once, and only when a file is encrypted to it.
+//   - [Rekey] re-encrypts in parallel, only the files whose recipients
+//     changed, and writes each file atomically ([WriteFileAtomic]): a crash
+//     leaves every file either old or new, never half-written.
+//   - Plaintext that must touch a disk goes to a private directory on tmpfs
+//     ([PrivateTempDir]).
+package secrets

@@ -1,0 +1,204 @@
+package secrets
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"filippo.io/age/armor"
+	"golang.org/x/crypto/ssh"
+)
+
+// ErrNotAge is wrapped when a file is not an age v1 file.
+var ErrNotAge = errors.New("not an age file")
+
+const ageIntro = "age-encryption.org/v1"
+
+// armorBegin starts an armored age file.
+const armorBegin = "-----BEGIN AGE ENCRYPTED FILE-----"
+
+// Stanza is one recipient stanza of an age header, without its body.
+type Stanza struct {
+	Type string   // "ssh-ed25519", "ssh-rsa", "X25519", "mlkem768x25519", a plugin's name...
+	Args []string // ssh stanzas: Args[0] is the recipient's tag
+}
+
+// Header is what an age file says about its recipients.
+type Header struct {
+	Armored bool
+	Stanzas []Stanza
+}
+
+// Tags returns the ssh tags of the header's ssh stanzas.
+func (h Header) Tags() []string {
+	var tags []string
+	for _, s := range h.Stanzas {
+		if isSSHType(s.Type) && len(s.Args) > 0 {
+			tags = append(tags, s.Type+" "+s.Args[0])
+		}
+	}
+	return tags
+}
+
+// Count returns how many stanzas have type t.
+func (h Header) Count(t string) int {
+	n := 0
+	for _, s := range h.Stanzas {
+		if s.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
+func isSSHType(t string) bool { return t == "ssh-ed25519" || t == "ssh-rsa" }
+
+// IsArmored reports whether b starts like an armored age file.
+func IsArmored(b []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte(armorBegin))
+}
+
+// ReadRecipients reads the header of the age file at path without
+// decrypting it.
+func ReadRecipients(path string) (Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Header{}, err
+	}
+	defer f.Close()
+	return ParseHeader(f)
+}
+
+// ParseHeader reads an age header (binary or armored) from r.
+func ParseHeader(r io.Reader) (Header, error) {
+	br := bufio.NewReader(r)
+	peek, _ := br.Peek(len(armorBegin) + 64)
+	var h Header
+	var src io.Reader = br
+	if IsArmored(peek) {
+		h.Armored = true
+		src = armor.NewReader(br)
+	}
+	lr := bufio.NewReader(src)
+	line, err := readHeaderLine(lr)
+	if err != nil || line != ageIntro {
+		return h, fmt.Errorf("%w: missing %q line", ErrNotAge, ageIntro)
+	}
+	for {
+		line, err := readHeaderLine(lr)
+		if err != nil {
+			return h, fmt.Errorf("%w: truncated header: %w", ErrNotAge, err)
+		}
+		switch {
+		case strings.HasPrefix(line, "---"):
+			return h, nil
+		case strings.HasPrefix(line, "-> "):
+			f := strings.Fields(strings.TrimPrefix(line, "-> "))
+			if len(f) == 0 {
+				return h, fmt.Errorf("%w: empty stanza", ErrNotAge)
+			}
+			h.Stanzas = append(h.Stanzas, Stanza{Type: f[0], Args: f[1:]})
+		}
+		// other lines are stanza bodies
+	}
+}
+
+func readHeaderLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if len(line) > 4096 {
+		return "", errors.New("header line too long")
+	}
+	return strings.TrimSuffix(line, "\n"), nil
+}
+
+// SSHTag returns the stanza tag age uses for an SSH public key: the
+// unpadded base64 of the first 4 bytes of sha256 over its wire format.
+func SSHTag(pk ssh.PublicKey) string {
+	h := sha256.Sum256(pk.Marshal())
+	return base64.RawStdEncoding.EncodeToString(h[:4])
+}
+
+// Want summarises a list of recipients the way a header can be compared
+// against: ssh tags plus counts of other kinds.
+type Want struct {
+	Tags   []string       // "ssh-ed25519 TAG" in recipient order
+	Counts map[string]int // stanza type -> how many (X25519, mlkem768x25519, plugin names)
+}
+
+// WantFor computes what the header of a file encrypted to recipients
+// (as written in secrets.nix) must contain.
+func WantFor(recipients []string) (Want, error) {
+	w := Want{Counts: map[string]int{}}
+	for _, r := range recipients {
+		r = strings.TrimSpace(r)
+		switch {
+		case strings.HasPrefix(r, "ssh-"):
+			pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(r))
+			if err != nil {
+				return w, fmt.Errorf("recipient %q: %w", shortKey(r), err)
+			}
+			w.Tags = append(w.Tags, pk.Type()+" "+SSHTag(pk))
+		case strings.HasPrefix(r, "age1pq1"):
+			w.Counts["mlkem768x25519"]++
+		case strings.HasPrefix(r, "age1") && strings.LastIndex(r, "1") == 3:
+			w.Counts["X25519"]++
+		case strings.HasPrefix(r, "age1"):
+			name := r[len("age1"):strings.LastIndex(r, "1")]
+			w.Counts[name]++ // plugin stanzas are usually named after the plugin
+		default:
+			return w, fmt.Errorf("recipient %q: unknown type", shortKey(r))
+		}
+	}
+	return w, nil
+}
+
+// Matches reports whether h is encrypted to exactly the recipients of w:
+// the same ssh tags (as a set) and the same number of other stanzas of each
+// kind. Stanzas age adds for grease or unknown plugins are compared by count.
+func (w Want) Matches(h Header) bool {
+	have := map[string]int{}
+	for _, t := range h.Tags() {
+		have[t]++
+	}
+	want := map[string]int{}
+	for _, t := range w.Tags {
+		want[t]++
+	}
+	if len(have) != len(want) {
+		return false
+	}
+	for t := range want {
+		if have[t] == 0 {
+			return false
+		}
+	}
+	other := map[string]int{}
+	for _, s := range h.Stanzas {
+		if !isSSHType(s.Type) {
+			other[s.Type]++
+		}
+	}
+	for t, n := range w.Counts {
+		if other[t] != n {
+			return false
+		}
+		delete(other, t)
+	}
+	return len(other) == 0
+}
+
+func shortKey(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
