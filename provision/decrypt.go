@@ -7,17 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"filippo.io/age"
-	"filippo.io/age/agessh"
-	"filippo.io/age/armor"
-
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
+	"github.com/fleetnix/fleet/secrets"
 )
 
 // SecretsSource reads the declared .age files at the secrets input's
@@ -66,28 +62,20 @@ func (s *SecretsSource) Read(ctx context.Context, r remote.Runner, file string) 
 
 // HashDecrypted decrypts ciphertext with ids and returns the sha256 (hex)
 // of the plaintext, which lives only in memory and is wiped.
-func HashDecrypted(ciphertext []byte, ids ...age.Identity) (string, error) {
-	var src io.Reader = bytes.NewReader(ciphertext)
-	if bytes.HasPrefix(bytes.TrimLeft(ciphertext, " \t\r\n"), []byte(armor.Header)) {
-		src = armor.NewReader(src)
-	}
-	r, err := age.Decrypt(src, ids...)
+func HashDecrypted(ciphertext []byte, ids *secrets.Identities) (string, error) {
+	plain, err := secrets.Decrypt(ciphertext, ids)
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	buf := make([]byte, 32<<10)
-	defer clear(buf)
-	if _, err := io.CopyBuffer(h, r, buf); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	defer clear(plain)
+	sum := sha256.Sum256(plain)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // DecryptAll hashes the local decryption of every secret the spec
 // declares. It returns the hashes of those that decrypted and one error
 // line per secret that did not.
-func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, src *SecretsSource, ids ...age.Identity) (map[string]string, []string) {
+func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, src *SecretsSource, ids *secrets.Identities) (map[string]string, []string) {
 	out := map[string]string{}
 	var failed []string
 	for _, n := range spec.SecretNames() {
@@ -96,11 +84,10 @@ func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, src *SecretsSo
 			failed = append(failed, fmt.Sprintf("%s: %v", n, err))
 			continue
 		}
-		sum, err := HashDecrypted(ct, ids...)
-		var nomatch *age.NoIdentityMatchError
+		sum, err := HashDecrypted(ct, ids)
 		switch {
-		case errors.As(err, &nomatch):
-			failed = append(failed, fmt.Sprintf("%s (%s): not encrypted to this identity (its recipients: %s)", n, spec.Secrets[n].File, strings.Join(nomatch.StanzaTypes, ", ")))
+		case errors.Is(err, secrets.ErrCannotDecrypt):
+			failed = append(failed, fmt.Sprintf("%s (%s): not encrypted to this identity (its recipients: %s)", n, spec.Secrets[n].File, recipientsOf(ct)))
 			continue
 		case err != nil:
 			failed = append(failed, fmt.Sprintf("%s (%s): %v", n, spec.Secrets[n].File, strings.TrimPrefix(err.Error(), "age: ")))
@@ -121,21 +108,28 @@ func shortRev(rev string) string {
 // LoadIdentity reads a host decryption identity: an unencrypted OpenSSH
 // key (ed25519 or RSA) or an age identity file. A host must unlock it at
 // boot without anyone typing, so a passphrase-protected key is refused.
-func LoadIdentity(file string) ([]age.Identity, error) {
-	b, err := os.ReadFile(file)
+func LoadIdentity(file string) (*secrets.Identities, error) {
+	ids, err := secrets.LoadIdentities([]string{file}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	defer clear(b)
-	if _, _, err := identityPublic(b, file); err != nil {
 		return nil, err
 	}
-	if id, err := agessh.ParseIdentity(b); err == nil {
-		return []age.Identity{id}, nil
-	}
-	ids, err := age.ParseIdentities(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("identity %s: %w", file, err)
+	for _, id := range ids.List {
+		if id.Encrypted {
+			return nil, fmt.Errorf("identity %s is passphrase-protected: the host could not unlock it at boot\nhint: use an unencrypted host identity (fleet keys create without --passphrase)", file)
+		}
 	}
 	return ids, nil
+}
+
+// recipientsOf names the stanza types of an age file's header.
+func recipientsOf(ct []byte) string {
+	h, err := secrets.ParseHeader(bytes.NewReader(ct))
+	if err != nil {
+		return "unreadable header"
+	}
+	var types []string
+	for _, st := range h.Stanzas {
+		types = append(types, st.Type)
+	}
+	return strings.Join(types, ", ")
 }

@@ -88,7 +88,7 @@ func (hf *hostFlags) load(ctx context.Context, a *app, args []string) (*hostCont
 	}
 	defer src.Close()
 	var failed []string
-	hc.decrypted, failed = provision.DecryptAll(ctx, local, spec, src, ids...)
+	hc.decrypted, failed = provision.DecryptAll(ctx, local, spec, src, ids)
 	if len(failed) > 0 {
 		return nil, fmt.Errorf("identity %s cannot decrypt every secret %s declares:\n  %s\nhint: rekey them to its public key (fleet secrets rekey), or pass the right --host-identity", hf.identity, spec.Name, strings.Join(failed, "\n  "))
 	}
