@@ -1,0 +1,203 @@
+package rig_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/fleetnix/fleet/test/rig"
+	"github.com/fleetnix/fleet/test/sshtest"
+)
+
+// TestInstaller boots the live installer once and walks the whole rig:
+// pinned host key, live-media overlay, the private git server through a
+// forwarded agent, a disk installed by hand that boots as the installed
+// machine with its own host key, and a clean scan of the overlay. Two VM
+// boots in all.
+func TestInstaller(t *testing.T) {
+	rig.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	vm := rig.Boot(t, rig.Options{Disks: []int64{2 << 30}})
+
+	t.Run("pinned host key", func(t *testing.T) {
+		got, _, _, _, err := ssh.ParseAuthorizedKey([]byte(vm.MustRun(t, "cat /etc/ssh/ssh_host_ed25519_key.pub")))
+		if err != nil || !bytes.Equal(got.Marshal(), vm.Image.HostKey.Marshal()) {
+			t.Fatalf("installer host key is not the built one %s: %v", vm.Fingerprint(), err)
+		}
+		// Another key pinned under the same address: ssh refuses.
+		other := sshtest.NewKey(t, "ed25519", "", "impostor")
+		kh := filepath.Join(t.TempDir(), "known_hosts")
+		if err := os.WriteFile(kh, []byte("[127.0.0.1]:"+itoa(vm.Port)+" "+other.Line+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args := append(vm.SSHArgs("-o", "UserKnownHostsFile="+kh), "--", "true")
+		out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "Host key verification failed") {
+			t.Fatalf("ssh with a wrong pinned key: err=%v out=%s", err, out)
+		}
+	})
+
+	t.Run("live media", func(t *testing.T) {
+		out := vm.MustRun(t, "findmnt -n -o FSTYPE /; lsblk -dn -o NAME,SIZE,RO /dev/vda; nix-instantiate --eval -E '6 * 7'; age --version")
+		if !strings.HasPrefix(out, "overlay\n") || !strings.Contains(out, "vda    2G  0") || !strings.Contains(out, "\n42\n") {
+			t.Fatalf("want an overlay root, a 2G writable /dev/vda and a working Nix, got:\n%s", out)
+		}
+	})
+
+	t.Run("git server through a forwarded agent", func(t *testing.T) {
+		deploy := sshtest.NewKey(t, "ed25519", "", "deploy")
+		git := rig.StartGitServer(t, deploy.Line)
+		rev := git.AddRepo(t, "secrets", map[string]string{"secrets.nix": "{ }\n"})
+		vm.MustRun(t, "mkdir -p /root/.ssh && echo '"+git.GuestKnownHostsLine()+"' >> /root/.ssh/known_hosts")
+		clone := "git clone -q " + git.GuestURL("secrets") + " /root/secrets-%s && git -C /root/secrets-%s rev-parse HEAD"
+
+		// Without an agent: refused.
+		out, err := vm.Run(ctx, strings.ReplaceAll(clone, "%s", "a"))
+		if err == nil || !strings.Contains(err.Error(), "Permission denied (publickey)") {
+			t.Fatalf("clone without agent: want Permission denied (publickey), got %v %s", err, out)
+		}
+		// With an agent holding the deploy key, forwarded: cloned.
+		agent := sshtest.StartAgent(t, deploy)
+		cmd := vm.CommandWith(ctx, []string{"-A"}, strings.ReplaceAll(clone, "%s", "b"))
+		cmd.Env = append(os.Environ(), agent.Env())
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		got, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("clone with a forwarded agent: %v: %s", err, stderr.String())
+		}
+		if strings.TrimSpace(string(got)) != rev {
+			t.Fatalf("cloned HEAD %q, want %q", got, rev)
+		}
+		// No private key reached the VM.
+		if out := vm.MustRun(t, "grep -rlE 'PRIVATE KEY' /root /tmp /home 2>/dev/null || true"); out != "" {
+			t.Fatalf("private key material in the VM: %s", out)
+		}
+	})
+
+	var marker []byte
+	t.Run("install by hand and reboot", func(t *testing.T) {
+		marker = []byte("rig-marker-" + itoa(int(time.Now().UnixNano())))
+		start := time.Now()
+		vm.MustRun(t, `set -e
+printf '%s' '`+string(marker)+`' > /root/rig-marker
+sgdisk -Z /dev/vda >/dev/null 2>&1 || true
+sgdisk -n1:0:0 -t1:8300 -c1:root /dev/vda >/dev/null
+udevadm settle
+mkfs.ext4 -q -F -L nixos /dev/vda1
+mount /dev/vda1 /mnt
+cp -a --one-file-system /. /mnt/ && rm /mnt/root/rig-marker
+rm -f /mnt/etc/ssh/ssh_host_*
+ssh-keygen -q -t ed25519 -N '' -C installed -f /mnt/etc/ssh/ssh_host_ed25519_key
+echo nas > /mnt/etc/hostname
+sync`)
+		t.Logf("installed by hand in %s", time.Since(start).Round(100*time.Millisecond))
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(vm.MustRun(t, "cat /mnt/etc/ssh/ssh_host_ed25519_key.pub")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.Reboot(ctx, pub); err != nil {
+			t.Fatal(err)
+		}
+		out := vm.MustRun(t, "hostname; cat /etc/ssh/ssh_host_ed25519_key.pub; findmnt -n -o SOURCE,FSTYPE /")
+		if !strings.HasPrefix(out, "nas\n") || !strings.Contains(out, "installed") || !strings.Contains(out, "/dev/vda1 ext4") {
+			t.Fatalf("not the installed machine:\n%s", out)
+		}
+		if vm.Fingerprint() == ssh.FingerprintSHA256(vm.Image.HostKey) {
+			t.Fatal("installed machine pinned to the installer's key")
+		}
+	})
+
+	t.Run("scan of a clean run", func(t *testing.T) {
+		if marker == nil {
+			t.Skip("no run to scan")
+		}
+		op, err := os.ReadFile(vm.Identity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := vm.Scan(ctx, marker, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The marker written inside the VM proves its writes reach the
+		// scanned image; nothing else may match.
+		if len(found) != 1 || found[0].Path != "upper/root/rig-marker" {
+			t.Fatalf("scan of a clean run: want only the marker at upper/root/rig-marker, got %v", found)
+		}
+	})
+}
+
+// TestScanFindsPlantedKeys plants key material in an ext4 image made like
+// the overlay and checks the scan reports each file, by pattern.
+func TestScanFindsPlantedKeys(t *testing.T) {
+	rig.Require(t)
+	key := sshtest.NewKey(t, "ed25519", "", "planted")
+	priv, err := os.ReadFile(key.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The exact bytes, without their PEM armor, hidden in another file.
+	body := strings.Split(strings.TrimSpace(string(priv)), "\n")[2]
+	seed := t.TempDir()
+	files := map[string]string{
+		"upper/root/.ssh/id_ed25519": string(priv),
+		"upper/etc/age.key":          "# created: now\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n",
+		"upper/tmp/blob":             "junk " + body + " junk",
+		"upper/etc/hostname":         "installer\n",
+	}
+	for p, c := range files {
+		os.MkdirAll(filepath.Join(seed, filepath.Dir(p)), 0o700)
+		if err := os.WriteFile(filepath.Join(seed, p), []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "overlay.img")
+	if out, err := exec.Command("sh", "-c", "truncate -s 64M "+img+" && mkfs.ext4 -q -d "+seed+" "+img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v: %s", err, out)
+	}
+	found, err := rig.ScanImage(context.Background(), img, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range found {
+		got[f.String()] = true
+	}
+	want := []string{
+		`upper/root/.ssh/id_ed25519: "PRIVATE KEY"`,
+		`upper/root/.ssh/id_ed25519: secret #1 (exact bytes)`,
+		`upper/etc/age.key: "AGE-SECRET-KEY-1"`,
+		`upper/tmp/blob: secret #1 (exact bytes)`,
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("missing finding %s; got %v", w, found)
+		}
+	}
+	if len(found) != len(want) {
+		t.Errorf("got %d findings, want %d: %v", len(found), len(want), found)
+	}
+
+	// The same image without the keys: nothing.
+	clean := t.TempDir()
+	os.WriteFile(filepath.Join(clean, "hostname"), []byte("installer\n"), 0o644)
+	img2 := filepath.Join(t.TempDir(), "clean.img")
+	if out, err := exec.Command("sh", "-c", "truncate -s 64M "+img2+" && mkfs.ext4 -q -d "+clean+" "+img2).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v: %s", err, out)
+	}
+	if found, err := rig.ScanImage(context.Background(), img2, []byte(body)); err != nil || len(found) != 0 {
+		t.Fatalf("clean image: %v %v", found, err)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
