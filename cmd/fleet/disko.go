@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/fleetnix/fleet/disko"
+	"github.com/fleetnix/fleet/remote"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func init() { register(newDiskoCmd) }
+
+func newDiskoCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "disko",
+		Short: "Turn a disko layout into real, verified block devices",
+	}
+	cmd.AddCommand(newDiskoPlanCmd(a), newDiskoApplyCmd(a))
+	return cmd
+}
+
+// parseNameValues reads NAME=VALUE flags.
+func parseNameValues(flag string, vals []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, v := range vals {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" || val == "" {
+			return nil, usagef("--%s %q: want NAME=VALUE", flag, v)
+		}
+		m[k] = val
+	}
+	return m, nil
+}
+
+func newDiskoPlanCmd(a *app) *cobra.Command {
+	var spec, mode string
+	var devices []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan --spec FILE",
+		Short: "Print the ordered steps and exact commands for a layout; touches nothing",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if spec == "" {
+				return usagef("--spec is required")
+			}
+			devs, err := parseNameValues("device", devices)
+			if err != nil {
+				return err
+			}
+			m, err := disko.ParseMode(mode)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			s, err := disko.Load(cmd.Context(), &remote.Local{Log: a.log}, spec)
+			if err != nil {
+				return err
+			}
+			steps, err := disko.BuildPlan(s, m, disko.Options{Devices: devs})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if steps == nil {
+					steps = []disko.Step{}
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(steps)
+			}
+			for i, st := range steps {
+				fmt.Fprintf(a.stdout, "%d. %s %s %s\n", i+1, st.Phase, st.Action, st.Node)
+				for _, c := range st.Cmds {
+					line := remote.ShellJoin(c)
+					if st.KeyName != "" {
+						line += " < disk-key:" + st.KeyName
+					}
+					fmt.Fprintf(a.stdout, "   %s\n", line)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&spec, "spec", "", "disko layout: JSON (either form) or a .nix file")
+	cmd.Flags().StringArrayVar(&devices, "device", nil, "NAME=PATH: use PATH for disk NAME")
+	cmd.Flags().StringVar(&mode, "mode", "destroy,format,mount", "destroy,format,mount | format | mount | unmount")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func newDiskoApplyCmd(a *app) *cobra.Command {
+	var spec, mode, target, root string
+	var devices, keys []string
+	var local, yes, wipe bool
+	cmd := &cobra.Command{
+		Use:   "apply --spec FILE (--local | --target T)",
+		Short: "Partition, format and mount a disko layout, verifying each step",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if spec == "" {
+				return usagef("--spec is required")
+			}
+			if local == (target != "") {
+				return usagef("give exactly one of --local and --target")
+			}
+			if target != "" {
+				return fmt.Errorf("--target: applying over SSH is not wired yet (hint: run fleet disko apply --local on the machine)")
+			}
+			devs, err := parseNameValues("device", devices)
+			if err != nil {
+				return err
+			}
+			keyFiles, err := parseNameValues("disk-key", keys)
+			if err != nil {
+				return err
+			}
+			m, err := disko.ParseMode(mode)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			if !strings.HasPrefix(root, "/") {
+				return usagef("--root %q: must be an absolute path", root)
+			}
+			r := &remote.Local{Log: a.log}
+			s, err := disko.Load(cmd.Context(), r, spec)
+			if err != nil {
+				return err
+			}
+			keyBytes := map[string][]byte{}
+			for name, f := range keyFiles {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return fmt.Errorf("--disk-key %s: %w", name, err)
+				}
+				keyBytes[name] = b
+			}
+			opt := disko.ApplyOptions{Mode: m, Plan: disko.Options{Root: root, Devices: devs}, Wipe: wipe, Yes: yes, Keys: keyBytes, Log: a.log}
+			if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				opt.Confirm = func(disks []string) bool {
+					fmt.Fprintf(a.stderr, "This erases every byte on disks %s.\nType their names (%s) to continue: ", strings.Join(disks, ", "), strings.Join(disks, " "))
+					line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+					return strings.Join(strings.Fields(line), " ") == strings.Join(disks, " ")
+				}
+			}
+			return disko.Apply(cmd.Context(), r, s, opt)
+		},
+	}
+	cmd.Flags().StringVar(&spec, "spec", "", "disko layout: JSON (either form) or a .nix file")
+	cmd.Flags().StringArrayVar(&devices, "device", nil, "NAME=PATH: use PATH for disk NAME")
+	cmd.Flags().StringVar(&mode, "mode", "destroy,format,mount", "destroy,format,mount | format | mount | unmount")
+	cmd.Flags().StringVar(&target, "target", "", "apply on this host over SSH (not wired yet)")
+	cmd.Flags().BoolVar(&local, "local", false, "apply on this machine")
+	cmd.Flags().StringVar(&root, "root", "/mnt", "mount the layout under this directory")
+	cmd.Flags().StringArrayVar(&keys, "disk-key", nil, "NAME=FILE: luks key for NAME, sent on cryptsetup's stdin")
+	cmd.Flags().BoolVar(&yes, "yes", false, "destroy without asking")
+	cmd.Flags().BoolVar(&wipe, "wipe", false, "format: replace what does not match the layout")
+	return cmd
+}
