@@ -2,15 +2,19 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/fleetnix/fleet/disko"
-	"github.com/fleetnix/fleet/remote"
+	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/fleetnix/fleet/disko"
+	"github.com/fleetnix/fleet/provision"
+	"github.com/fleetnix/fleet/remote"
 )
 
 func init() { register(newDiskoCmd) }
@@ -94,9 +98,10 @@ func newDiskoPlanCmd(a *app) *cobra.Command {
 }
 
 func newDiskoApplyCmd(a *app) *cobra.Command {
-	var spec, mode, target, root string
+	var spec, mode, root string
 	var devices, keys []string
 	var local, yes, wipe bool
+	var cf connFlags
 	cmd := &cobra.Command{
 		Use:   "apply --spec FILE (--local | --target T)",
 		Short: "Partition, format and mount a disko layout, verifying each step",
@@ -105,11 +110,8 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 			if spec == "" {
 				return usagef("--spec is required")
 			}
-			if local == (target != "") {
+			if local == (cf.target != "") {
 				return usagef("give exactly one of --local and --target")
-			}
-			if target != "" {
-				return fmt.Errorf("--target: applying over SSH is not wired yet (hint: run fleet disko apply --local on the machine)")
 			}
 			devs, err := parseNameValues("device", devices)
 			if err != nil {
@@ -126,8 +128,16 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 			if !strings.HasPrefix(root, "/") {
 				return usagef("--root %q: must be an absolute path", root)
 			}
-			r := &remote.Local{Log: a.log}
-			s, err := disko.Load(cmd.Context(), r, spec)
+			var r remote.Runner = &remote.Local{Log: a.log}
+			if !local {
+				c, err := cf.dial(cmd.Context(), a)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				r = c
+			}
+			s, err := disko.Load(cmd.Context(), &remote.Local{Log: a.log}, spec)
 			if err != nil {
 				return err
 			}
@@ -140,24 +150,106 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 				keyBytes[name] = b
 			}
 			opt := disko.ApplyOptions{Mode: m, Plan: disko.Options{Root: root, Devices: devs}, Wipe: wipe, Yes: yes, Keys: keyBytes, Log: a.log}
-			if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				opt.Confirm = func(disks []string) bool {
-					fmt.Fprintf(a.stderr, "This erases every byte on disks %s.\nType their names (%s) to continue: ", strings.Join(disks, ", "), strings.Join(disks, " "))
-					line, _ := bufio.NewReader(a.stdin).ReadString('\n')
-					return strings.Join(strings.Fields(line), " ") == strings.Join(disks, " ")
-				}
-			}
-			return disko.Apply(cmd.Context(), r, s, opt)
+			opt.Confirm = a.confirmDisks()
+			return disko.Apply(remote.WithPhase(cmd.Context(), "disko"), r, s, opt)
 		},
 	}
 	cmd.Flags().StringVar(&spec, "spec", "", "disko layout: JSON (either form) or a .nix file")
 	cmd.Flags().StringArrayVar(&devices, "device", nil, "NAME=PATH: use PATH for disk NAME")
 	cmd.Flags().StringVar(&mode, "mode", "destroy,format,mount", "destroy,format,mount | format | mount | unmount")
-	cmd.Flags().StringVar(&target, "target", "", "apply on this host over SSH (not wired yet)")
+	cf.add(cmd.Flags())
 	cmd.Flags().BoolVar(&local, "local", false, "apply on this machine")
 	cmd.Flags().StringVar(&root, "root", "/mnt", "mount the layout under this directory")
 	cmd.Flags().StringArrayVar(&keys, "disk-key", nil, "NAME=FILE: luks key for NAME, sent on cryptsetup's stdin")
 	cmd.Flags().BoolVar(&yes, "yes", false, "destroy without asking")
 	cmd.Flags().BoolVar(&wipe, "wipe", false, "format: replace what does not match the layout")
 	return cmd
+}
+
+// confirmDisks asks, at a terminal, to type the names of the disks about
+// to be erased; with no terminal it is nil (destroying then needs --yes).
+func (a *app) confirmDisks() func(disks []string) bool {
+	f, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return func(disks []string) bool {
+		fmt.Fprintf(a.stderr, "This erases every byte on disks %s.\nType their names (%s) to continue: ", strings.Join(disks, ", "), strings.Join(disks, " "))
+		line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+		return strings.Join(strings.Fields(line), " ") == strings.Join(disks, " ")
+	}
+}
+
+func init() { newDisks = installDisks }
+
+// installDisks makes the host's disko layout the install's disk step.
+func installDisks(a *app, spec *provision.Spec, devices, diskKeys []string, yes bool) (provision.Disks, error) {
+	s, err := disko.Parse(spec.Disko)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: disko layout: %w", spec.Name, err)
+	}
+	devs, err := parseNameValues("device", devices)
+	if err != nil {
+		return nil, err
+	}
+	files, err := parseNameValues("disk-key", diskKeys)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string][]byte{}
+	for name, f := range files {
+		if keys[name], err = os.ReadFile(f); err != nil {
+			return nil, fmt.Errorf("--disk-key %s: %w", name, err)
+		}
+	}
+	return &diskoLayout{spec: s, devices: devs, keys: keys, yes: yes, confirm: a.confirmDisks(), log: a.log}, nil
+}
+
+// diskoLayout adapts the disko package to provision.Disks.
+type diskoLayout struct {
+	spec    *disko.Spec
+	devices map[string]string
+	keys    map[string][]byte
+	yes     bool
+	confirm func([]string) bool
+	log     *log.Logger
+}
+
+func (d *diskoLayout) Devices() []string {
+	var out []string
+	for _, n := range d.spec.Disks {
+		if dev, ok := d.devices[n.Name]; ok {
+			out = append(out, dev)
+		} else {
+			out = append(out, n.Device)
+		}
+	}
+	return out
+}
+
+func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode, root string) error {
+	m, err := disko.ParseMode(mode)
+	if err != nil {
+		return err
+	}
+	return disko.Apply(ctx, r, d.spec, disko.ApplyOptions{Mode: m, Plan: disko.Options{Root: root, Devices: d.devices},
+		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log})
+}
+
+func (d *diskoLayout) Plan(mode, root string) ([]string, error) {
+	m, err := disko.ParseMode(mode)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := disko.BuildPlan(d.spec, m, disko.Options{Root: root, Devices: d.devices})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, st := range steps {
+		for _, c := range st.Cmds {
+			out = append(out, remote.ShellJoin(c))
+		}
+	}
+	return out, nil
 }

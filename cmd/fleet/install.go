@@ -29,7 +29,7 @@ func init() {
 var (
 	// newDisks builds the disk layout step from the spec's disko devices,
 	// --device overrides and --disk-key files.
-	newDisks func(a *app, spec *provision.Spec, devices, diskKeys []string) (provision.Disks, error)
+	newDisks func(a *app, spec *provision.Spec, devices, diskKeys []string, yes bool) (provision.Disks, error)
 )
 
 // hostFlags are what install and verify share: which host, its spec, and
@@ -113,6 +113,7 @@ func newInstallCmd(a *app) *cobra.Command {
 		options    []string
 		identDest  string
 		asJSON     bool
+		yes        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "install HOST --target T [--flake DIR] --host-identity KEY",
@@ -180,7 +181,7 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 				if newDisks == nil {
 					return errors.New("this build of fleet cannot lay out disks yet\nhint: run the disko phase by hand and pass --phases stage,identity,install,scan,reboot,verify")
 				}
-				if o.Disks, err = newDisks(a, hc.spec, devices, diskKeys); err != nil {
+				if o.Disks, err = newDisks(a, hc.spec, devices, diskKeys, yes); err != nil {
 					return err
 				}
 			}
@@ -225,6 +226,7 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 	f.StringArrayVar(&options, "option", nil, "nix option for nixos-install (NAME=VALUE, repeatable)")
 	f.StringVar(&identDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	f.BoolVar(&yes, "yes", false, "erase the layout's disks without asking (at a terminal fleet asks you to type their names)")
 	return cmd
 }
 
