@@ -22,7 +22,7 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \
 kver_pkg=$(apt-cache policy "$kpkg" | sed -n 's/^ *Candidate: //p')
 packages=$(grep -v '^#' "$here/packages" | tr '\n' ' ' | sed 's/ *$//;s/  */ /g')
 
-key=$( { cat "$0" "$here/init" "$here/packages"; echo "$suite $mirror $kpkg $kver_pkg"; } | sha256sum | cut -c1-16)
+key=$( { cat "$0" "$here/init" "$here/packages" "$here/nixos-install"; echo "$suite $mirror $kpkg $kver_pkg"; } | sha256sum | cut -c1-16)
 out=$cache/installer-$key
 if [ -f "$out/done" ]; then
 	echo "$out"
@@ -162,6 +162,11 @@ done
 # Nix evaluates flakes as root, without a daemon or build users.
 mkdir -p "$rootfs/etc/nix"
 printf 'experimental-features = nix-command flakes\nbuild-users-group =\nsandbox = false\n' >"$rootfs/etc/nix/nix.conf"
+# A NixOS installer in the ways fleet checks (/etc/NIXOS, VARIANT_ID=installer),
+# with the STAND-IN nixos-install kept next to this script (see its header).
+touch "$rootfs/etc/NIXOS"
+echo VARIANT_ID=installer >>"$rootfs/etc/os-release"
+install -m 0755 "$here/nixos-install" "$rootfs/usr/local/sbin/nixos-install"
 chroot "$rootfs" passwd -d root >/dev/null 2>&1 || true # console login for debugging only
 size=$(du -sm "$rootfs" | cut -f1)
 truncate -s "$((size * 13 / 10 + 200))M" "$tmp/installer.img"
