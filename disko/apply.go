@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/log"
+	"github.com/fleetnix/fleet/internal/mountinfo"
 	"github.com/fleetnix/fleet/remote"
 )
 
@@ -372,27 +373,9 @@ func (a *applier) mounts(ctx context.Context) ([]mountInfo, error) {
 		if len(f) < 5 || len(g) < 2 {
 			continue
 		}
-		ms = append(ms, mountInfo{devNum: f[2], root: unescape(f[3]), target: unescape(f[4]), fstype: g[0], source: unescape(g[1])})
+		ms = append(ms, mountInfo{devNum: f[2], root: mountinfo.Unescape(f[3]), target: mountinfo.Unescape(f[4]), fstype: g[0], source: mountinfo.Unescape(g[1])})
 	}
 	return ms, nil
-}
-
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // safe refuses a disk that is in use or too small.

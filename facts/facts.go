@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fleetnix/fleet/internal/mountinfo"
 	"github.com/fleetnix/fleet/remote"
 )
 
@@ -204,7 +205,7 @@ func Parse(out []byte) (*Facts, error) {
 		if len(fs) < 10 {
 			continue
 		}
-		mp := unescapeMount(fs[4])
+		mp := mountinfo.Unescape(fs[4])
 		name := byDev[fs[2]]
 		sep := 6
 		for sep < len(fs) && fs[sep] != "-" {
@@ -385,23 +386,4 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -54,22 +53,7 @@ func runSecretsScripts(t *testing.T, dir string, env ...map[string]string) {
 			}
 			return secretsSetup(e)
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			// exits N prog args...: prog exits with status N exactly.
-			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
-				want, _ := strconv.Atoi(args[0])
-				err := ts.Exec(args[1], args[2:]...)
-				got := 0
-				var xe *exec.ExitError
-				if errors.As(err, &xe) {
-					got = xe.ExitCode()
-				} else if err != nil {
-					ts.Fatalf("exits: %v", err)
-				}
-				if got != want {
-					ts.Fatalf("%s exited %d, want %d", args[1], got, want)
-				}
-			},
+		Cmds: withScriptCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// mode FILE 0600: the file's permission bits are exactly these.
 			"mode": func(ts *testscript.TestScript, neg bool, args []string) {
 				st, err := os.Stat(ts.MkAbs(args[0]))
@@ -97,7 +81,7 @@ func runSecretsScripts(t *testing.T, dir string, env ...map[string]string) {
 					ts.Fatalf("%s holds %v", args[0], es)
 				}
 			},
-		},
+		}),
 	})
 }
 
