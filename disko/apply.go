@@ -626,12 +626,38 @@ func (a *applier) step(ctx context.Context, st *Step) (err error) {
 		if !a.exists(ctx, st.Device) {
 			return fmt.Errorf("%s missing after %s: %w", st.Device, st.Action, ErrVerify)
 		}
-	case "luksClose", "mdstop":
+	case "vgchange":
+		// Deactivating is teardown: a volume group that is not there
+		// (blank disks before destroy) has nothing to deactivate.
+		if st.Phase == "unmount" {
+			if _, err := a.out(ctx, "vgs", "--noheadings", "-o", "vg_name", st.Device); err != nil {
+				skipped = true
+				return nil
+			}
+		}
+		return runAll()
+	case "luksClose":
 		if !a.exists(ctx, st.Device) {
 			skipped = true
 			return nil
 		}
 		return runAll()
+	case "mdstop":
+		// The /dev/md/NAME link is udev's; find the array by its name.
+		dev, err := a.mdByName(ctx, st.Device)
+		if err != nil {
+			return err
+		}
+		if dev == "" {
+			skipped = true
+			return nil
+		}
+		if err := a.run(ctx, st, []string{"mdadm", "--stop", dev}); err != nil {
+			return err
+		}
+		if d, _ := a.mdByName(ctx, st.Device); d != "" {
+			return fmt.Errorf("%s (%s) still running after mdadm --stop: %w", st.Device, dev, ErrVerify)
+		}
 	default:
 		return runAll()
 	}
@@ -735,4 +761,28 @@ func (a *applier) sameDevice(ctx context.Context, x, y string) bool {
 	rx, err1 := a.out(ctx, "readlink", "-f", x)
 	ry, err2 := a.out(ctx, "readlink", "-f", y)
 	return err1 == nil && err2 == nil && strings.TrimSpace(string(rx)) == strings.TrimSpace(string(ry))
+}
+
+// mdByName returns the running array for /dev/md/NAME: the link when it
+// exists, else the kernel's /dev/mdN whose MD_NAME is HOST:NAME or NAME;
+// "" if none runs.
+func (a *applier) mdByName(ctx context.Context, dev string) (string, error) {
+	if a.exists(ctx, dev) {
+		return dev, nil
+	}
+	out, err := a.out(ctx, "sh", "-c", `for d in /dev/md[0-9]*; do [ -b "$d" ] || continue; n=$(mdadm --detail --export "$d" 2>/dev/null | sed -n 's/^MD_NAME=//p'); [ -n "$n" ] && echo "$d $n"; done; true`)
+	if err != nil {
+		return "", err
+	}
+	name := path.Base(dev)
+	for _, l := range strings.Split(string(out), "\n") {
+		d, n, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		if _, short, found := strings.Cut(n, ":"); n == name || (found && short == name) {
+			return d, nil
+		}
+	}
+	return "", nil
 }
