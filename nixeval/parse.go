@@ -178,28 +178,14 @@ func (p *parser) expr() (Expr, error) {
 		return &LetExpr{P: pos, Binds: b, Body: body}, nil
 	case p.isKw(tk, "with"):
 		p.next()
-		a, err := p.expr()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(";"); err != nil {
-			return nil, err
-		}
-		body, err := p.expr()
+		a, body, err := p.exprSemiExpr()
 		if err != nil {
 			return nil, err
 		}
 		return &WithExpr{P: pos, Attrs: a, Body: body}, nil
 	case p.isKw(tk, "assert"):
 		p.next()
-		c, err := p.expr()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(";"); err != nil {
-			return nil, err
-		}
-		body, err := p.expr()
+		c, body, err := p.exprSemiExpr()
 		if err != nil {
 			return nil, err
 		}
@@ -793,4 +779,20 @@ func addAttr(a *AttrsExpr, path []AttrKey, v Expr, pos Pos) error {
 		a = n
 	}
 	return nil
+}
+
+// exprSemiExpr parses "E1; E2", the tail of with and assert.
+func (p *parser) exprSemiExpr() (Expr, Expr, error) {
+	a, err := p.expr()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := p.expect(";"); err != nil {
+		return nil, nil, err
+	}
+	b, err := p.expr()
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
 }
