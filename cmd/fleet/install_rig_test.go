@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,11 +53,26 @@ const demoFlake = `{
 }
 `
 
+// demoDisko is the example NAS's layout. The root's label is the one the
+// rig's firmware boots (root=LABEL=nixos); the ESP is formatted, not
+// mounted: the stand-in nixos-install copies a Debian without a /boot.
+const demoDisko = `{"disk": {
+  "main": {"type": "disk", "device": "/dev/vda", "content": {"type": "gpt", "partitions": {
+    "ESP": {"size": "64M", "type": "EF00", "content": {"type": "filesystem", "format": "vfat"}},
+    "root": {"size": "100%", "content": {"type": "filesystem", "format": "ext4", "mountpoint": "/", "extraArgs": ["-L", "nixos"]}}}}},
+  "data1": {"type": "disk", "device": "/dev/vdb", "content": {"type": "gpt", "partitions": {
+    "raid": {"size": "100%", "content": {"type": "mdraid", "name": "data"}}}}},
+  "data2": {"type": "disk", "device": "/dev/vdc", "content": {"type": "gpt", "partitions": {
+    "raid": {"size": "100%", "content": {"type": "mdraid", "name": "data"}}}}}},
+ "mdadm": {"data": {"type": "mdadm", "level": 1, "content": {"type": "filesystem", "format": "xfs", "mountpoint": "/srv/data"}}}}`
+
 // TestInstallOnRig is the mission end to end, on the rig: a live installer
-// VM with a blank disk, a private git server holding the secrets repo,
-// and `fleet install` doing preflight, stage (the installer fetches the
-// secrets through the scoped agent), identity, install (the rig's
-// stand-in nixos-install), scan, reboot and the first-boot verification.
+// VM with three blank disks, a private git server holding the secrets repo,
+// and `fleet install` doing every phase: preflight, disko (the NAS layout:
+// ESP and ext4 root on one disk, two disks in mdadm raid1 with xfs), stage
+// (the installer fetches the secrets through the scoped agent), identity,
+// install (the rig's stand-in nixos-install), scan, reboot and the
+// first-boot verification.
 // Then the installer's overlay is scanned from the host for key bytes.
 // scripts/demo runs it with FLEET_DEMO=1, which shows fleet's output.
 func TestInstallOnRig(t *testing.T) {
@@ -112,18 +128,15 @@ func TestInstallOnRig(t *testing.T) {
 		}
 		entries = append(entries, e+"}")
 	}
-	spec += strings.Join(entries, ", ") + `}, "identityPaths": ["/etc/ssh/ssh_host_ed25519_key"], "hostKeys": ["/etc/ssh/ssh_host_ed25519_key"]}`
+	spec += strings.Join(entries, ", ") + `}, "identityPaths": ["/etc/ssh/ssh_host_ed25519_key"], "hostKeys": ["/etc/ssh/ssh_host_ed25519_key"],
+ "disko": ` + demoDisko + `}`
 	os.WriteFile(filepath.Join(fl, "nas.json"), []byte(spec), 0o644)
 	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
 	os.WriteFile(knownHosts, []byte(gs.GuestKnownHostsLine()+"\n"), 0o600)
 
-	say("boot the live installer VM (qemu, TCG) with one blank 3 GiB disk")
-	vm := rig.Boot(t, rig.Options{Disks: []int64{3 << 30}})
+	say("boot the live installer VM (qemu, TCG) with three blank disks")
+	vm := rig.Boot(t, rig.Options{Disks: []int64{2 << 30, 512 << 20, 512 << 20}})
 	say("installer up on 127.0.0.1:%d, host key %s (pinned)", vm.Port, vm.Fingerprint())
-	// The disk layout, by hand until fleet's disko is wired in: one ext4
-	// root labelled as the rig's firmware looks for it.
-	vm.MustRun(t, `set -e; sgdisk -Z /dev/vda >/dev/null 2>&1 || true; sgdisk -n1:0:0 -t1:8300 -c1:disk-main-root /dev/vda >/dev/null
-udevadm settle; mkfs.ext4 -q -F -L nixos /dev/vda1; mount /dev/vda1 /mnt`)
 
 	// The operator's agent holds the deploy key and a personal key; only
 	// the deploy key may be used by the installer.
@@ -154,7 +167,7 @@ udevadm settle; mkfs.ext4 -q -F -L nixos /dev/vda1; mount /dev/vda1 /mnt`)
 	code := run(ctx, []string{"install", "nas", "--flake", fl, "--host-spec", filepath.Join(fl, "nas.json"),
 		"--target", vm.Target(), "-i", vm.Identity, "--host-key", vm.Fingerprint(), "--ssh-config", "none",
 		"--known-hosts", knownHosts, "--host-identity", host.Path, "--secrets-dir", gs.RepoPath("secrets"),
-		"--forward-key", deploy.Fingerprint(), "--phases", "preflight,stage,identity,install,scan,reboot,verify"},
+		"--forward-key", deploy.Fingerprint(), "--yes"},
 		strings.NewReader(""), out, errw)
 	t.Logf("fleet install took %s", time.Since(start).Round(time.Second))
 	if code != 0 {
@@ -177,6 +190,9 @@ udevadm settle; mkfs.ext4 -q -F -L nixos /dev/vda1; mount /dev/vda1 /mnt`)
 		if !strings.Contains(o, want) {
 			t.Errorf("summary lacks %q:\n%s", want, o)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^disko +done`).MatchString(o) {
+		t.Errorf("the disko phase did not run:\n%s", o)
 	}
 	if strings.Contains(o, "differs") || strings.Contains(o, "missing") {
 		t.Errorf("verification problems:\n%s", o)
