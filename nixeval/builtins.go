@@ -131,52 +131,35 @@ func (ev *evaluator) callBool(f *Thunk, pos Pos, arg *Thunk) (bool, error) {
 	return b, nil
 }
 
-func (ev *evaluator) forceAttrs(t *Thunk, pos Pos) (*Attrs, error) {
+// forceAs forces t and requires a value of type T; what names the type in
+// Nix's words ("a set", "a list", ...) for the error.
+func forceAs[T any](ev *evaluator, t *Thunk, pos Pos, what string) (T, error) {
+	var zero T
 	v, err := ev.force(t, pos)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	a, ok := v.(*Attrs)
+	x, ok := v.(T)
 	if !ok {
-		return nil, errorf(pos, "value is %s while a set was expected", typeName(v))
+		return zero, errorf(pos, "value is %s while %s was expected", typeName(v), what)
 	}
-	return a, nil
+	return x, nil
+}
+
+func (ev *evaluator) forceAttrs(t *Thunk, pos Pos) (*Attrs, error) {
+	return forceAs[*Attrs](ev, t, pos, "a set")
 }
 
 func (ev *evaluator) forceList(t *Thunk, pos Pos) (*List, error) {
-	v, err := ev.force(t, pos)
-	if err != nil {
-		return nil, err
-	}
-	l, ok := v.(*List)
-	if !ok {
-		return nil, errorf(pos, "value is %s while a list was expected", typeName(v))
-	}
-	return l, nil
+	return forceAs[*List](ev, t, pos, "a list")
 }
 
 func (ev *evaluator) forceString(t *Thunk, pos Pos) (string, error) {
-	v, err := ev.force(t, pos)
-	if err != nil {
-		return "", err
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", errorf(pos, "value is %s while a string was expected", typeName(v))
-	}
-	return s, nil
+	return forceAs[string](ev, t, pos, "a string")
 }
 
 func (ev *evaluator) forceInt(t *Thunk, pos Pos) (int64, error) {
-	v, err := ev.force(t, pos)
-	if err != nil {
-		return 0, err
-	}
-	i, ok := v.(int64)
-	if !ok {
-		return 0, errorf(pos, "value is %s while an integer was expected", typeName(v))
-	}
-	return i, nil
+	return forceAs[int64](ev, t, pos, "an integer")
 }
 
 // forcePath accepts a path, or a string holding an absolute path.

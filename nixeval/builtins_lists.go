@@ -129,12 +129,8 @@ func listAttrBuiltins(b *Attrs) {
 			if !ok {
 				return nil, errorf(pos, "value is %s while a list was expected", typeName(r))
 			}
-			out.Elems = append(out.Elems, rl.Elems...)
-			if err := ev.charge(pos, len(rl.Elems)); err != nil {
+			if err := ev.appendList(pos, out, rl.Elems); err != nil {
 				return nil, err
-			}
-			if len(out.Elems) > ev.opts.MaxBytes {
-				return nil, limitf(pos, "list longer than %d elements", ev.opts.MaxBytes)
 			}
 		}
 		return out, nil
@@ -150,12 +146,8 @@ func listAttrBuiltins(b *Attrs) {
 			if err != nil {
 				return nil, err
 			}
-			out.Elems = append(out.Elems, rl.Elems...)
-			if err := ev.charge(pos, len(rl.Elems)); err != nil {
+			if err := ev.appendList(pos, out, rl.Elems); err != nil {
 				return nil, err
-			}
-			if len(out.Elems) > ev.opts.MaxBytes {
-				return nil, limitf(pos, "list longer than %d elements", ev.opts.MaxBytes)
 			}
 		}
 		return out, nil
@@ -437,4 +429,17 @@ func listAttrBuiltins(b *Attrs) {
 		}
 		return out, nil
 	})
+}
+
+// appendList appends elems to out, charging the steps and keeping the
+// list within the size limit (concatMap, concatLists).
+func (ev *evaluator) appendList(pos Pos, out *List, elems []*Thunk) error {
+	out.Elems = append(out.Elems, elems...)
+	if err := ev.charge(pos, len(elems)); err != nil {
+		return err
+	}
+	if len(out.Elems) > ev.opts.MaxBytes {
+		return limitf(pos, "list longer than %d elements", ev.opts.MaxBytes)
+	}
+	return nil
 }
