@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -440,11 +441,14 @@ func Needs(d *Node) int64 {
 	}
 	need := int64(2 << 20)
 	for _, pt := range d.Content.Partitions {
-		if b := pt.Bytes(); b > 0 {
-			need += b
-		} else {
-			need += 1 << 20
+		b := pt.Bytes()
+		if b <= 0 {
+			b = 1 << 20
 		}
+		if need > math.MaxInt64-b {
+			return math.MaxInt64 // saturate: no disk holds it, so it is refused
+		}
+		need += b
 	}
 	return need
 }
@@ -636,6 +640,21 @@ func (a *applier) step(ctx context.Context, st *Step) (err error) {
 			}
 		}
 		return runAll()
+	case "mdassemble":
+		dev, err := a.mdByName(ctx, st.Device)
+		if err != nil {
+			return err
+		}
+		if dev != "" {
+			skipped = true
+			return nil
+		}
+		if err := runAll(); err != nil {
+			return err
+		}
+		if dev, err := a.mdByName(ctx, st.Device); err != nil || dev == "" {
+			return fmt.Errorf("array %s missing after mdadm --assemble: %w", st.Device, ErrVerify)
+		}
 	case "luksClose":
 		if !a.exists(ctx, st.Device) {
 			skipped = true

@@ -279,6 +279,11 @@ func (p *planner) luksOpen(n *Node, dev, disk, diskDev string) Step {
 
 func (p *planner) mountSteps(s *Spec) []Step {
 	var out []Step
+	// Arrays stopped by an unmount are assembled again from their members.
+	for _, md := range s.MDs {
+		args := append([]string{"mdadm", "--assemble", md.Device}, p.mdMembers[md.Name]...)
+		out = append(out, Step{Phase: "mount", Action: "mdassemble", Node: md.Path, Device: md.Device, Cmds: [][]string{args}})
+	}
 	for _, l := range p.luks {
 		st := p.luksOpen(l, p.luksDev[l], "", "")
 		st.Phase = "mount"

@@ -129,5 +129,16 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		if md := runOn(t, c, "cat", "/proc/mdstat"); activeMD.MatchString(md) {
 			t.Fatalf("md still running after unmount:\n%s", md)
 		}
+		// mount (as a resumed install does after an interrupt) assembles
+		// the stopped array again and mounts everything where it was.
+		if err := apply(s, "mount", root, nil); err != nil {
+			t.Fatalf("mount after unmount: %v", err)
+		}
+		if ms := mountsUnder(t, c, root); !has(ms, " ext4 /dev/vdb2") || !has(ms, "/srv/data xfs /dev/md") {
+			t.Fatalf("mounts after remount: %q", ms)
+		}
+		if err := apply(s, "unmount", root, nil); err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
 	})
 }

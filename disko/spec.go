@@ -21,13 +21,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/fleetnix/fleet/remote"
+	"math"
 	"os"
+	pathpkg "path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fleetnix/fleet/remote"
 )
 
 // ErrSpec marks an invalid layout; every validation error wraps it.
@@ -286,6 +289,9 @@ func Parse(data []byte) (*Spec, error) {
 		if n.Mountpoint == "" {
 			n.Mountpoint = name
 		}
+		if err := p.addMount(n.Mountpoint, path); err != nil {
+			return nil, err
+		}
 		if len(n.MountOptions) == 0 {
 			n.MountOptions = []string{"defaults"}
 		}
@@ -330,6 +336,11 @@ func (p *parser) addMount(mp, path string) error {
 	if !strings.HasPrefix(mp, "/") {
 		return specErr(path, "mountpoint %q: must be an absolute path", mp)
 	}
+	// Unclean paths would slip past the check for a mountpoint used twice
+	// ("/home/" and "/home"), and ".." would reach outside the new root.
+	if clean := pathpkg.Clean(mp); clean != mp {
+		return specErr(path, "mountpoint %q: write it as %q", mp, clean)
+	}
 	if p.mounts == nil {
 		p.mounts = map[string]string{}
 	}
@@ -361,8 +372,10 @@ func parseSize(s string) (int64, bool) {
 	shift := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}[m[2]]
 	if m[2] == "" {
 		// sgdisk reads a bare number as sectors.
-		shift = 0
-		n *= 512
+		shift = 9
+	}
+	if n > math.MaxInt64>>shift {
+		return 0, false // more bytes than an int64 holds: no disk is that big
 	}
 	return n << shift, true
 }
@@ -539,6 +552,9 @@ func (p *parser) partition(r *raw, path, parentType, parentName, name string) (*
 	pt.Size = size
 	if size != "" && size != "100%" {
 		if _, ok := parseSize(size); !ok {
+			if sizeRE.MatchString(size) {
+				return nil, specErr(path, "size %q: larger than any disk", size)
+			}
 			return nil, specErr(path, "size %q: want N[KMGTP] or \"100%%\"", size)
 		}
 	}

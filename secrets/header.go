@@ -75,23 +75,34 @@ func ReadRecipients(path string) (Header, error) {
 	return ParseHeader(f)
 }
 
+// maxHeader bounds a header as age does (2 MiB): ParseHeader reads no more
+// of a file than that (and armor's overhead), whatever follows, so a huge
+// file that is not age costs no more than a real one.
+const maxHeader = 2 << 20
+
 // ParseHeader reads an age header (binary or armored) from r.
-func ParseHeader(r io.Reader) (Header, error) {
-	br := bufio.NewReader(r)
-	peek, _ := br.Peek(len(armorBegin) + 64)
+func ParseHeader(r io.Reader) (Header, error) { return parseHeader(r, maxHeader) }
+
+// parseHeader reads a header of at most limit bytes (after armor).
+func parseHeader(r io.Reader, limit int) (Header, error) {
+	// Armor takes 65 bytes a line for 48 of header, plus its first line
+	// and up to 1 KiB of whitespace before it (age's limit, as Decrypt
+	// reads it).
+	br := bufio.NewReader(io.LimitReader(r, int64(limit/48+2)*65+2048))
+	peek, _ := br.Peek(1024 + len(armorBegin))
 	var h Header
 	var src io.Reader = br
 	if IsArmored(peek) {
 		h.Armored = true
 		src = armor.NewReader(br)
 	}
-	lr := bufio.NewReader(src)
-	line, err := readHeaderLine(lr)
+	lr := &headerReader{r: bufio.NewReader(src), left: limit, limit: limit}
+	line, err := lr.line()
 	if err != nil || line != ageIntro {
 		return h, fmt.Errorf("%w: missing %q line", ErrNotAge, ageIntro)
 	}
 	for {
-		line, err := readHeaderLine(lr)
+		line, err := lr.line()
 		if err != nil {
 			return h, fmt.Errorf("%w: truncated header: %w", ErrNotAge, err)
 		}
@@ -109,15 +120,30 @@ func ParseHeader(r io.Reader) (Header, error) {
 	}
 }
 
-func readHeaderLine(r *bufio.Reader) (string, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
+// headerReader reads the lines of a header, at most limit bytes in all.
+type headerReader struct {
+	r           *bufio.Reader
+	left, limit int
+}
+
+// line returns the next line without its newline. It reads no further
+// than the header's limit.
+func (h *headerReader) line() (string, error) {
+	var line []byte
+	for {
+		frag, err := h.r.ReadSlice('\n')
+		line = append(line, frag...)
+		switch {
+		case len(line) > h.left:
+			return "", fmt.Errorf("header longer than %d bytes", h.limit)
+		case err == bufio.ErrBufferFull:
+			continue
+		case err != nil:
+			return "", err
+		}
+		h.left -= len(line)
+		return string(line[:len(line)-1]), nil
 	}
-	if len(line) > 4096 {
-		return "", errors.New("header line too long")
-	}
-	return strings.TrimSuffix(line, "\n"), nil
 }
 
 // SSHTag returns the stanza tag age uses for an SSH public key: the
