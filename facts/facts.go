@@ -111,6 +111,11 @@ for d in /sys/class/block/*; do
 done
 `
 
+// Script returns the shell script [Gather] runs (with sh -c), for running
+// it by other means, such as plain ssh in a comparison; [Parse] reads what
+// it prints.
+func Script() string { return script }
+
 // Gather collects the facts of the machine r runs on, in one command.
 func Gather(ctx context.Context, r remote.Runner) (*Facts, error) {
 	res, err := r.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", script}, Label: "gather facts"})
@@ -386,4 +391,18 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// HumanBytes is n bytes in binary units with one decimal ("1.5 GiB").
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
