@@ -167,3 +167,27 @@ func TestLocalSourceGitTrackedOnly(t *testing.T) {
 		t.Fatalf("no flake: %v", err)
 	}
 }
+
+// TestLocalSourceWithoutGit: a git flake read where git cannot run is an
+// error, never taken for a path flake (which would stage .git and
+// untracked files); a plain directory still is a path flake; a cancelled
+// read is the cancellation.
+func TestLocalSourceWithoutGit(t *testing.T) {
+	repo := nixtest.Repo(t, map[string]string{"flake.nix": "{}"})
+	plain := t.TempDir()
+	os.WriteFile(filepath.Join(plain, "flake.nix"), []byte("{}"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := LocalSource(ctx, &remote.Local{}, repo); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	t.Setenv("PATH", t.TempDir())
+	_, err := LocalSource(context.Background(), &remote.Local{}, repo)
+	if err == nil || !strings.HasPrefix(err.Error(), "read which files the flake's git repository tracks: ") || !strings.HasSuffix(err.Error(), "hint: fleet needs git to stage a git flake as Nix sees it") {
+		t.Fatalf("git flake without git: %v", err)
+	}
+	s, err := LocalSource(context.Background(), &remote.Local{}, plain)
+	if err != nil || s.Git {
+		t.Fatalf("path flake without git: %+v %v", s, err)
+	}
+}

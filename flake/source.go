@@ -35,7 +35,23 @@ func LocalSource(ctx context.Context, r remote.Runner, dir string) (*Source, err
 	}
 	s := &Source{Dir: abs}
 	res, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", abs, "rev-parse", "--is-inside-work-tree"}})
-	if err != nil || strings.TrimSpace(string(res.Stdout)) != "true" {
+	if err != nil {
+		// Only git's own "not a git repository" makes a path flake. A git
+		// that cannot run (or was interrupted) must not turn a git flake
+		// into a path flake: that would copy .git and untracked files.
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var ee *remote.ExitError
+		if errors.As(err, &ee) && strings.Contains(ee.Stderr, "not a git repository") {
+			return s, nil
+		}
+		if !errors.As(err, &ee) && !insideGitRepo(abs) {
+			return s, nil // no git here, and no repository either
+		}
+		return nil, fmt.Errorf("read which files the flake's git repository tracks: %w\nhint: fleet needs git to stage a git flake as Nix sees it", err)
+	}
+	if strings.TrimSpace(string(res.Stdout)) != "true" {
 		return s, nil // a path flake: everything is copied
 	}
 	// Tracked files (staged ones too, as Nix sees a dirty tree), relative
@@ -76,4 +92,18 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// insideGitRepo reports whether dir or one of its parents holds .git.
+func insideGitRepo(dir string) bool {
+	for {
+		if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
+			return true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return false
+		}
+		dir = parent
+	}
 }

@@ -82,6 +82,13 @@ type Options struct {
 	Resume   bool
 	Force    bool // install on a machine that is not a NixOS installer
 
+	// EvalOnInstaller: Spec holds only the host's Name; preflight
+	// evaluates the rest on the installer (see evalOnInstaller) and then
+	// calls Prepare, which completes the options from the spec (local
+	// decryption, disk layout) before anything is changed.
+	EvalOnInstaller bool
+	Prepare         func(ctx context.Context, o *Options) error
+
 	// Identity is the local private key file installed as the host's
 	// decryption identity at IdentityDest (default: the spec's first
 	// identity path). When IdentityDest is one of the spec's host keys,
@@ -136,6 +143,10 @@ type run struct {
 	hostPub string // authorized_keys form of the installed host key
 	hostKey []byte // its private key (OpenSSH PEM), when fleet generated it
 	staged  string // where the secrets input was staged under Root
+	// evaluating: the spec is being evaluated on the installer, so the
+	// secrets input is fetched before its secrets are known.
+	evaluating bool
+	fetched    bool // the secrets mirror was fetched in this run
 }
 
 // Install runs the phases against the installer at o.Target.
@@ -193,8 +204,17 @@ func Install(ctx context.Context, o Options) (*Summary, error) {
 		// only the phases that change it are skipped once done.
 		if in.done(p) && !isCheck(p) {
 			res.Status = "resumed"
-			in.sum.Phases = append(in.sum.Phases, res)
 			o.Log.Info("already done, skipping", "host", c.Host(), "phase", p)
+			// An interrupt unmounted the layout: mount it again before
+			// anything is written under the new root.
+			if p == PhaseDisko && o.Disks != nil && !o.DryRun {
+				if err := o.Disks.Apply(remote.WithPhase(ctx, p), in.r, "mount", o.Root); err != nil {
+					res.Status = "failed"
+					in.sum.Phases = append(in.sum.Phases, res)
+					return in.sum, &PhaseError{Phase: p, Err: fmt.Errorf("mount the laid-out disks again: %w", err), Changed: in.changed}
+				}
+			}
+			in.sum.Phases = append(in.sum.Phases, res)
 			continue
 		}
 		pctx := remote.WithPhase(ctx, p)
@@ -219,7 +239,9 @@ func Install(ctx context.Context, o Options) (*Summary, error) {
 		o.Log.Info("finished", "host", in.r.Host(), "phase", p, "took", res.Duration.Round(time.Millisecond))
 		if !o.DryRun && p != PhaseReboot && p != PhaseVerify {
 			if err := in.markDone(ctx, p); err != nil {
-				return in.sum, &PhaseError{Phase: p, Err: err, Changed: in.changed}
+				in.sum.Phases[len(in.sum.Phases)-1].Status = "failed"
+				in.sum.Connections = remote.ConnectionsOpened() - start
+				return in.sum, &PhaseError{Phase: p, Err: fmt.Errorf("record the phase as done: %w", err), Changed: in.changed}
 			}
 		}
 	}
@@ -285,7 +307,9 @@ func (in *run) loadRecord(ctx context.Context) error {
 		return fmt.Errorf("read the install record %s: %w\nhint: run without --resume to start clean", in.recordPath(), err)
 	}
 	in.base, in.hostPub, in.staged = in.rec.Base, in.rec.HostPub, in.rec.Staged
-	in.changed = len(in.rec.Done) > 1
+	// The earlier run may have changed the target after its last recorded
+	// phase (a half-done stage records nothing): never claim otherwise.
+	in.changed = len(in.rec.Done) > 0
 	return nil
 }
 

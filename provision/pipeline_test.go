@@ -276,7 +276,9 @@ func TestPipelineInterruptReportsState(t *testing.T) {
 	o := f.options(t, PhasePreflight, PhaseDisko, PhaseStage)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for i := 0; i < 5000; i++ {
+		// Poll until the file is being written (time-bound, not
+		// count-bound: on a loaded machine sleeps run long).
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
 			if st, err := os.Stat(seen); err == nil && st.Size() > 0 {
 				cancel()
 				return

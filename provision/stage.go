@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,6 +48,9 @@ func (in *run) stage(ctx context.Context) error {
 		include = src.Files
 	}
 	if err := remote.UploadTree(ctx, in.r, src.Dir, in.flakeDest(), remote.TreeOptions{Include: include}); err != nil {
+		if ns := in.outOfSpace(err); ns != nil {
+			return ns
+		}
 		return fmt.Errorf("stage the flake: %w", err)
 	}
 	sin, ok, err := in.secretsInput()
@@ -69,6 +73,9 @@ if command -v nix >/dev/null 2>&1; then nix --extra-experimental-features nix-co
 `
 	res, err := in.r.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", script, "fleet-stage", secretsMirror, sin.Locked.Rev, dest}, Label: "stage secrets at " + sin.Locked.Rev})
 	if err != nil {
+		if ns := in.outOfSpace(err); ns != nil {
+			return ns
+		}
 		return fmt.Errorf("stage the secrets input: %w", err)
 	}
 	if got := strings.TrimSpace(string(res.Stdout)); got != "" && sin.Locked.NarHash != "" && !in.o.DryRun {
@@ -81,6 +88,35 @@ if command -v nix >/dev/null 2>&1; then nix --extra-experimental-features nix-co
 		}
 	} else if sin.Locked.NarHash != "" && !in.o.DryRun {
 		in.o.Log.Warn("no nix on the installer: the secrets' narHash was not checked (the rev was)", "host", in.r.Host(), "phase", PhaseStage)
+	}
+	return nil
+}
+
+// noSpace is a write on the installer that failed for want of space: one
+// line naming the new root and the failed write, and a hint. The remote
+// command's error stays in the chain.
+type noSpace struct {
+	root, cause string
+	err         error
+}
+
+func (e *noSpace) Error() string {
+	return fmt.Sprintf("the installer ran out of space writing under %s: %s\nhint: run df -h %s on the installer: mount the target disks there (the disko phase does) or give the root filesystem more room, then run fleet install --resume", e.root, e.cause, e.root)
+}
+
+func (e *noSpace) Unwrap() error { return e.err }
+
+// outOfSpace returns err as a noSpace when a remote command failed with
+// ENOSPC (its stderr says so), else nil.
+func (in *run) outOfSpace(err error) *noSpace {
+	var ee *remote.ExitError
+	if !errors.As(err, &ee) {
+		return nil
+	}
+	for _, l := range strings.Split(ee.Stderr, "; ") { // remote.Tail's separator
+		if strings.Contains(l, "No space left on device") {
+			return &noSpace{root: in.o.Root, cause: l, err: err}
+		}
 	}
 	return nil
 }
@@ -116,5 +152,11 @@ func (in *run) stageSecretsLocal(ctx context.Context, sin flake.Input, dest stri
 	if _, err := in.r.Run(ctx, remote.Cmd{Args: []string{"rm", "-rf", dest}}); err != nil {
 		return err
 	}
-	return remote.UploadTree(ctx, in.r, dir, dest, remote.TreeOptions{})
+	if err := remote.UploadTree(ctx, in.r, dir, dest, remote.TreeOptions{}); err != nil {
+		if ns := in.outOfSpace(err); ns != nil {
+			return ns
+		}
+		return err
+	}
+	return nil
 }

@@ -37,7 +37,11 @@ dir=$(dirname -- "$dst")
 if [ "$mkp" = 1 ] && [ ! -d "$dir" ]; then (umask 077; mkdir -p -- "$dir"); fi
 [ -d "$dir" ] || { echo "directory $dir does not exist" >&2; exit 3; }
 tmp=$(mktemp -- "$dir/.fleet-upload.XXXXXXXX")
-trap 'rm -f -- "$tmp"' EXIT HUP INT TERM
+# The temp file goes on every exit. A signal (a hangup, or SIGPIPE when
+# a complaint is written to a connection that is gone) exits through the
+# EXIT trap rather than killing the shell past it.
+trap 'rm -f -- "$tmp"' EXIT
+trap 'exit 129' HUP INT TERM PIPE
 head -c "$size" > "$tmp"
 IFS= read -r want || { echo "upload cut short: no checksum received" >&2; exit 4; }
 if command -v openssl >/dev/null 2>&1; then got=$(openssl dgst -sha256 -r < "$tmp"); else got=$(sha256sum < "$tmp"); fi
@@ -49,7 +53,7 @@ chmod "$mode" "$tmp"
 if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
 sync -- "$tmp" 2>/dev/null || sync
 mv -f -- "$tmp" "$dst"
-trap - EXIT HUP INT TERM
+trap - EXIT HUP INT TERM PIPE
 `
 
 // Upload writes size bytes from src to path on r, atomically, with the
