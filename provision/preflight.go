@@ -21,6 +21,11 @@ const gitKnownHosts = recordDir + "/git_known_hosts"
 
 // preflight checks everything it can before anything is touched.
 func (in *run) preflight(ctx context.Context) error {
+	if in.o.EvalOnInstaller {
+		if err := in.evalOnInstaller(ctx); err != nil {
+			return err
+		}
+	}
 	o := in.o
 	f, err := facts.Gather(ctx, in.c)
 	if err != nil {
@@ -32,17 +37,28 @@ func (in *run) preflight(ctx context.Context) error {
 	if o.Spec.System != "" && f.System != o.Spec.System {
 		return fmt.Errorf("%s is %s but host %s is built for %s\nhint: boot an installer of the host's architecture, or fix nixpkgs.hostPlatform", in.c.Host(), f.System, o.Spec.Name, o.Spec.System)
 	}
+	// Once disko is done (a resumed run), the layout's own mounts and
+	// holders are expected: only the disks' presence is checked.
 	if o.Disks != nil && contains(o.Phases, PhaseDisko) {
+		laidOut := in.done(PhaseDisko)
 		for _, dev := range o.Disks.Devices() {
 			d, ok := f.Disk(dev)
 			if !ok {
 				return fmt.Errorf("disk %s not found on %s\nhint: fleet facts --target %s lists its disks; point the layout at one with --device NAME=PATH", dev, in.c.Host(), o.Target)
+			}
+			if laidOut {
+				continue
 			}
 			if d.Root {
 				return fmt.Errorf("disk %s holds the installer's running root\nhint: pick another disk with --device NAME=PATH", dev)
 			}
 			if !d.Free() {
 				return fmt.Errorf("disk %s is in use: %s\nhint: unmount it (fleet disko apply --mode unmount) or pick another disk", dev, strings.Join(d.InUse, ", "))
+			}
+			if ds, ok := o.Disks.(DiskSizer); ok {
+				if need := ds.MinSize(dev); d.SizeBytes < need {
+					return fmt.Errorf("disk %s is too small: %s, and host %s's layout needs at least %s\nhint: point the layout at a bigger disk with --device NAME=PATH, or shrink its fixed-size partitions", dev, facts.HumanBytes(d.SizeBytes), o.Spec.Name, facts.HumanBytes(need))
+				}
 			}
 		}
 	}
@@ -61,12 +77,29 @@ func (in *run) preflight(ctx context.Context) error {
 			return err
 		}
 	}
-	if contains(o.Phases, PhaseStage) && !in.done(PhaseStage) && o.SecretsFetch == "installer" {
+	if contains(o.Phases, PhaseStage) && !in.done(PhaseStage) && o.SecretsFetch == "installer" && !in.fetched {
 		if err := in.fetchSecrets(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// DiskSizer is a Disks that knows the smallest disk each device's layout
+// fits on; preflight refuses smaller disks before anything is written.
+type DiskSizer interface {
+	MinSize(dev string) int64
+}
+
+// lineWith is the first line of s (joined with "; " as ExitError keeps
+// stderr) that contains sub, trimmed.
+func lineWith(s, sub string) string {
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == ';' }) {
+		if strings.Contains(l, sub) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return strings.TrimSpace(s)
 }
 
 func orUnknown(s string) string {
@@ -101,7 +134,7 @@ func (in *run) checkIdentity() error {
 // secretsInput returns the locked secrets input, or ok=false when the
 // flake has none.
 func (in *run) secretsInput() (flake.Input, bool, error) {
-	if in.o.Lock == nil || len(in.o.Spec.Secrets) == 0 {
+	if in.o.Lock == nil || (len(in.o.Spec.Secrets) == 0 && !in.evaluating) {
 		return flake.Input{}, false, nil
 	}
 	sin, err := in.o.Lock.Input(in.o.Spec.SecretsInput)
@@ -136,7 +169,7 @@ func (in *run) fetchSecrets(ctx context.Context) error {
 url=$1 rev=$2 dir=$3 kh=$4
 case "${SSH_AUTH_SOCK:-}" in */ssh-*/agent.*) trap 'rm -rf -- "${SSH_AUTH_SOCK%/*}"' EXIT ;; esac
 rm -rf "$dir"; mkdir -p -m 0700 "$(dirname "$dir")"
-export GIT_SSH_COMMAND="ssh -o UserKnownHostsFile=$kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentityFile=/dev/null"
+export GIT_SSH_COMMAND="ssh -o UserKnownHostsFile=$kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentityFile=none"
 export GIT_TERMINAL_PROMPT=0
 git init -q --bare "$dir"
 git -C "$dir" fetch -q "$url" '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' || { rm -rf "$dir"; exit 3; }
@@ -162,6 +195,7 @@ git -C "$dir" cat-file -e "$rev^{commit}" 2>/dev/null || { rm -rf "$dir"; echo "
 		fwd.Revoke()
 		in.sum.Forwarding = fwd.Summary()
 	}
+	in.fetched = err == nil
 	_ = res
 	if err != nil {
 		var ee *remote.ExitError
@@ -170,7 +204,7 @@ git -C "$dir" cat-file -e "$rev^{commit}" 2>/dev/null || { rm -rf "$dir"; echo "
 			case ee.Code == 4:
 				return fmt.Errorf("the secrets repository %s has no commit %s (locked in flake.lock)\nhint: push it, or update the lock with nix flake update %s", url, sin.Locked.Rev, sin.Name)
 			case strings.Contains(ee.Stderr, "Permission denied"):
-				return fmt.Errorf("the installer cannot fetch %s through the forwarded agent: %s\nhint: load the deploy key into your ssh-agent and allow it with --forward-key", url, ee.Stderr)
+				return fmt.Errorf("the installer cannot fetch %s through the forwarded agent: the server accepted none of the keys it offered (%s)\nhint: load the deploy key into your ssh-agent and allow it with --forward-key", url, lineWith(ee.Stderr, "Permission denied"))
 			case strings.Contains(ee.Stderr, "Host key verification failed"):
 				return fmt.Errorf("the secrets server's host key does not match your known_hosts: %s", ee.Stderr)
 			}

@@ -81,6 +81,9 @@ func (s *Spec) SecretNames() []string {
 // storePath matches a Nix store path prefix: /nix/store/<hash>-<name>/.
 var storePath = regexp.MustCompile(`^/nix/store/[0-9a-df-np-sv-z]{32}-[^/]+/`)
 
+// DefaultSecretsInput is the flake input that holds the .age files.
+const DefaultSecretsInput = "secrets"
+
 // Normalize fills in agenix's defaults and makes secret files relative to
 // the secrets repository.
 func (s *Spec) Normalize() {
@@ -88,7 +91,7 @@ func (s *Spec) Normalize() {
 		s.HostName = s.Name
 	}
 	if s.SecretsInput == "" {
-		s.SecretsInput = "secrets"
+		s.SecretsInput = DefaultSecretsInput
 	}
 	if len(s.HostKeys) == 0 {
 		s.HostKeys = []string{"/etc/ssh/ssh_host_ed25519_key"}

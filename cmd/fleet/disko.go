@@ -227,6 +227,16 @@ func (d *diskoLayout) Devices() []string {
 	return out
 }
 
+// MinSize is the smallest disk that holds the layout of the disk at dev.
+func (d *diskoLayout) MinSize(dev string) int64 {
+	for _, n := range d.spec.Disks {
+		if p, ok := d.devices[n.Name]; (ok && p == dev) || (!ok && n.Device == dev) {
+			return disko.Needs(n)
+		}
+	}
+	return 0
+}
+
 func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode, root string) error {
 	m, err := disko.ParseMode(mode)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/fleetnix/fleet/agentfwd"
 	"github.com/fleetnix/fleet/flake"
@@ -58,7 +59,7 @@ type hostContext struct {
 // locally (sha256 only, plaintext in memory).
 func (hf *hostFlags) load(ctx context.Context, a *app, args []string) (*hostContext, error) {
 	local := &remote.Local{Log: a.log}
-	spec, dir, err := hf.spec.load(ctx, local, args)
+	spec, dir, err := hf.spec.load(ctx, local, args, hf.evalOverrides()...)
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +72,18 @@ func (hf *hostFlags) load(ctx context.Context, a *app, args []string) (*hostCont
 		}
 		return nil, err
 	}
-	if len(spec.Secrets) == 0 || hf.identity == "" {
-		return hc, nil
+	hc.decrypted, err = hf.decrypt(ctx, a, spec, hc.lock)
+	return hc, err
+}
+
+// decrypt decrypts every secret spec declares with --host-identity,
+// locally, and returns their sha256s.
+func (hf *hostFlags) decrypt(ctx context.Context, a *app, spec *provision.Spec, lock *flake.Lock) (map[string]string, error) {
+	if len(spec.Secrets) == 0 || hf.identity == "" || lock == nil {
+		return map[string]string{}, nil
 	}
-	in, err := hc.lock.Input(spec.SecretsInput)
+	local := &remote.Local{Log: a.log}
+	in, err := lock.Input(spec.SecretsInput)
 	if err != nil {
 		return nil, err
 	}
@@ -87,12 +96,38 @@ func (hf *hostFlags) load(ctx context.Context, a *app, args []string) (*hostCont
 		return nil, err
 	}
 	defer src.Close()
-	var failed []string
-	hc.decrypted, failed = provision.DecryptAll(ctx, local, spec, src, ids)
+	decrypted, failed := provision.DecryptAll(ctx, local, spec, src, ids)
 	if len(failed) > 0 {
 		return nil, fmt.Errorf("identity %s cannot decrypt every secret %s declares:\n  %s\nhint: rekey them to its public key (fleet secrets rekey), or pass the right --host-identity", hf.identity, spec.Name, strings.Join(failed, "\n  "))
 	}
-	return hc, nil
+	return decrypted, nil
+}
+
+// evalOverrides make a local evaluation read the secrets input from
+// --secrets-dir at the locked rev, so evaluating the spec needs no access
+// to the secrets repository's server (only paths into it matter to the
+// spec, and fleet reads those relative to the repository).
+func (hf *hostFlags) evalOverrides() []string {
+	if hf.secretsDir == "" || hf.spec.hostSpec != "" {
+		return nil
+	}
+	dir, _, _ := strings.Cut(hf.spec.flake, "#")
+	if dir == "" {
+		dir = "."
+	}
+	lock, err := flake.ReadLock(filepath.Join(dir, "flake.lock"))
+	if err != nil {
+		return nil
+	}
+	in, err := lock.Input(provision.DefaultSecretsInput)
+	if err != nil || in.Locked.Rev == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(hf.secretsDir)
+	if err != nil {
+		return nil
+	}
+	return []string{"--override-input", provision.DefaultSecretsInput, "git+file://" + abs + "?rev=" + in.Locked.Rev}
 }
 
 func newInstallCmd(a *app) *cobra.Command {
@@ -114,6 +149,7 @@ func newInstallCmd(a *app) *cobra.Command {
 		identDest  string
 		asJSON     bool
 		yes        bool
+		evalOn     string
 	)
 	cmd := &cobra.Command{
 		Use:   "install HOST --target T [--flake DIR] --host-identity KEY",
@@ -160,9 +196,31 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 				ph = keep
 			}
 			ctx := cmd.Context()
-			hc, err := hf.load(ctx, a, args)
-			if err != nil {
-				return err
+			var hc *hostContext
+			evalThere := false
+			switch {
+			case evalOn == "local" || hf.spec.hostSpec != "":
+				if hc, err = hf.load(ctx, a, args); err != nil {
+					return err
+				}
+			case evalOn != "installer":
+				return usagef("--eval-on %q: want local or installer", evalOn)
+			case dryRun:
+				return usagef("--dry-run cannot evaluate on the installer: that fetches the secrets there\nhint: evaluate locally (drop --eval-on), or pass --host-spec FILE")
+			case fetch != "installer":
+				return usagef("--eval-on installer needs --secrets-fetch installer: the installer evaluates with the secrets it fetched")
+			default:
+				host, dir, err := hf.spec.hostAndFlake(args)
+				if err != nil {
+					return err
+				}
+				lock, err := flake.ReadLock(filepath.Join(dir, "flake.lock"))
+				if err != nil {
+					return err
+				}
+				// The rest of the spec comes from the installer's evaluation.
+				hc = &hostContext{spec: &provision.Spec{Name: host}, dir: dir, lock: lock}
+				evalThere = true
 			}
 			o := provision.Options{
 				Spec: hc.spec, FlakeDir: hc.dir, Lock: hc.lock, Target: t, Dial: dial,
@@ -177,18 +235,36 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 				}
 				o.InstallArgs = append(o.InstallArgs, "--option", k, v)
 			}
-			if len(hc.spec.Disko) > 2 {
-				if newDisks == nil {
-					return errors.New("this build of fleet cannot lay out disks yet\nhint: run the disko phase by hand and pass --phases stage,identity,install,scan,reboot,verify")
+			// complete fills in what depends on the spec: the disk layout.
+			complete := func(o *provision.Options) error {
+				if len(o.Spec.Disko) > 2 {
+					if newDisks == nil {
+						return errors.New("this build of fleet cannot lay out disks yet\nhint: run the disko phase by hand and pass --phases stage,identity,install,scan,reboot,verify")
+					}
+					var err error
+					if o.Disks, err = newDisks(a, o.Spec, devices, diskKeys, yes); err != nil {
+						return err
+					}
 				}
-				if o.Disks, err = newDisks(a, hc.spec, devices, diskKeys, yes); err != nil {
-					return err
-				}
+				return nil
 			}
-			if fwdOpts.Disabled && fetch == "installer" && len(hc.spec.Secrets) > 0 {
+			if evalThere {
+				o.EvalOnInstaller = true
+				o.Prepare = func(ctx context.Context, o *provision.Options) error {
+					var err error
+					if o.Decrypted, err = hf.decrypt(ctx, a, o.Spec, o.Lock); err != nil {
+						return err
+					}
+					return complete(o)
+				}
+			} else if err := complete(&o); err != nil {
+				return err
+			}
+			needsFetch := len(hc.spec.Secrets) > 0 || evalThere
+			if fwdOpts.Disabled && fetch == "installer" && needsFetch {
 				return usagef("--no-forward-agent leaves the installer no way to fetch the secrets\nhint: add --secrets-fetch local")
 			}
-			if !fwdOpts.Disabled && fetch == "installer" && len(hc.spec.Secrets) > 0 && !dryRun {
+			if !fwdOpts.Disabled && fetch == "installer" && needsFetch && !dryRun {
 				fwd, closeAgent, err := scopedForwarder(a, fwdOpts)
 				if err != nil {
 					return err
@@ -197,7 +273,7 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 				o.Forward = fwd
 			}
 			sum, err := provision.Install(ctx, o)
-			if sum != nil {
+			if sum != nil && len(sum.Phases) > 0 {
 				if asJSON {
 					enc := json.NewEncoder(a.stdout)
 					enc.SetIndent("", "  ")
@@ -227,6 +303,7 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 	f.StringVar(&identDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	f.BoolVar(&yes, "yes", false, "erase the layout's disks without asking (at a terminal fleet asks you to type their names)")
+	f.StringVar(&evalOn, "eval-on", "local", "where the flake is evaluated into the host spec: local (needs nix here) or installer")
 	return cmd
 }
 
@@ -351,6 +428,26 @@ func scopedForwarder(a *app, opts agentfwd.Options) (func(*remote.Client) provis
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
+	}
+	// An allowed key the agent does not hold would only fail on the
+	// installer, later: say so now, before connecting.
+	if len(cfg.Allow) > 0 {
+		held := map[string]bool{}
+		if keys, err := backing.List(); err == nil {
+			for _, k := range keys {
+				held[ssh.FingerprintSHA256(k)] = true
+			}
+		}
+		var missing []string
+		for _, fp := range cfg.Allow {
+			if !held[fp] {
+				missing = append(missing, fp)
+			}
+		}
+		if len(missing) == len(cfg.Allow) {
+			conn.Close()
+			return nil, nil, fmt.Errorf("your ssh-agent (SSH_AUTH_SOCK) holds none of the keys --forward-key allows: %s\nhint: ssh-add the secrets repository's deploy key, or fetch the secrets here with --secrets-fetch local", strings.Join(missing, ", "))
+		}
 	}
 	return func(c *remote.Client) provision.Forwarder {
 		return scopedForwarding{c.Forward(ag.For("fetching the secrets"), "fetch secrets"), ag}

@@ -6,212 +6,595 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/fleetnix/fleet/flake"
-	"github.com/fleetnix/fleet/secrets"
+	"github.com/fleetnix/fleet/test/homelab"
 	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/rig"
 	"github.com/fleetnix/fleet/test/sshtest"
 )
 
-// The seed's secrets, with test values.
-var demoSecrets = map[string]string{
-	"openai-key":          "sk-demo-openai-0000000000",
-	"anthropic-api-key":   "sk-ant-demo-0000000000",
-	"datadog-api-key":     "dd-api-demo-0000",
-	"datadog-app-key":     "dd-app-demo-0000",
-	"smb-credentials":     "username=nas\npassword=demo-smb-password\n",
-	"protonvpn-wireguard": "[Interface]\nPrivateKey = demo-wireguard-key=\n",
+// rigInstall is one example fleet (examples/homelab, set up by
+// test/homelab) and one rig VM, and runs the real `fleet` command
+// (testscript's copy of this binary on $PATH) against them.
+type rigInstall struct {
+	t     *testing.T
+	fl    *homelab.Fleet
+	vm    *rig.VM
+	agent *sshtest.Agent
+	env   []string
+	demo  bool
+	// target is what fleet dials (the VM's port, or a proxy in front).
+	target string
 }
 
-const demoFlake = `{
-  description = "homelab: the example fleet (evaluable without nixpkgs)";
-  inputs.secrets = { url = "git+%s"; flake = false; };
-  outputs = { self, secrets }: {
-    nixosConfigurations.nas.config = {
-      nixpkgs.hostPlatform.system = "x86_64-linux";
-      networking.hostName = "nas";
-      services.openssh.hostKeys = [ { path = "/etc/ssh/ssh_host_ed25519_key"; type = "ed25519"; } ];
-      age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
-      age.secrets = {
-        openai-key.file = "${secrets}/openai-key.age";
-        anthropic-api-key.file = "${secrets}/anthropic-api-key.age";
-        datadog-api-key.file = "${secrets}/datadog-api-key.age";
-        datadog-app-key.file = "${secrets}/datadog-app-key.age";
-        smb-credentials = { file = "${secrets}/smb-credentials.age"; owner = "root"; mode = "0400"; };
-        protonvpn-wireguard = { file = "${secrets}/protonvpn-wireguard.age"; path = "/etc/wireguard/wg0.conf"; };
-      };
-    };
-  };
-}
-`
-
-// demoDisko is the example NAS's layout. The root's label is the one the
-// rig's firmware boots (root=LABEL=nixos); the ESP is formatted, not
-// mounted: the stand-in nixos-install copies a Debian without a /boot.
-const demoDisko = `{"disk": {
-  "main": {"type": "disk", "device": "/dev/vda", "content": {"type": "gpt", "partitions": {
-    "ESP": {"size": "64M", "type": "EF00", "content": {"type": "filesystem", "format": "vfat"}},
-    "root": {"size": "100%", "content": {"type": "filesystem", "format": "ext4", "mountpoint": "/", "extraArgs": ["-L", "nixos"]}}}}},
-  "data1": {"type": "disk", "device": "/dev/vdb", "content": {"type": "gpt", "partitions": {
-    "raid": {"size": "100%", "content": {"type": "mdraid", "name": "data"}}}}},
-  "data2": {"type": "disk", "device": "/dev/vdc", "content": {"type": "gpt", "partitions": {
-    "raid": {"size": "100%", "content": {"type": "mdraid", "name": "data"}}}}}},
- "mdadm": {"data": {"type": "mdadm", "level": 1, "content": {"type": "filesystem", "format": "xfs", "mountpoint": "/srv/data"}}}}`
-
-// TestInstallOnRig is the mission end to end, on the rig: a live installer
-// VM with three blank disks, a private git server holding the secrets repo,
-// and `fleet install` doing every phase: preflight, disko (the NAS layout:
-// ESP and ext4 root on one disk, two disks in mdadm raid1 with xfs), stage
-// (the installer fetches the secrets through the scoped agent), identity,
-// install (the rig's stand-in nixos-install), scan, reboot and the
-// first-boot verification.
-// Then the installer's overlay is scanned from the host for key bytes.
-// scripts/demo runs it with FLEET_DEMO=1, which shows fleet's output.
-func TestInstallOnRig(t *testing.T) {
+func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 	rig.Require(t)
-	nixtest.Require(t, "git", "age")
-	demo := os.Getenv("FLEET_DEMO") == "1"
-	say := func(format string, args ...any) {
-		if demo {
-			fmt.Printf("\n==> "+format+"\n", args...)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-
-	say("keys: a deploy key for the secrets repo, the host's identity (also its SSH host key)")
-	deploy := sshtest.NewKey(t, "ed25519", "", "deploy@homelab")
-	other := sshtest.NewKey(t, "ed25519", "", "operator-personal")
-	host := sshtest.NewKey(t, "ed25519", "", "root@nas")
-
-	say("the private secrets repo on a git server on this machine's loopback (git-shell, deploy key only)")
-	gs := rig.StartGitServer(t, deploy.Line)
-	files := map[string]string{"secrets.nix": "let nas = \"" + host.Line + "\"; in {\n"}
-	for name, plain := range demoSecrets {
-		ct, err := secrets.Encrypt([]byte(plain), []string{host.Line}, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[name+".age"] = string(ct)
-		files["secrets.nix"] += fmt.Sprintf("  %q.publicKeys = [ nas ];\n", name+".age")
-	}
-	files["secrets.nix"] += "}\n"
-	rev := gs.AddRepo(t, "secrets", files)
-	clone := filepath.Join(t.TempDir(), "secrets")
-	nixtest.Run(t, "/", nil, "git", "clone", "-q", gs.RepoPath("secrets"), clone)
-	narHash, err := flake.NarHash(clone)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	say("the homelab flake, locked to secrets rev %s", rev[:12])
-	url := gs.GuestURL("secrets")
-	fl := t.TempDir()
-	os.WriteFile(filepath.Join(fl, "flake.nix"), []byte(fmt.Sprintf(demoFlake, url)), 0o644)
-	os.WriteFile(filepath.Join(fl, "flake.lock"), []byte(`{"nodes": {"root": {"inputs": {"secrets": "secrets"}},
- "secrets": {"flake": false, "locked": {"type": "git", "url": "`+url+`", "rev": "`+rev+`", "narHash": "`+narHash+`"},
-  "original": {"type": "git", "url": "`+url+`"}}}, "root": "root", "version": 7}`), 0o644)
-	spec := `{"name": "nas", "system": "x86_64-linux", "hostName": "nas", "secrets": {`
-	var entries []string
-	for name := range demoSecrets {
-		e := fmt.Sprintf(`%q: {"file": "%s.age"`, name, name)
-		if name == "protonvpn-wireguard" {
-			e += `, "path": "/etc/wireguard/wg0.conf"`
-		}
-		entries = append(entries, e+"}")
-	}
-	spec += strings.Join(entries, ", ") + `}, "identityPaths": ["/etc/ssh/ssh_host_ed25519_key"], "hostKeys": ["/etc/ssh/ssh_host_ed25519_key"],
- "disko": ` + demoDisko + `}`
-	os.WriteFile(filepath.Join(fl, "nas.json"), []byte(spec), 0o644)
-	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
-	os.WriteFile(knownHosts, []byte(gs.GuestKnownHostsLine()+"\n"), 0o600)
-
-	say("boot the live installer VM (qemu, TCG) with three blank disks")
-	vm := rig.Boot(t, rig.Options{Disks: []int64{2 << 30, 512 << 20, 512 << 20}})
-	say("installer up on 127.0.0.1:%d, host key %s (pinned)", vm.Port, vm.Fingerprint())
-
+	nixtest.Require(t, "git", "age", "nix")
+	ri := &rigInstall{t: t, demo: os.Getenv("FLEET_DEMO") == "1"}
+	ri.say("the example fleet (examples/homelab): keys made now, the seed's secrets encrypted by its secrets.nix,\n    the secrets repo on a private git server on this machine's loopback (git-shell, deploy key only)")
+	ri.fl = homelab.Setup(t)
+	ri.say("flake %s, secrets locked at rev %s", ri.fl.Dir, ri.fl.Rev[:12])
 	// The operator's agent holds the deploy key and a personal key; only
 	// the deploy key may be used by the installer.
-	agent := sshtest.StartAgent(t, deploy, other)
-	t.Setenv("SSH_AUTH_SOCK", agent.Socket)
-	hostPub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(host.Line))
-	if err != nil {
-		t.Fatal(err)
+	ri.agent = sshtest.StartAgent(t, ri.fl.Deploy, sshtest.NewKey(t, "ed25519", "", "operator-personal"))
+	// The local `nix eval` of the host spec, in a private store (nix-bin
+	// as root).
+	st := nixtest.NewStore(t)
+	ri.env = append(os.Environ(), "SSH_AUTH_SOCK="+ri.agent.Socket)
+	for _, kv := range st.Env {
+		if strings.HasPrefix(kv, "NIX_CONFIG=") {
+			kv += "\nstore = " + st.Path
+		}
+		ri.env = append(ri.env, kv)
 	}
-	// The installed system comes up as firmware would boot it: when fleet
-	// reboots the guest, qemu ends and the rig boots the installed disk.
-	rebooted := make(chan error, 1)
+	ri.say("boot the live installer VM (qemu) with %d blank disks", len(disks))
+	ri.vm = rig.Boot(t, rig.Options{Disks: disks})
+	ri.target = ri.vm.Target()
+	ri.say("installer up on 127.0.0.1:%d, host key %s (pinned)", ri.vm.Port, ri.vm.Fingerprint())
+	return ri
+}
+
+func (ri *rigInstall) say(format string, args ...any) {
+	if ri.demo {
+		fmt.Printf("\n==> "+format+"\n", args...)
+	}
+}
+
+// args are the flags every install of host shares.
+func (ri *rigInstall) args(host string) []string {
+	return []string{"install", host, "--flake", ri.fl.Dir, "--target", ri.target, "-i", ri.vm.Identity,
+		"--host-key", ri.vm.Fingerprint(), "--ssh-config", "none", "--known-hosts", ri.fl.KnownHosts,
+		"--host-identity", ri.fl.HostKeys[host].Path, "--secrets-dir", ri.fl.SecretsDir,
+		"--forward-key", ri.fl.Deploy.Fingerprint(), "--yes"}
+}
+
+// fleetRun is one finished `fleet` process.
+type fleetRun struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r fleetRun) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run runs fleet with args; watch, if set, sees each stderr line as it
+// comes (the structured log) and may act on the process.
+func (ri *rigInstall) run(ctx context.Context, env []string, watch func(line string, p *os.Process), args ...string) fleetRun {
+	ri.t.Helper()
+	cmd := exec.CommandContext(ctx, "fleet", args...)
+	cmd.Env = append(append([]string{}, ri.env...), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	if ri.demo {
+		cmd.Stdout = io.MultiWriter(&stdout, os.Stdout)
+	}
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		ri.t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		if err := vm.Wait(ctx); err != nil {
-			rebooted <- err
+		defer wg.Done()
+		buf := make([]byte, 0, 4096)
+		tmp := make([]byte, 4096)
+		for {
+			n, err := pr.Read(tmp)
+			buf = append(buf, tmp[:n]...)
+			for {
+				i := bytes.IndexByte(buf, '\n')
+				if i < 0 {
+					break
+				}
+				line := string(buf[:i+1])
+				stderr.WriteString(line)
+				if ri.demo {
+					os.Stdout.WriteString(line)
+				}
+				if watch != nil {
+					watch(line, cmd.Process)
+				}
+				buf = buf[i+1:]
+			}
+			if err != nil {
+				stderr.Write(buf)
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	pw.Close()
+	wg.Wait()
+	r := fleetRun{stdout: stdout.String(), stderr: stderr.String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			ri.t.Fatalf("fleet: %v", err)
+		}
+		r.code = ee.ExitCode()
+	}
+	return r
+}
+
+// rebootWatch boots the installed disks when the guest reboots, as
+// firmware would; the result arrives on the channel.
+func (ri *rigInstall) rebootWatch(ctx context.Context, host string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		if err := ri.vm.Wait(ctx); err != nil {
+			done <- err
 			return
 		}
-		rebooted <- vm.Reboot(ctx, hostPub)
+		done <- ri.vm.Reboot(ctx, ri.fl.HostPublicKey(host))
 	}()
+	return done
+}
 
-	say("fleet install nas --target %s ...", vm.Target())
-	var stdout, stderr bytes.Buffer
-	var out, errw io.Writer = &stdout, &stderr
-	if demo {
-		out, errw = io.MultiWriter(&stdout, os.Stdout), io.MultiWriter(&stderr, os.Stdout)
+// checkInstalled checks a finished install of host: every phase done,
+// one connection per boot, the verify table, no plaintext in the output,
+// and nothing with the keys' bytes on the installer's overlay.
+func (ri *rigInstall) checkInstalled(ctx context.Context, host string, r fleetRun, connections int) {
+	t := ri.t
+	t.Helper()
+	o := r.stdout
+	declared := homelab.Declared[host]
+	for name, path := range declared {
+		row := `(?m)^` + regexp.QuoteMeta(name) + ` +` + regexp.QuoteMeta(path) + ` +04[04]0 +root +root +ramfs +match +ok$`
+		if !regexp.MustCompile(row).MatchString(o) {
+			t.Errorf("verify table lacks an ok row for %s at %s", name, path)
+		}
 	}
+	if n := len(regexp.MustCompile(`(?m)^[a-z-]+ +/\S+ +04[04]0 `).FindAllString(o, -1)); n != len(declared) {
+		t.Errorf("verify table has %d secret rows, %s declares %d", n, host, len(declared))
+	}
+	hostPub := ri.fl.HostPublicKey(host)
+	for _, want := range []string{fmt.Sprintf("ssh connections opened: %d", connections),
+		"the installer used key " + ri.fl.Deploy.Fingerprint(), "installed host key: " + ssh.FingerprintSHA256(hostPub)} {
+		if !strings.Contains(o, want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+	for _, ph := range []string{"preflight", "disko", "stage", "identity", "install", "scan", "reboot", "verify"} {
+		if !regexp.MustCompile(`(?m)^` + ph + ` +(done|resumed)`).MatchString(o) {
+			t.Errorf("phase %s not done", ph)
+		}
+	}
+	for _, plain := range ri.fl.Plain {
+		for _, line := range strings.Split(strings.TrimSpace(plain), "\n") {
+			if strings.Contains(o+r.stderr, line) && len(line) > 12 {
+				t.Fatalf("a secret's plaintext appeared in fleet's output")
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("%s", r)
+	}
+	ri.scanOverlay(ctx)
+}
+
+// scanOverlay scans the installer's writable image from the host for the
+// bytes of every private key of the example.
+func (ri *rigInstall) scanOverlay(ctx context.Context) {
+	ri.t.Helper()
+	ri.say("scan the installer's overlay image from the host for the keys' bytes")
+	var keys [][]byte
+	for _, p := range []string{ri.fl.Deploy.Path, ri.fl.Operator} {
+		b, _ := os.ReadFile(p)
+		keys = append(keys, b)
+	}
+	for _, k := range ri.fl.HostKeys {
+		b, _ := os.ReadFile(k.Path)
+		keys = append(keys, b)
+	}
+	findings, err := ri.vm.Scan(ctx, keys...)
+	if err != nil {
+		ri.t.Fatal(err)
+	}
+	for _, f := range findings {
+		ri.t.Errorf("key material on the installer media: %s", f)
+	}
+}
+
+// disksBlank checks from the host that every target disk image is still
+// all zeros.
+func (ri *rigInstall) disksBlank(what string) {
+	ri.t.Helper()
+	buf := make([]byte, 1<<20)
+	for _, d := range ri.vm.Disks {
+		f, err := os.Open(d)
+		if err != nil {
+			ri.t.Fatal(err)
+		}
+		var off int64
+		for {
+			n, err := f.Read(buf)
+			for i, b := range buf[:n] {
+				if b != 0 {
+					ri.t.Errorf("%s: %s was written to (byte %d is %#x)", what, filepath.Base(d), off+int64(i), b)
+					f.Close()
+					return
+				}
+			}
+			off += int64(n)
+			if err != nil {
+				break
+			}
+		}
+		f.Close()
+	}
+}
+
+// TestInstallOnRig is the mission end to end, on the rig: the example
+// fleet's `nas` on a live installer VM with three blank disks. fleet
+// evaluates the host spec from the flake with the real nix, then runs
+// every phase: preflight, disko (ESP and ext4 root on one disk, two disks
+// in mdadm raid1 with xfs), stage (the installer fetches the secrets
+// through the scoped agent), identity, install (the rig's stand-in
+// nixos-install), scan, reboot and the first-boot verification. Then the
+// installer's overlay is scanned from the host for key bytes.
+// scripts/demo runs it with FLEET_DEMO=1, which shows fleet's output.
+func TestInstallOnRig(t *testing.T) {
+	ri := newRigInstall(t, []int64{2 << 30, 512 << 20, 512 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	// The installer's sshd is reached through a relay that counts the
+	// connections it answered: one per boot is the goal.
+	relay := sshtest.StartRelay(t, fmt.Sprintf("127.0.0.1:%d", ri.vm.Port))
+	ri.target = "root@" + relay.Addr()
+	rebooted := ri.rebootWatch(ctx, "nas")
+	ri.say("fleet install nas --flake %s --target %s ...", ri.fl.Dir, ri.target)
 	start := time.Now()
-	code := run(ctx, []string{"install", "nas", "--flake", fl, "--host-spec", filepath.Join(fl, "nas.json"),
-		"--target", vm.Target(), "-i", vm.Identity, "--host-key", vm.Fingerprint(), "--ssh-config", "none",
-		"--known-hosts", knownHosts, "--host-identity", host.Path, "--secrets-dir", gs.RepoPath("secrets"),
-		"--forward-key", deploy.Fingerprint(), "--yes"},
-		strings.NewReader(""), out, errw)
+	r := ri.run(ctx, nil, nil, ri.args("nas")...)
 	t.Logf("fleet install took %s", time.Since(start).Round(time.Second))
-	if code != 0 {
-		t.Fatalf("fleet install exited %d\nstdout:\n%s\nstderr:\n%s\nconsole:\n%s", code, stdout.String(), stderr.String(), vm.Console())
+	if r.code != 0 {
+		t.Fatalf("fleet install: %s\nconsole:\n%s", r, ri.vm.Console())
 	}
 	if err := <-rebooted; err != nil {
 		t.Fatalf("reboot: %v", err)
 	}
-	o := stdout.String()
-	for name := range demoSecrets {
-		path := "/run/agenix/" + name
-		if name == "protonvpn-wireguard" {
-			path = "/etc/wireguard/wg0.conf"
-		}
-		if !strings.Contains(o, name+"  ") || !strings.Contains(o, path) {
-			t.Errorf("verify table lacks %s at %s", name, path)
+	if !strings.Contains(r.stdout, "the installer used key "+ri.fl.Deploy.Fingerprint()+" 1 time") {
+		t.Errorf("the deploy key was not used exactly once:\n%s", r.stdout)
+	}
+	ri.checkInstalled(ctx, "nas", r, 2)
+	if n := relay.SSHConnections(); n != 2 {
+		t.Errorf("the installer's and the installed system's sshd answered %d connections, want 2 (one per boot)", n)
+	}
+	ri.say("done: installed, rebooted, every secret verified, nothing left on the installer")
+}
+
+// withFlag returns args with flag's value replaced by value.
+func withFlag(args []string, flag, value string) []string {
+	out := append([]string{}, args...)
+	for i := range out {
+		if out[i] == flag && i+1 < len(out) {
+			out[i+1] = value
+			return out
 		}
 	}
-	for _, want := range []string{"verify", "ssh connections opened: 2", "the installer used key " + deploy.Fingerprint() + " 1 time", "installed host key: " + ssh.FingerprintSHA256(hostPub)} {
-		if !strings.Contains(o, want) {
-			t.Errorf("summary lacks %q:\n%s", want, o)
+	return append(out, flag, value)
+}
+
+// withoutFlag returns args without flag and its value.
+func withoutFlag(args []string, flag string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag && i+1 < len(args) {
+			i++
+			continue
 		}
+		out = append(out, args[i])
 	}
-	if !regexp.MustCompile(`(?m)^disko +done`).MatchString(o) {
-		t.Errorf("the disko phase did not run:\n%s", o)
-	}
-	if strings.Contains(o, "differs") || strings.Contains(o, "missing") {
-		t.Errorf("verification problems:\n%s", o)
-	}
-	for _, plain := range demoSecrets {
-		if strings.Contains(o+stderr.String(), strings.TrimSpace(plain)) {
-			t.Fatal("a secret's plaintext appeared in fleet's output")
-		}
+	return out
+}
+
+// TestInstallRefusalsOnRig: on one live installer with a single blank
+// 1 GiB disk, each way an install must refuse before touching anything.
+// Each refusal is checked by its exact error, by its exit code, and from
+// the host by the disk image still being all zeros; at the end the
+// installer's overlay holds no key.
+func TestInstallRefusalsOnRig(t *testing.T) {
+	ri := newRigInstall(t, []int64{1 << 30})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	fl := ri.fl
+
+	// A commit the operator made locally and did not push.
+	nixtest.Git(t, fl.SecretsDir, "commit", "-q", "--allow-empty", "-m", "rotate, not pushed")
+	unpushed := strings.TrimSpace(nixtest.Git(t, fl.SecretsDir, "rev-parse", "HEAD"))
+	personal := sshtest.StartAgent(t, sshtest.NewKey(t, "ed25519", "", "operator-personal"))
+	stranger := sshtest.NewKey(t, "ed25519", "", "not-the-installer")
+
+	cases := []struct {
+		name  string
+		args  []string
+		env   []string
+		setup func()
+		want  []string // lines (regexps) stderr must have
+	}{{
+		name: "wrong installer host key",
+		args: withFlag(ri.args("router"), "--host-key", stranger.Fingerprint()),
+		want: []string{
+			`^error: preflight: host key mismatch for ` + regexp.QuoteMeta(fmt.Sprintf("[127.0.0.1]:%d", ri.vm.Port)) + `: pinned ` + regexp.QuoteMeta(stranger.Fingerprint()) + `, host presented ` + regexp.QuoteMeta(ri.vm.Fingerprint()) + `$`,
+			`^hint: check the fingerprint on the host's console`,
+		},
+	}, {
+		name: "agent without the deploy key",
+		args: ri.args("router"),
+		env:  []string{"SSH_AUTH_SOCK=" + personal.Socket},
+		want: []string{
+			`^error: your ssh-agent \(SSH_AUTH_SOCK\) holds none of the keys --forward-key allows: ` + regexp.QuoteMeta(fl.Deploy.Fingerprint()) + `$`,
+			`^hint: ssh-add the secrets repository's deploy key`,
+		},
+	}, {
+		name: "agent whose keys the secrets server refuses",
+		args: withoutFlag(ri.args("router"), "--forward-key"),
+		env:  []string{"SSH_AUTH_SOCK=" + personal.Socket},
+		want: []string{
+			`^error: preflight: the installer cannot fetch ` + regexp.QuoteMeta(fl.Git.GuestURL("secrets")) + ` through the forwarded agent: the server accepted none of the keys it offered \(.*Permission denied \(publickey\)\.?\)$`,
+			`^hint: load the deploy key into your ssh-agent`,
+		},
+	}, {
+		name: "identity that cannot decrypt a declared secret",
+		args: withFlag(ri.args("nas"), "--host-identity", fl.HostKeys["router"].Path),
+		want: []string{
+			`^error: identity ` + regexp.QuoteMeta(fl.HostKeys["router"].Path) + ` cannot decrypt every secret nas declares:$`,
+			`^  datadog-app-key \(datadog-app-key.age\): not encrypted to this identity`,
+			`^hint: rekey them to its public key`,
+		},
+	}, {
+		name: "disk too small",
+		args: ri.args("vault"),
+		want: []string{`^error: preflight: disk /dev/vda is too small: 1.0 GiB, and host vault's layout needs at least 1.2 GiB$`},
+	}, {
+		name:  "flake.lock rev the secrets repo does not have",
+		args:  ri.args("router"),
+		setup: func() { fl.WriteLock(t, unpushed, fl.NarHash) },
+		want: []string{
+			`^error: preflight: the secrets repository ` + regexp.QuoteMeta(fl.Git.GuestURL("secrets")) + ` has no commit ` + unpushed + ` \(locked in flake.lock\)$`,
+			`^hint: push it`,
+		},
+	}}
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			if c.setup != nil {
+				c.setup()
+				defer fl.WriteLock(t, fl.Rev, fl.NarHash)
+			}
+			r := ri.run(ctx, c.env, nil, c.args...)
+			if r.code != 1 {
+				t.Fatalf("want exit 1: %s", r)
+			}
+			for _, w := range c.want {
+				if !regexp.MustCompile(`(?m)` + w).MatchString(r.stderr) {
+					t.Errorf("stderr lacks %s", w)
+				}
+			}
+			if strings.Contains(r.stderr, "preflight") && !strings.Contains(r.stderr, "no changes made") {
+				t.Errorf("a preflight refusal does not say no changes were made")
+			}
+			t.Logf("%s", r)
+			ri.disksBlank(c.name)
+		})
 	}
 
-	say("scan the installer's overlay image from the host for the keys' bytes")
-	hostPriv, _ := os.ReadFile(host.Path)
-	deployPriv, _ := os.ReadFile(deploy.Path)
-	findings, err := rig.ScanImage(ctx, vm.Overlay, hostPriv, deployPriv)
+	// --eval-on installer, for an operator without Nix: the installer
+	// evaluates the flake, with the secrets it fetched through the scoped
+	// agent. A local nix that fails if called proves it was not used.
+	t.Run("eval_on_installer", func(t *testing.T) {
+		bin := t.TempDir()
+		os.WriteFile(filepath.Join(bin, "nix"), []byte("#!/bin/sh\necho 'local nix called' >&2\nexit 99\n"), 0o755)
+		env := []string{"PATH=" + bin + ":" + os.Getenv("PATH")}
+		r := ri.run(ctx, env, nil, append(ri.args("router"), "--eval-on", "installer", "--phases", "preflight")...)
+		t.Logf("%s", r)
+		if r.code != 0 || !regexp.MustCompile(`(?m)^preflight +done`).MatchString(r.stdout) {
+			t.Fatalf("want preflight done")
+		}
+		if !regexp.MustCompile(`evaluated the host spec on the installer .*secrets=2`).MatchString(r.stderr) {
+			t.Errorf("no evaluation on the installer with router's 2 secrets in the log")
+		}
+		if !strings.Contains(r.stdout, "the installer used key "+fl.Deploy.Fingerprint()+" 1 time") {
+			t.Errorf("the secrets were not fetched once through the scoped agent")
+		}
+		if out := ri.vm.MustRun(t, "ls /run/fleet"); strings.Contains(out, "eval") {
+			t.Errorf("the evaluation's copies are left on the installer: %s", out)
+		}
+		// The spec evaluated there is nas's, whose data disks /dev/vdb and
+		// /dev/vdc are, on this one-disk VM, the installer's own media
+		// (read-only image, and the writable overlay): refused, untouched.
+		r = ri.run(ctx, env, nil, append(ri.args("nas"), "--eval-on", "installer", "--phases", "preflight,disko")...)
+		if r.code != 1 || !strings.Contains(r.stderr, "error: preflight: disk /dev/vdb is in use: mounted at /run/live/medium\nhint: ") {
+			t.Errorf("nas evaluated on the installer: want the installer's media refused: %s", r)
+		}
+		if !strings.Contains(r.stderr, "no changes made") {
+			t.Errorf("the refusal does not say no changes were made")
+		}
+		ri.disksBlank("eval on installer")
+	})
+	ri.scanOverlay(ctx)
+}
+
+// phaseStarted reports whether a log line is the start of phase.
+func phaseStarted(line, phase string) bool {
+	return strings.Contains(line, "started") && strings.Contains(line, "phase="+phase)
+}
+
+// TestInstallLUKSOnRig installs the example's `vault`: an ESP, an ext4
+// root and a LUKS container (its key from --disk-key, given to cryptsetup
+// on stdin) holding LVM with ext4. The SSH connection is cut in the middle
+// of the stage phase; the run fails naming the phase, and --resume
+// completes the install, reboots and verifies. The LUKS header is checked
+// on the disk image from the host, and the key's bytes are looked for on
+// the installer's overlay.
+func TestInstallLUKSOnRig(t *testing.T) {
+	ri := newRigInstall(t, []int64{2 << 30})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	proxy := sshtest.StartRelay(t, fmt.Sprintf("127.0.0.1:%d", ri.vm.Port))
+	ri.target = fmt.Sprintf("root@127.0.0.1:%d", proxy.Port())
+	diskKey := filepath.Join(t.TempDir(), "vault.luks")
+	os.WriteFile(diskKey, []byte("correct horse battery staple "+ri.fl.Rev[:16]), 0o600)
+	// Something to be in the middle of when the connection drops.
+	blob := make([]byte, 24<<20)
+	for i := range blob {
+		blob[i] = byte(i*131 + i>>9)
+	}
+	os.WriteFile(filepath.Join(ri.fl.Dir, "blob.bin"), blob, 0o644)
+	args := append(ri.args("vault"), "--disk-key", "crypted="+diskKey)
+
+	ri.say("fleet install vault ... --disk-key crypted=FILE, the connection cut during stage")
+	cut := 0
+	r := ri.run(ctx, nil, func(line string, _ *os.Process) {
+		if cut == 0 && phaseStarted(line, "stage") {
+			time.Sleep(500 * time.Millisecond)
+			cut = proxy.Cut()
+		}
+	}, args...)
+	if cut == 0 {
+		t.Fatalf("the stage phase never started: %s", r)
+	}
+	if r.code != 1 || !regexp.MustCompile(`(?m)^error: stage: `).MatchString(r.stderr) || !strings.Contains(r.stderr, "connection") {
+		t.Fatalf("want a stage failure naming the lost connection: %s", r)
+	}
+	if strings.Contains(r.stderr, "no changes made") {
+		t.Errorf("claims no changes after the disks were laid out: %s", r.stderr)
+	}
+
+	ri.say("fleet install vault ... --resume")
+	rebooted := ri.rebootWatch(ctx, "vault")
+	r = ri.run(ctx, nil, nil, append(args, "--resume")...)
+	if r.code != 0 {
+		t.Fatalf("resume: %s\nconsole:\n%s", r, ri.vm.Console())
+	}
+	if err := <-rebooted; err != nil {
+		t.Fatalf("reboot: %v", err)
+	}
+	for _, ph := range []string{"preflight +done", "disko +resumed", "stage +done"} {
+		if !regexp.MustCompile(`(?m)^` + ph).MatchString(r.stdout) {
+			t.Errorf("resumed run: no %q row", ph)
+		}
+	}
+	ri.checkInstalled(ctx, "vault", r, 2)
+
+	// The third partition holds a LUKS header; the key is nowhere on the
+	// installer media.
+	out, err := exec.Command("partx", "-g", "-o", "START", "-n", "3", ri.vm.Disks[0]).Output()
+	if err != nil {
+		t.Fatalf("partx: %v", err)
+	}
+	var start int64
+	if _, err := fmt.Sscan(strings.TrimSpace(string(out)), &start); err != nil || start == 0 {
+		t.Fatalf("no third partition: %q", out)
+	}
+	f, _ := os.Open(ri.vm.Disks[0])
+	magic := make([]byte, 6)
+	f.ReadAt(magic, start*512)
+	f.Close()
+	if string(magic) != "LUKS\xba\xbe" {
+		t.Errorf("partition 3 starts with %q, not a LUKS header", magic)
+	}
+	key, _ := os.ReadFile(diskKey)
+	findings, err := rig.ScanImage(ctx, ri.vm.Overlay, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range findings {
-		t.Errorf("key material on the installer media: %s", f)
+		t.Errorf("the disk key on the installer media: %s", f)
 	}
-	say("done: installed, rebooted, every secret verified, nothing left on the installer")
+}
+
+// TestInstallInterruptedOnRig installs the example's `router` (one disk,
+// ESP and ext4 root) the hard way: SIGINT in the middle of the disko
+// phase (the real signal to the fleet process), which must report the
+// disks' state and leave them re-runnable; then a re-run during which the
+// installer VM is hard-reset in the install phase, which must fail naming
+// the phase; then a plain re-run completes, reboots and verifies.
+func TestInstallInterruptedOnRig(t *testing.T) {
+	ri := newRigInstall(t, []int64{2 << 30})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	args := ri.args("router")
+
+	ri.say("fleet install router ..., interrupted (SIGINT) during disko")
+	sent := false
+	r := ri.run(ctx, nil, func(line string, p *os.Process) {
+		if !sent && strings.Contains(line, "step started") && strings.Contains(line, "action=mkfs") {
+			sent = true
+			p.Signal(os.Interrupt)
+		}
+	}, args...)
+	if !sent {
+		t.Fatalf("disko never formatted: %s", r)
+	}
+	if r.code != 1 || !regexp.MustCompile(`(?m)^error: disko: interrupted: `).MatchString(r.stderr) ||
+		!strings.Contains(r.stderr, "the disks are partly laid out (the disko phase was interrupted) and unmounted; fleet install --resume continues after the completed phases, a plain re-run starts over") {
+		t.Fatalf("want the interrupt reported with the disks' state: %s", r)
+	}
+	if out := ri.vm.MustRun(t, "grep -c ' /mnt' /proc/mounts || true"); strings.TrimSpace(out) != "0" {
+		t.Errorf("the new root is still mounted after the interrupt: %s", out)
+	}
+
+	ri.say("fleet install router ... again, and the installer's power cut during the install phase")
+	reset := make(chan error, 1)
+	resetting := false
+	r = ri.run(ctx, nil, func(line string, _ *os.Process) {
+		if !resetting && phaseStarted(line, "install") {
+			resetting = true
+			go func() {
+				time.Sleep(3 * time.Second)
+				reset <- ri.vm.HardReset(ctx)
+			}()
+		}
+	}, args...)
+	if !resetting {
+		t.Fatalf("the install phase never started: %s", r)
+	}
+	if err := <-reset; err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 1 || !regexp.MustCompile(`(?m)^error: install: `).MatchString(r.stderr) {
+		t.Fatalf("want the install phase to fail when the installer lost power: %s", r)
+	}
+	t.Logf("after the power cut: %s", r.stderr)
+
+	ri.say("fleet install router ... again: a plain re-run starts over and completes")
+	rebooted := ri.rebootWatch(ctx, "router")
+	r = ri.run(ctx, nil, nil, args...)
+	if r.code != 0 {
+		t.Fatalf("re-run: %s\nconsole:\n%s", r, ri.vm.Console())
+	}
+	if err := <-rebooted; err != nil {
+		t.Fatalf("reboot: %v", err)
+	}
+	ri.checkInstalled(ctx, "router", r, 2)
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
+
+	"github.com/fleetnix/fleet/provision"
 )
 
 // Exit codes. Every command ends in one of these.
@@ -153,7 +155,10 @@ func (a *app) report(err error) int {
 	case isCobraUsage(err):
 		code = exitUsage
 	}
-	if errors.Is(err, context.Canceled) {
+	// An interrupted install phase says what state it left; anything
+	// else interrupted has nothing more to say.
+	var pe *provision.PhaseError
+	if errors.Is(err, context.Canceled) && !errors.As(err, &pe) {
 		fmt.Fprintln(a.stderr, "error: interrupted")
 		return exitFail
 	}

@@ -47,8 +47,9 @@ func (sf *specFlags) hostAndFlake(args []string) (host, dir string, err error) {
 	return host, dir, nil
 }
 
-// load resolves the spec: --host-spec wins; else one nix eval through r.
-func (sf *specFlags) load(ctx context.Context, r remote.Runner, args []string) (*provision.Spec, string, error) {
+// load resolves the spec: --host-spec wins; else one nix eval through r,
+// with nixArgs (such as --override-input) added.
+func (sf *specFlags) load(ctx context.Context, r remote.Runner, args []string, nixArgs ...string) (*provision.Spec, string, error) {
 	host, dir, err := sf.hostAndFlake(args)
 	if err != nil {
 		return nil, "", err
@@ -63,7 +64,7 @@ func (sf *specFlags) load(ctx context.Context, r remote.Runner, args []string) (
 		}
 		return s, dir, nil
 	}
-	s, err := provision.EvalSpec(ctx, r, dir, host)
+	s, err := provision.EvalSpec(ctx, r, dir, host, nixArgs...)
 	return s, dir, err
 }
 

@@ -3,6 +3,7 @@ package rig_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,3 +202,28 @@ func TestScanFindsPlantedKeys(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestAccelProbe: the probe's boot (kernel start to its panic for lack of
+// a root) works and is timed under TCG, so a failing KVM probe means KVM
+// is slow or missing, not that the probe is broken; the KVM result and
+// the accelerator the rig chose are printed.
+func TestAccelProbe(t *testing.T) {
+	rig.Require(t)
+	img := rig.Build(t)
+	ctx := context.Background()
+	took, err := rig.ProbeBoot(ctx, img, "tcg,thread=multi", 60*time.Second)
+	if err != nil {
+		t.Fatalf("probe boot under TCG: %v", err)
+	}
+	t.Logf("TCG: kernel start to panic in %s", took.Round(10*time.Millisecond))
+	kvm, err := rig.ProbeKVM(ctx, img, rig.KVMProbeLimit)
+	switch {
+	case err == nil:
+		t.Logf("KVM: kernel start to panic in %s (limit %s)", kvm.Round(10*time.Millisecond), rig.KVMProbeLimit)
+	case errors.Is(err, rig.ErrSlowKVM):
+		t.Logf("KVM: %v", err)
+	default:
+		t.Fatalf("ProbeKVM: an error that is not rig.ErrSlowKVM: %v", err)
+	}
+	t.Logf("the rig uses -accel %s", rig.Accel(img))
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -168,19 +169,87 @@ func sparse(p string, size int64) error {
 	return f.Close()
 }
 
-// Accel is qemu's -accel value: TCG, since nested KVM on the project's
-// machines is slower than emulation or stalls. FLEET_RIG_ACCEL overrides.
-func Accel() string {
-	if a := os.Getenv("FLEET_RIG_ACCEL"); a != "" {
-		return a
+// tcg is qemu's software emulation, which the rig uses unless KVM proves
+// fast: /dev/kvm on the project's machines is nested (PVM), where a stock
+// kernel boots slower than under emulation or stalls in the decompressor.
+const tcg = "tcg,thread=multi"
+
+var (
+	accelOnce sync.Once
+	accel     string
+)
+
+// Accel is qemu's -accel value for img: FLEET_RIG_ACCEL if set, else the
+// result of [ProbeKVM] (measured once per process), else TCG.
+func Accel(img *Image) string {
+	accelOnce.Do(func() {
+		if a := os.Getenv("FLEET_RIG_ACCEL"); a != "" {
+			accel = a
+			return
+		}
+		accel = tcg
+		took, err := ProbeKVM(context.Background(), img, KVMProbeLimit)
+		if err == nil {
+			accel = "kvm"
+			fmt.Fprintf(os.Stderr, "rig: KVM probe: kernel start to panic in %s: using KVM\n", took.Round(10*time.Millisecond))
+		} else {
+			fmt.Fprintf(os.Stderr, "rig: KVM probe: %v: using TCG\n", err)
+		}
+	})
+	return accel
+}
+
+// KVMProbeLimit bounds the probe. Under working KVM the kernel reaches its
+// panic in well under a second; under TCG here it takes ~3 s.
+const KVMProbeLimit = 2 * time.Second
+
+// ErrSlowKVM is returned by ProbeKVM when KVM is missing or not faster
+// than the limit.
+var ErrSlowKVM = errors.New("kvm unusable")
+
+// ProbeKVM boots img's kernel under KVM with no root filesystem, so that
+// it panics right after start (panic=-1 reboots at once and -no-reboot
+// ends qemu), and reports how long that took; an error if /dev/kvm is
+// missing, qemu fails, or it took longer than limit.
+func ProbeKVM(ctx context.Context, img *Image, limit time.Duration) (time.Duration, error) {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrSlowKVM, err)
 	}
-	return "tcg,thread=multi"
+	f.Close()
+	took, err := ProbeBoot(ctx, img, "kvm", limit)
+	if err != nil {
+		return took, fmt.Errorf("%w: %v", ErrSlowKVM, err)
+	}
+	return took, nil
+}
+
+// ProbeBoot times img's kernel from qemu start to its panic for lack of a
+// root filesystem, under accel, failing past limit.
+func ProbeBoot(ctx context.Context, img *Image, accel string, limit time.Duration) (time.Duration, error) {
+	pctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(pctx, "qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-cpu", "max",
+		"-m", "256", "-kernel", img.Kernel, "-append", "console=ttyS0 panic=-1 root=/dev/nonexistent",
+		"-display", "none", "-nodefaults", "-serial", "null", "-no-reboot")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	switch {
+	case pctx.Err() != nil:
+		return took, fmt.Errorf("the kernel did not reach its panic within %s under %s", limit, accel)
+	case err != nil:
+		return took, fmt.Errorf("qemu -accel %s: %v: %s", accel, err, strings.TrimSpace(string(out)))
+	}
+	return took, nil
 }
 
 // qemuArgs is the qemu command line of the current boot.
 func (vm *VM) qemuArgs() []string {
 	args := []string{
-		"-machine", "q35", "-accel", Accel(), "-cpu", "max",
+		"-machine", "q35", "-accel", Accel(vm.Image), "-cpu", "max",
 		"-smp", strconv.Itoa(vm.opts.CPUs), "-m", strconv.Itoa(vm.opts.MemoryMiB),
 		"-kernel", vm.Image.Kernel, "-initrd", vm.Image.Initrd,
 		"-display", "none", "-no-reboot", "-nodefaults",
@@ -382,6 +451,20 @@ func (vm *VM) Reboot(ctx context.Context, hostKey ssh.PublicKey) error {
 		return fmt.Errorf("boot the installed machine: %w", err)
 	}
 	vm.t.Logf("rig VM: installed machine boot to SSH in %s", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// HardReset cuts the machine's power (qemu is killed, the guest gets no
+// chance to shut down) and boots it again as it was: the live installer,
+// or the installed machine after Reboot. Disks and the overlay image keep
+// whatever reached them; RAM (and so /run) is lost.
+func (vm *VM) HardReset(ctx context.Context) error {
+	vm.Stop()
+	start := time.Now()
+	if err := vm.start(); err != nil {
+		return fmt.Errorf("boot after a hard reset: %w", err)
+	}
+	vm.t.Logf("rig VM: hard reset, boot to SSH in %s", time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 

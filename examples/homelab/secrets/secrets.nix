@@ -1,0 +1,16 @@
+# The secrets repository's rules (agenix's secrets.nix): who can decrypt
+# each file. The operator's age key can edit and rekey everything; each
+# host decrypts with its SSH host key. keys.nix holds the public keys; the
+# rig's set-up writes it with keys made on the spot (never committed).
+let
+  keys = import ./keys.nix;
+  operator = [ keys.operator ];
+in
+{
+  "openai-key.age".publicKeys = operator ++ [ keys.nas keys.vault ];
+  "anthropic-api-key.age".publicKeys = operator ++ [ keys.nas keys.vault ];
+  "datadog-api-key.age".publicKeys = operator ++ [ keys.nas keys.router ];
+  "datadog-app-key.age".publicKeys = operator ++ [ keys.nas ];
+  "smb-credentials.age".publicKeys = operator ++ [ keys.nas ];
+  "protonvpn-wireguard.age".publicKeys = operator ++ [ keys.nas keys.router ];
+}

@@ -1,0 +1,81 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fleetnix/fleet/flake"
+	"github.com/fleetnix/fleet/remote"
+)
+
+// evalDir holds, in the installer's RAM, what --eval-on installer
+// evaluates: the flake's source and the secrets input at its locked rev.
+const evalDir = recordDir + "/eval"
+
+// evalOnInstaller evaluates the host spec on the installer, for operators
+// without a local Nix: the flake's source (as staging would send it) goes
+// to the installer's RAM; the secrets input is fetched through the scoped
+// agent as preflight always does, and laid out at the locked rev next to
+// it; one nix eval there, with the secrets input overridden by that copy,
+// gives the spec. Then Prepare completes the options. The copies are
+// removed whatever happens; nothing touches the disks.
+func (in *run) evalOnInstaller(ctx context.Context) (err error) {
+	if in.o.Spec == nil || in.o.Spec.Name == "" {
+		return errors.New("evaluate on the installer: no host name")
+	}
+	host := in.o.Spec.Name
+	if _, err := in.c.Run(ctx, remote.Cmd{Args: []string{"mkdir", "-p", "-m", "0700", recordDir}}); err != nil {
+		return err
+	}
+	defer func() {
+		if _, rerr := in.c.Run(context.WithoutCancel(ctx), remote.Cmd{Args: []string{"rm", "-rf", evalDir}}); rerr != nil && err == nil {
+			err = fmt.Errorf("remove %s on the installer: %w", evalDir, rerr)
+		}
+	}()
+	src, err := flake.LocalSource(ctx, in.o.LocalRunner, in.o.FlakeDir)
+	if err != nil {
+		return err
+	}
+	var include []string
+	if src.Git {
+		include = src.Files
+	}
+	if err := remote.UploadTree(ctx, in.c, src.Dir, evalDir+"/flake", remote.TreeOptions{Include: include}); err != nil {
+		return fmt.Errorf("send the flake to the installer for evaluation: %w", err)
+	}
+	in.o.Spec = &Spec{Name: host, SecretsInput: DefaultSecretsInput}
+	in.evaluating = true
+	sin, ok, err := in.secretsInput()
+	in.evaluating = false
+	if err != nil && !errors.Is(err, flake.ErrNoInput) {
+		return err
+	}
+	var nixArgs []string
+	if ok && in.o.SecretsFetch == "installer" {
+		in.evaluating = true
+		err := in.fetchSecrets(ctx)
+		in.evaluating = false
+		if err != nil {
+			return err
+		}
+		script := `set -eu
+mirror=$1 rev=$2 dest=$3
+mkdir -p "$dest"
+git -C "$mirror" archive "$rev" | tar -x -C "$dest"`
+		if _, err := in.c.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", script, "fleet-eval-secrets", secretsMirror, sin.Locked.Rev, evalDir + "/secrets"}}); err != nil {
+			return fmt.Errorf("lay out the secrets input for evaluation: %w", err)
+		}
+		nixArgs = []string{"--override-input", sin.Name, "path:" + evalDir + "/secrets"}
+	}
+	spec, err := EvalSpec(ctx, in.c, evalDir+"/flake", host, nixArgs...)
+	if err != nil {
+		return fmt.Errorf("on the installer: %w", err)
+	}
+	in.o.Spec = spec
+	in.o.Log.Info("evaluated the host spec on the installer", "host", in.c.Host(), "phase", PhasePreflight, "secrets", len(spec.Secrets))
+	if in.o.Prepare != nil {
+		return in.o.Prepare(ctx, &in.o)
+	}
+	return nil
+}
