@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,76 +252,6 @@ func TestEvalNixError(t *testing.T) {
 	_, err = LoadRules(context.Background(), bad, EvalBuiltin)
 	if want := bad + ":1:7: syntax error, unexpected ';', expecting an expression"; err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("builtin: got %v, want suffix %s", err, want)
-	}
-}
-
-// writeBenchRules writes a 1,000-entry rules file in the common style:
-// keys bound in let (some read from .pub files), entries listed
-// literally and generated with listToAttrs/map.
-func writeBenchRules(b *testing.B) string {
-	b.Helper()
-	dir := b.TempDir()
-	src, err := os.ReadFile("testdata/rules/pubkeys/nas.pub")
-	if err != nil {
-		b.Fatal(err)
-	}
-	users, err := os.ReadFile("testdata/rules/keys/users.nix")
-	if err != nil {
-		b.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "nas.pub"), src, 0o644)
-	os.WriteFile(filepath.Join(dir, "users.nix"), users, 0o644)
-	var s strings.Builder
-	s.WriteString("let\n  users = import ./users.nix;\n  nas = builtins.readFile ./nas.pub;\n  admins = [ users.alice users.bob ];\nin\n{\n")
-	for i := 0; i < 500; i++ {
-		fmt.Fprintf(&s, "  \"hosts/h%d/secret.age\".publicKeys = admins ++ [ nas ];\n", i)
-	}
-	s.WriteString("} // builtins.listToAttrs (map (i: {\n  name = \"gen/s${toString i}.age\";\n  value = { publicKeys = [ users.alice users.carol ]; armor = i / 2 * 2 == i; };\n}) (builtins.genList (i: i) 500))\n")
-	f := filepath.Join(dir, "secrets.nix")
-	if err := os.WriteFile(f, []byte(s.String()), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return f
-}
-
-// BenchmarkRules1000 loads (evaluates and validates) a 1,000-entry
-// rules file with the built-in evaluator and with nix-instantiate, side
-// by side: compare the ns/op of the two sub-benchmarks.
-func BenchmarkRules1000(b *testing.B) {
-	f := writeBenchRules(b)
-	for _, ev := range []Evaluator{EvalBuiltin, EvalNix} {
-		b.Run(string(ev), func(b *testing.B) {
-			if ev == EvalNix {
-				needNix(b)
-			}
-			for i := 0; i < b.N; i++ {
-				r, err := LoadRules(context.Background(), f, ev)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(r.Entries) != 1000 {
-					b.Fatalf("%d entries", len(r.Entries))
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkEval1000 is the evaluation alone (no recipient parsing):
-// builtin vs the nix-instantiate process.
-func BenchmarkEval1000(b *testing.B) {
-	f := writeBenchRules(b)
-	for _, ev := range []Evaluator{EvalBuiltin, EvalNix} {
-		b.Run(string(ev), func(b *testing.B) {
-			if ev == EvalNix {
-				needNix(b)
-			}
-			for i := 0; i < b.N; i++ {
-				if _, err := EvalRules(context.Background(), f, ev); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
 
