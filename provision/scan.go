@@ -24,31 +24,33 @@ type scanBaseline struct {
 // forwarded agent socket. Overlay mounts are covered by their upper directories' own
 // filesystems, so the read-only store is not walked.
 const scanScript = `root=$1; shift
-{ if [ $# -gt 0 ]; then printf '%s\n' "$@"; else
+mounts=$({ if [ $# -gt 0 ]; then printf '%s\n' "$@"; else
 awk '{ for (i = 7; $i != "-"; i++) ; fs = $(i+1); split($6, o, ","); if (o[1] == "rw") print fs " " $5 }' /proc/self/mountinfo |
 while read -r fs mp; do
   case "$fs" in overlay|proc|sysfs|cgroup|cgroup2|devpts|mqueue|securityfs|debugfs|tracefs|pstore|bpf|configfs|fusectl|hugetlbfs|autofs|efivarfs|binfmt_misc|nsfs|rpc_pipefs) continue ;; esac
   case "$mp" in "$root"|"$root"/*) continue ;; esac
   printf '%s\n' "$mp"
-done; fi; } | sort -u > /tmp/.fleet-scan-mounts.$$
-while read -r mp; do
+done; fi; } | sort -u)
+printf '%s\n' "$mounts" | while read -r mp; do
+  [ -n "$mp" ] || continue
   find "$mp" -xdev -type f -size -65536k ! -path "$root/*" -exec grep -l -a -E 'PRIVATE KEY-----|AGE-SECRET-KEY-1|b3BlbnNzaC1rZXktdjE' {} + 2>/dev/null
-done < /tmp/.fleet-scan-mounts.$$ | sort -u | while read -r f; do
+done | sort -u | while read -r f; do
   case "$f" in "$root"/*) continue ;; esac
   s=$(sha256sum < "$f"); printf 'K\t%s\t%s\n' "$f" "${s%% *}"
 done
 for f in /root/.ssh/authorized_keys /etc/ssh/authorized_keys.d/root; do
   [ -f "$f" ] && { s=$(sha256sum < "$f"); printf 'A\t%s\t%s\n' "$f" "${s%% *}"; }
 done
-while read -r mp; do
-  find "$mp" -xdev \( -name '.fleet-upload.*' -o -name '.fleet-scan-mounts.*' \) ! -path "$root/*" 2>/dev/null | while read -r f; do
-    [ "$f" = /tmp/.fleet-scan-mounts.$$ ] || printf 'T\t%s\n' "$f"
+printf '%s\n' "$mounts" | while read -r mp; do
+  [ -n "$mp" ] || continue
+  find "$mp" -xdev -name '.fleet-upload.*' ! -path "$root/*" 2>/dev/null | while read -r f; do
+    printf 'T\t%s\n' "$f"
   done
-done < /tmp/.fleet-scan-mounts.$$
+done
 # sshd names a connection's forwarded agent socket after the connection's
 # process, this shell's parent: is ours still there?
 for s in /tmp/ssh-*/agent.$PPID; do [ -S "$s" ] && printf 'S\t%s\n' "$s"; done
-rm -f /tmp/.fleet-scan-mounts.$$
+true
 `
 
 type scanResult struct {

@@ -94,10 +94,19 @@ func ScanDir(dir string, secrets ...[]byte) ([]Finding, error) {
 }
 
 // Scan powers off the live installer (if it still runs from its overlay) and
-// scans its writable overlay image; see [ScanImage].
+// scans its writable overlay images, those of boots before a HardReset
+// too; see [ScanImage].
 func (vm *VM) Scan(ctx context.Context, secrets ...[]byte) ([]Finding, error) {
 	if !vm.installed {
 		vm.Shutdown(ctx)
 	}
-	return ScanImage(ctx, vm.Overlay, secrets...)
+	var all []Finding
+	for _, img := range append(append([]string{}, vm.PastOverlays...), vm.Overlay) {
+		f, err := ScanImage(ctx, img, secrets...)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, f...)
+	}
+	return all, nil
 }

@@ -50,6 +50,9 @@ type VM struct {
 	HostKey ssh.PublicKey // the host key the current boot is pinned to
 	Disks   []string      // the target disk images, in /dev/vdX order
 	Overlay string        // the installer's writable overlay image (ext4, upper/ and work/)
+	// PastOverlays are the overlays of live boots before a HardReset
+	// (a live system's writable layer does not survive a power cut).
+	PastOverlays []string
 	// Identity is the rig's operator private key (in Dir, never in the VM).
 	Identity string
 	// OperatorKey is its authorized_keys line.
@@ -135,7 +138,14 @@ func (vm *VM) prepare() error {
 		}
 		vm.Disks = append(vm.Disks, p)
 	}
+	return vm.newOverlay()
+}
+
+// newOverlay makes a fresh overlay image (the live system's writable
+// layer) seeded with root's authorized_keys.
+func (vm *VM) newOverlay() error {
 	seed := filepath.Join(vm.Dir, "seed")
+	defer os.RemoveAll(seed)
 	ssh := filepath.Join(seed, "upper", "root", ".ssh")
 	if err := os.MkdirAll(ssh, 0o700); err != nil {
 		return err
@@ -147,14 +157,14 @@ func (vm *VM) prepare() error {
 	if err := os.WriteFile(filepath.Join(ssh, "authorized_keys"), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
-	vm.Overlay = filepath.Join(vm.Dir, "overlay.img")
+	vm.Overlay = filepath.Join(vm.Dir, fmt.Sprintf("overlay-%d.img", len(vm.PastOverlays)))
 	if err := sparse(vm.Overlay, vm.opts.OverlaySize); err != nil {
 		return err
 	}
 	if out, err := exec.Command("mkfs.ext4", "-q", "-L", "fleet-overlay", "-d", seed, vm.Overlay).CombinedOutput(); err != nil {
 		return fmt.Errorf("mkfs.ext4 overlay: %w: %s", err, out)
 	}
-	return os.RemoveAll(seed)
+	return nil
 }
 
 func sparse(p string, size int64) error {
@@ -456,10 +466,19 @@ func (vm *VM) Reboot(ctx context.Context, hostKey ssh.PublicKey) error {
 
 // HardReset cuts the machine's power (qemu is killed, the guest gets no
 // chance to shut down) and boots it again as it was: the live installer,
-// or the installed machine after Reboot. Disks and the overlay image keep
-// whatever reached them; RAM (and so /run) is lost.
+// or the installed machine after Reboot. Disks keep whatever reached
+// them; RAM is lost, and with it a live installer's writable layer (a new
+// overlay image replaces it; the old one is kept in PastOverlays).
 func (vm *VM) HardReset(ctx context.Context) error {
 	vm.Stop()
+	if !vm.installed {
+		// A live installer's writable layer is RAM: it comes back blank.
+		// The old one stays for the host-side scan.
+		vm.PastOverlays = append(vm.PastOverlays, vm.Overlay)
+		if err := vm.newOverlay(); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	if err := vm.start(); err != nil {
 		return fmt.Errorf("boot after a hard reset: %w", err)
