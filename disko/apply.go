@@ -182,6 +182,13 @@ func (a *applier) exists(ctx context.Context, dev string) bool {
 	return err == nil
 }
 
+// gone reports whether dev is positively absent (not merely unreadable:
+// a dead connection says nothing about the disk).
+func (a *applier) gone(ctx context.Context, dev string) bool {
+	out, err := a.out(ctx, "sh", "-c", `if test -b "$1"; then echo present; else echo gone; fi`, "fleet-disk-check", dev)
+	return err == nil && strings.TrimSpace(string(out)) == "gone"
+}
+
 // needs reports whether a format step would have to write, and fails on a
 // mismatch (unless Wipe).
 func (a *applier) needs(ctx context.Context, st Step) (bool, error) {
@@ -479,6 +486,11 @@ func (a *applier) step(ctx context.Context, st *Step) (err error) {
 		switch {
 		case err != nil:
 			l.Error("step failed", "cmd", strings.Join(cmdline, "; "), "err", err)
+			// A disk that vanished mid-way (cable, controller) explains
+			// every later failure on it: say so first.
+			if st.DiskDev != "" && ctx.Err() == nil && a.gone(ctx, st.DiskDev) {
+				err = fmt.Errorf("disk %q (%s) disappeared: %w: %w", st.Disk, st.DiskDev, ErrMissingDevice, err)
+			}
 			err = fmt.Errorf("%s %s %s: %w", st.Phase, st.Action, st.Node, err)
 		case skipped:
 			l.Info("step finished", "result", "already done")

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/log"
+
 	"github.com/fleetnix/fleet/remote"
 	"github.com/fleetnix/fleet/test/rig"
 )
@@ -141,4 +143,60 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 			t.Fatalf("unmount: %v", err)
 		}
 	})
+
+	// Last, as it takes a disk away for good: the disk vanishes (its PCI
+	// device removed, as a failing cable or controller would) while its
+	// root filesystem is being made. The error names the step and the
+	// node on that disk; a re-run refuses before touching anything,
+	// naming the missing disk.
+	t.Run("a disk that disappears during format", func(t *testing.T) {
+		s, err := Parse([]byte(`{"disk": {"flaky": {"type": "disk", "device": "/dev/vdd", "content": {"type": "gpt", "partitions": {
+  "ESP": {"size": "64M", "type": "EF00", "content": {"type": "filesystem", "format": "vfat"}},
+  "root": {"size": "100%", "content": {"type": "filesystem", "format": "ext4", "mountpoint": "/"}}}}}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pulled := make(chan error, 1)
+		hook := &lineHook{match: "action=mkfs node=disk.flaky.content.partitions.root.content", fn: func() {
+			_, err := c.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", "echo 1 > \"$(readlink -f /sys/block/vdd/device)/../remove\""}})
+			pulled <- err
+		}}
+		m, _ := ParseMode("destroy,format,mount")
+		err = Apply(ctx, c, s, ApplyOptions{Mode: m, Yes: true, Plan: Options{Root: "/mnt/flaky"}, Log: log.New(hook)})
+		select {
+		case perr := <-pulled:
+			if perr != nil {
+				t.Fatalf("remove the disk: %v", perr)
+			}
+		default:
+			t.Fatalf("the root's mkfs never started: %v", err)
+		}
+		if !errors.Is(err, ErrMissingDevice) || !strings.HasPrefix(err.Error(), `format mkfs disk.flaky.content.partitions.root.content: disk "flaky" (/dev/vdd) disappeared: device not found: `) {
+			t.Fatalf("want the failed step and the vanished disk named: %v", err)
+		}
+		t.Logf("with the disk gone mid-format: %v", err)
+		if out := runOn(t, c, "sh", "-c", "grep -c ' /mnt/flaky' /proc/mounts || true"); strings.TrimSpace(out) != "0" {
+			t.Errorf("something is mounted from the vanished disk: %s", out)
+		}
+		err = apply(s, "destroy,format,mount", "/mnt/flaky", nil)
+		if !errors.Is(err, ErrMissingDevice) || !errors.Is(err, ErrRefused) || !strings.HasPrefix(err.Error(), `disk "flaky": /dev/vdd: device not found: no changes made`) {
+			t.Fatalf("re-run: want a refusal naming the missing disk: %v", err)
+		}
+	})
+}
+
+// lineHook is a log writer that runs fn once, on the first line
+// containing match.
+type lineHook struct {
+	match string
+	fn    func()
+	done  bool
+}
+
+func (h *lineHook) Write(p []byte) (int, error) {
+	if !h.done && strings.Contains(string(p), h.match) {
+		h.done = true
+		h.fn()
+	}
+	return len(p), nil
 }
