@@ -93,19 +93,27 @@ func TestFaultConnectionKilledAtPhaseBoundary(t *testing.T) {
 				t.Fatalf("Changed = %v, want %v: %v", pe.Changed, c.changed, err)
 			}
 
-			o.Log, o.Resume = log.New(testLog{t}), c.resume
-			sum, err = Install(context.Background(), o)
-			if err != nil {
-				t.Fatalf("completing run: %v", err)
-			}
-			if got := statuses(sum); got != c.after {
-				t.Fatalf("completing run's phases: %s, want %s", got, c.after)
-			}
-			f.checkStaged(t, f.root, o)
-			if tmp := uploadTemps(f.root); len(tmp) > 0 {
-				t.Errorf("upload temp files left in the new root: %v", tmp)
-			}
+			f.complete(t, o, c.resume, c.after)
 		})
+	}
+}
+
+// complete runs the install again (with --resume when resume) and checks
+// it ends with the phases after, every byte staged, and no upload temp
+// file left in the new root.
+func (f *pipelineFixture) complete(t *testing.T, o Options, resume bool, after string) {
+	t.Helper()
+	o.Log, o.Resume = log.New(testLog{t}), resume
+	sum, err := Install(context.Background(), o)
+	if err != nil {
+		t.Fatalf("completing run (resume %v): %v", resume, err)
+	}
+	if got := statuses(sum); got != after {
+		t.Fatalf("completing run's phases: %s, want %s", got, after)
+	}
+	f.checkStaged(t, f.root, o)
+	if tmp := uploadTemps(f.root); len(tmp) > 0 {
+		t.Errorf("upload temp files left in the new root: %v", tmp)
 	}
 }
 
@@ -203,21 +211,11 @@ func TestFaultConnectionKilledMidTransfer(t *testing.T) {
 				}
 			}
 
-			o.Log, o.Resume = log.New(testLog{t}), true
-			sum, err = Install(context.Background(), o)
-			if err != nil {
-				t.Fatalf("resume: %v", err)
-			}
-			if got := statuses(sum); got != c.after {
-				t.Fatalf("resumed phases: %s, want %s", got, c.after)
-			}
-			f.checkStaged(t, f.root, o)
-			// The cut upload's temp file (part of the key) is gone: the
-			// upload script exits through its EXIT trap even when it dies
-			// of SIGPIPE writing to the dead connection.
-			if tmp := uploadTemps(f.root); len(tmp) > 0 {
-				t.Errorf("upload temp files left in the new root: %v", tmp)
-			}
+			// complete also checks that the cut upload's temp file (part
+			// of the key) is gone: the upload script exits through its
+			// EXIT trap even when it dies of SIGPIPE writing to the dead
+			// connection.
+			f.complete(t, o, true, c.after)
 		})
 	}
 }
