@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/sshtest"
 )
 
@@ -30,8 +31,7 @@ func StartGitServer(t testing.TB, deployKey string) *GitServer {
 	if _, err := exec.LookPath("git-shell"); err != nil {
 		t.Fatal("git-shell not found: install git")
 	}
-	line := `restrict,command="git-shell -c \"$SSH_ORIGINAL_COMMAND\"" ` + strings.TrimSpace(deployKey)
-	srv := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{line}})
+	srv := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{sshtest.GitShellLine(deployKey)}})
 	return &GitServer{Server: srv, Root: t.TempDir()}
 }
 
@@ -49,24 +49,11 @@ func (g *GitServer) AddRepo(t testing.TB, name string, files map[string]string) 
 			t.Fatal(err)
 		}
 	}
-	git := func(dir string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=rig", "GIT_AUTHOR_EMAIL=rig@example.invalid",
-			"GIT_COMMITTER_NAME=rig", "GIT_COMMITTER_EMAIL=rig@example.invalid", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git(work, "init", "-q", "-b", "main")
-	git(work, "add", "-A")
-	git(work, "commit", "-q", "-m", "rig: "+name)
-	bare := g.RepoPath(name)
-	git(g.Root, "clone", "-q", "--bare", work, bare)
-	return git(work, "rev-parse", "HEAD")
+	nixtest.Git(t, work, "init", "-q", "-b", "main")
+	nixtest.Git(t, work, "add", "-A")
+	nixtest.Git(t, work, "commit", "-q", "-m", "rig: "+name)
+	nixtest.Run(t, g.Root, nil, "git", "clone", "-q", "--bare", work, g.RepoPath(name))
+	return strings.TrimSpace(nixtest.Git(t, work, "rev-parse", "HEAD"))
 }
 
 // RepoPath is the bare repository's path on the host.
