@@ -431,12 +431,12 @@ func scopedForwarder(a *app, opts agentfwd.Options) (func(*remote.Client) provis
 	}
 	// An allowed key the agent does not hold would only fail on the
 	// installer, later: say so now, before connecting.
-	if len(cfg.Allow) > 0 {
+	// (An agent that cannot list its keys is left to fail on the
+	// installer, with its own error.)
+	if keys, err := backing.List(); err == nil && len(cfg.Allow) > 0 {
 		held := map[string]bool{}
-		if keys, err := backing.List(); err == nil {
-			for _, k := range keys {
-				held[ssh.FingerprintSHA256(k)] = true
-			}
+		for _, k := range keys {
+			held[ssh.FingerprintSHA256(k)] = true
 		}
 		var missing []string
 		for _, fp := range cfg.Allow {
