@@ -31,6 +31,8 @@ func Require(t *testing.T) {
 type Contender struct {
 	Name string
 	Run  func() error
+	// Check, if set, runs after each timed run: the result is right.
+	Check func() error
 }
 
 // Row is a contender's result.
@@ -58,6 +60,11 @@ func Measure(t *testing.T, setup func(), cs []Contender) []Row {
 				t.Fatalf("%s: %v", c.Name, err)
 			}
 			rows[i].All = append(rows[i].All, time.Since(t0))
+			if c.Check != nil {
+				if err := c.Check(); err != nil {
+					t.Fatalf("%s: %v", c.Name, err)
+				}
+			}
 		}
 	}
 	for i := range rows {

@@ -158,8 +158,8 @@ func TestDisks(t *testing.T) {
 		unmount()
 	}
 	rows := Measure(t, setup, []Contender{
-		{"fleet disko (destroy,format,mount)", func() error { ran = "fleet"; return fleet() }},
-		{scriptName, func() error { ran = "the script"; return shell() }},
+		{Name: "fleet disko (destroy,format,mount)", Run: func() error { ran = "fleet"; return fleet() }},
+		{Name: scriptName, Run: func() error { ran = "the script"; return shell() }},
 	})
 	setup()
 	Record(t, Table("Laying out the 3-disk NAS (ESP, swap, ext4, 2 x ext4 + xfs) on 1 GiB loop devices", rows, 0))

@@ -100,17 +100,17 @@ func TestFanout(t *testing.T) {
 		return nil
 	}
 	rows := Measure(t, nil, []Contender{
-		{fmt.Sprintf("fleet facts, %d targets (--parallel 16)", hosts), fleetMany},
-		{"for t in ...; do ssh $t \"$FACTS_CMD\"; done", func() error {
+		{Name: fmt.Sprintf("fleet facts, %d targets (--parallel 16)", hosts), Run: fleetMany},
+		{Name: "for t in ...; do ssh $t \"$FACTS_CMD\"; done", Run: func() error {
 			return sections(run("sh", "-c", `for p in $PORTS; do ssh `+sshOpts+` -p "$p" root@127.0.0.1 "$FACTS_CMD" || exit 1; done`))
 		}},
-		{"xargs -P 16 ssh (output interleaved)", func() error {
+		{Name: "xargs -P 16 ssh (output interleaved)", Run: func() error {
 			return sections(run("sh", "-c", `printf '%s\n' $PORTS | xargs -P 16 -I PORT ssh `+sshOpts+` -p PORT root@127.0.0.1 "$FACTS_CMD"`))
 		}},
-		{"for t in ...; do fleet facts --target $t; done", func() error {
+		{Name: "for t in ...; do fleet facts --target $t; done", Run: func() error {
 			return sections(run("sh", "-c", `for t in $TARGETS; do `+remote.ShellJoin(append([]string{fleet, "facts"}, connArgs...))+` --target "$t" | grep -q '^DISK' && echo @@block || exit 1; done`))
 		}},
-		{"fleet facts, 1 target (for scale)", func() error {
+		{Name: "fleet facts, 1 target (for scale)", Run: func() error {
 			out, err := run(fleet, append([]string{"facts", "--json", "--target", targets[0]}, connArgs...)...)
 			if err == nil && !bytes.Contains(out, []byte(srvs[0].Fingerprint())) {
 				err = fmt.Errorf("no host key in the output: %s", out)

@@ -103,7 +103,7 @@ func TestRekey(t *testing.T) {
 		ageArgs = append(ageArgs, "-r", r)
 	}
 	rows := Measure(t, setup, []Contender{
-		{"fleet secrets rekey (in process, parallel)", func() error {
+		{Name: "fleet secrets rekey (in process, parallel)", Run: func() error {
 			dirty = work.Dir
 			res, err := secrets.Rekey(context.Background(), work, ids, secrets.RekeyOptions{})
 			if err == nil && len(res.Rekeyed) != n {
@@ -111,7 +111,7 @@ func TestRekey(t *testing.T) {
 			}
 			return err
 		}},
-		{"agenix's way: age -d, age -r per file", func() error {
+		{Name: "agenix's way: age -d, age -r per file", Run: func() error {
 			dirty = work.Dir
 			for _, e := range work.Entries {
 				p := filepath.Join(work.Dir, e.File)
@@ -130,7 +130,7 @@ func TestRekey(t *testing.T) {
 			}
 			return nil
 		}},
-		{"fleet secrets rekey, files on tmpfs (fsync is free)", func() error {
+		{Name: "fleet secrets rekey, files on tmpfs (fsync is free)", Run: func() error {
 			dirty = onTmpfs.Dir
 			res, err := secrets.Rekey(context.Background(), onTmpfs, ids, secrets.RekeyOptions{})
 			if err == nil && len(res.Rekeyed) != n {
@@ -138,7 +138,7 @@ func TestRekey(t *testing.T) {
 			}
 			return err
 		}},
-		{"fleet secrets rekey, nothing changed (default)", func() error {
+		{Name: "fleet secrets rekey, nothing changed (default)", Run: func() error {
 			res, err := secrets.Rekey(context.Background(), done, ids, secrets.RekeyOptions{})
 			if err == nil && len(res.Unchanged) != n {
 				err = fmt.Errorf("%d unchanged, want %d", len(res.Unchanged), n)

@@ -51,8 +51,8 @@ func TestRules(t *testing.T) {
 		t.Fatal("the built-in evaluator and nix-instantiate disagree on the rules file")
 	}
 	rows := Measure(t, nil, []Contender{
-		{"fleet (built-in evaluator)", func() error { _, err := load(secrets.EvalBuiltin); return err }},
-		{"nix-instantiate --eval --strict --json", func() error { _, err := load(secrets.EvalNix); return err }},
+		{Name: "fleet (built-in evaluator)", Run: func() error { _, err := load(secrets.EvalBuiltin); return err }},
+		{Name: "nix-instantiate --eval --strict --json", Run: func() error { _, err := load(secrets.EvalNix); return err }},
 	})
 	Record(t, Table("Loading a 1,000-entry secrets.nix", rows, 0))
 }

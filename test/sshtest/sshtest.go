@@ -38,6 +38,9 @@ type Options struct {
 	Config []string
 	// NoAgentForwarding turns AllowAgentForwarding off.
 	NoAgentForwarding bool
+	// NetNS runs sshd in this network namespace (made by the test, see
+	// ip-netns(8)), listening on ListenAddress there; both or neither.
+	NetNS, ListenAddress string
 }
 
 // Server is a running sshd.
@@ -55,7 +58,7 @@ type Server struct {
 	exited chan error // receives sshd's exit
 }
 
-// Addr is "127.0.0.1:PORT".
+// Addr is "127.0.0.1:PORT" (or ListenAddress:PORT).
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
 // Target is "user@127.0.0.1:PORT", the form fleet's --target takes.
@@ -121,10 +124,17 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Fatalf("%s not found: install openssh-server, openssh-client and util-linux (.ci/run does)", bin)
 		}
 	}
+	if (opts.NetNS == "") != (opts.ListenAddress == "") {
+		t.Fatal("sshtest: NetNS and ListenAddress go together")
+	}
+	host := "127.0.0.1"
+	if opts.ListenAddress != "" {
+		host = opts.ListenAddress
+	}
 	dir := t.TempDir()
 	s := &Server{
 		Dir:            dir,
-		Host:           "127.0.0.1",
+		Host:           host,
 		User:           currentUser(t),
 		HostKeyFile:    filepath.Join(dir, "ssh_host_ed25519_key"),
 		AuthorizedKeys: filepath.Join(dir, "authorized_keys"),
@@ -164,7 +174,7 @@ func (s *Server) start(t testing.TB, opts Options) error {
 	}
 	cfg := []string{
 		"Port " + strconv.Itoa(port),
-		"ListenAddress 127.0.0.1",
+		"ListenAddress " + s.Host,
 		"HostKey " + s.HostKeyFile,
 		"PidFile " + filepath.Join(s.Dir, "sshd.pid"),
 		"AuthorizedKeysFile " + s.AuthorizedKeys,
@@ -189,7 +199,11 @@ func (s *Server) start(t testing.TB, opts Options) error {
 	_ = os.Remove(s.LogFile)
 	script := fmt.Sprintf("mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -m 0755 /run/sshd && exec %s -D -e -E %s -f %s",
 		SSHD, s.LogFile, cfgPath)
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
+	args := []string{"unshare", "-m", "--propagation", "private", "sh", "-c", script}
+	if opts.NetNS != "" {
+		args = append([]string{"ip", "netns", "exec", opts.NetNS}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
