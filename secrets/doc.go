@@ -15,6 +15,10 @@
 //   - [Rekey] re-encrypts in parallel, only the files whose recipients
 //     changed, and writes each file atomically ([WriteFileAtomic]): a crash
 //     leaves every file either old or new, never half-written.
+//   - Writers take the directory's [Lock] (a flock on the directory, no
+//     lock file): a second rekey or edit fails at once instead of racing,
+//     and the lock holder removes the temp files a killed writer left
+//     ([SweepTemps]).
 //   - Plaintext that must touch a disk goes to a private directory on tmpfs
 //     ([PrivateTempDir]).
 package secrets

@@ -25,6 +25,8 @@ type RekeyOptions struct {
 // RekeyResult says what [Rekey] did.
 type RekeyResult struct {
 	Rekeyed, Unchanged, Missing []string
+	// Swept are temp files an interrupted run left (see [SweepTemps]).
+	Swept []string
 }
 
 // Rekey re-encrypts the rules' files to their recipients. By default only
@@ -32,8 +34,18 @@ type RekeyResult struct {
 // count, armor) are touched. Files are handled in parallel; each is written
 // atomically, so a crash leaves every file old or new. A failure on one file
 // does not stop the others: the returned error is a *multierror.Error with
-// one error per failed file.
-func Rekey(ctx context.Context, r *Rules, ids *Identities, o RekeyOptions) (RekeyResult, error) {
+// one error per failed file. It holds the directory's [Lock] throughout
+// and first sweeps what a killed writer left behind.
+func Rekey(ctx context.Context, r *Rules, ids *Identities, o RekeyOptions) (_ RekeyResult, err error) {
+	unlock, err := Lock(r.Dir)
+	if err != nil {
+		return RekeyResult{}, err
+	}
+	defer unlock()
+	swept, err := SweepTemps(r)
+	if err != nil {
+		return RekeyResult{Swept: swept}, fmt.Errorf("remove an interrupted run's temp files: %w", err)
+	}
 	entries := r.Entries
 	var errs *multierror.Error
 	if len(o.Files) > 0 {
@@ -53,7 +65,7 @@ func Rekey(ctx context.Context, r *Rules, ids *Identities, o RekeyOptions) (Reke
 	}
 	var (
 		mu  sync.Mutex
-		res RekeyResult
+		res = RekeyResult{Swept: swept}
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, n)
 	)

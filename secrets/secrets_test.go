@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,6 +351,57 @@ func TestRekeyCrashSafety(t *testing.T) {
 	t.Logf("%d of 200 files rewritten", changed)
 	if changed == 0 {
 		t.Fatal("no rekey got as far as writing a file: the kills tested nothing")
+	}
+
+	// Each rekey swept what the killed one before it left; what the last
+	// kill left goes with the next rekey, and is named.
+	var left []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), TempPrefix) {
+			left = append(left, e.Name())
+		}
+	}
+	r := &Rules{Dir: dir}
+	for name := range plain {
+		r.Entries = append(r.Entries, Rule{File: name, PublicKeys: []string{a.Line}})
+	}
+	res, err := Rekey(context.Background(), r, ids, RekeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the last kill left %d temp file(s)", len(left))
+	if !slices.Equal(res.Swept, left) {
+		t.Fatalf("swept %v, want %v", res.Swept, left)
+	}
+	if ms, _ := filepath.Glob(filepath.Join(dir, TempPrefix+"*")); len(ms) != 0 {
+		t.Fatalf("temp files left after a rekey: %v", ms)
+	}
+}
+
+// TestLockOneWriter: a second Lock of the same directory fails at once
+// with ErrLocked (flock is per open file, so this holds within one process
+// as between two); after unlock it is free.
+func TestLockOneWriter(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(dir); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "secrets in "+dir+" are locked by another fleet process") {
+		t.Fatalf("second lock: %v", err)
+	}
+	r := &Rules{Dir: dir}
+	if _, err := Rekey(context.Background(), r, nil, RekeyOptions{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("rekey under the lock: %v", err)
+	}
+	unlock()
+	unlock2, err := Lock(dir)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock2()
+	if _, err := Lock(filepath.Join(dir, "nope")); err == nil || errors.Is(err, ErrLocked) {
+		t.Fatalf("missing dir: %v", err)
 	}
 }
 

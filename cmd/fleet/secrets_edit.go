@@ -35,7 +35,9 @@ agenix does. A file that does not exist yet starts empty. Unchanged content
 is not re-encrypted.
 
 The plaintext only ever lives in a 0700 directory on tmpfs ($XDG_RUNTIME_DIR
-or /dev/shm), removed on every exit, including a failed editor and Ctrl-C.`,
+or /dev/shm), removed on every exit, including a failed editor and Ctrl-C.
+While the edit lasts, the secrets directory is locked: another edit or a
+rekey is refused at once instead of overwriting this one.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return editSecret(cmd.Context(), cmd, a, &f, args[0], useEditor)
@@ -54,6 +56,21 @@ func editSecret(ctx context.Context, cmd *cobra.Command, a *app, f *secretsFlags
 	rule, ok := r.Lookup(file)
 	if !ok {
 		return fmt.Errorf("%s: %w (%s)\nhint: add an entry \"%s\" = { publicKeys = [ ... ]; }; to the rules file", file, secrets.ErrNoRule, filepath.Clean(r.Path), filepath.ToSlash(filepath.Clean(file)))
+	}
+	// Locked before the editor opens: a second edit or a rekey is refused
+	// now, not after the user typed their change (the last writer would
+	// silently win).
+	unlock, err := secrets.Lock(r.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	swept, err := secrets.SweepTemps(r)
+	if err != nil {
+		return fmt.Errorf("remove an interrupted run's temp files: %w", err)
+	}
+	for _, s := range swept {
+		a.log.Info("removed a temp file an interrupted run left (ciphertext)", "file", s)
 	}
 	path := filepath.Join(r.Dir, rule.File)
 	var before []byte

@@ -25,7 +25,9 @@ func newSecretsRekeyCmd(a *app) *cobra.Command {
 only files whose header differs from the rule are touched (ssh recipients by
 tag, X25519 and plugin stanzas by count, armor); --all re-encrypts every file.
 Files are processed in parallel, each written atomically: an interrupted
-rekey leaves every file either old or new. A failure on one file does not
+rekey leaves every file either old or new, and the next one removes the temp
+files a killed run left. While it runs, the secrets directory is locked
+against other rekeys and edits. A failure on one file does not
 stop the others; all failures are reported at the end and the exit code is 1.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := f.load(cmd, a)
@@ -40,6 +42,12 @@ stop the others; all failures are reported at the end and the exit code is 1.`,
 				Files: args, All: all, Parallel: parallel,
 				Done: func(file, outcome string) { a.log.Debug("rekey", "file", file, "outcome", outcome) },
 			})
+			if errors.Is(err, secrets.ErrLocked) {
+				return err
+			}
+			for _, s := range res.Swept {
+				a.log.Info("removed a temp file an interrupted run left (ciphertext)", "file", s)
+			}
 			for _, m := range res.Missing {
 				a.log.Warn("no such file, skipped", "file", m)
 			}
