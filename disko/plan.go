@@ -120,16 +120,16 @@ func BuildPlan(s *Spec, mode Mode, opt Options) ([]Step, error) {
 	var format []Step
 	for _, d := range s.Disks {
 		dev := DiskDevice(d, opt)
-		format = append(format, p.node(d.Content, dev, d.Name, dev)...)
+		format = append(format, hooked(d, dev, d.Name, dev, p.node(d.Content, dev, d.Name, dev))...)
 	}
 	for _, md := range s.MDs {
 		members := p.mdMembers[md.Name]
 		args := []string{"mdadm", "--create", md.Device, "--level=" + strconv.Itoa(md.Level), "--raid-devices=" + strconv.Itoa(len(members)), "--metadata=" + md.Metadata, "--force", "--homehost=any", "--run"}
-		format = append(format, Step{Phase: "format", Action: "mdcreate", Node: md.Path, Device: md.Device, Cmds: [][]string{append(args, members...)}, FSType: ""})
-		format = append(format, p.node(md.Content, md.Device, "", "")...)
+		body := []Step{{Phase: "format", Action: "mdcreate", Node: md.Path, Device: md.Device, Cmds: [][]string{append(args, members...)}, FSType: ""}}
+		format = append(format, hooked(md, md.Device, "", "", append(body, p.node(md.Content, md.Device, "", "")...))...)
 	}
 	for _, vg := range s.VGs {
-		format = append(format, Step{Phase: "format", Action: "vgcreate", Node: vg.Path, Device: vg.Name, Cmds: [][]string{append([]string{"vgcreate", vg.Name}, p.vgPVs[vg.Name]...)}})
+		body := []Step{{Phase: "format", Action: "vgcreate", Node: vg.Path, Device: vg.Name, Cmds: [][]string{append([]string{"vgcreate", vg.Name}, p.vgPVs[vg.Name]...)}}}
 		for _, lv := range vg.LVs {
 			size := []string{"-L", lv.Size}
 			if strings.Contains(lv.Size, "%") {
@@ -140,11 +140,13 @@ func BuildPlan(s *Spec, mode Mode, opt Options) ([]Step, error) {
 				args = append(args, "--type", lv.LVMType)
 			}
 			args = append(args, "-n", lv.Name, vg.Name)
-			format = append(format, Step{Phase: "format", Action: "lvcreate", Node: lv.Path, Device: lv.Device, Cmds: [][]string{args}})
-			format = append(format, p.node(lv.Content, lv.Device, "", "")...)
+			body = append(body, Step{Phase: "format", Action: "lvcreate", Node: lv.Path, Device: lv.Device, Cmds: [][]string{args}})
+			body = append(body, p.node(lv.Content, lv.Device, "", "")...)
 		}
+		format = append(format, hooked(vg, "", "", "", body)...)
 	}
 	for _, nd := range s.Nodevs {
+		format = append(format, hooked(nd, nd.Device, "", "", nil)...)
 		p.mounts = append(p.mounts, mountEntry{mp: nd.Mountpoint, dev: nd.Format, fstype: nd.Format, opts: nd.MountOptions, node: nd.Path})
 	}
 	sort.SliceStable(p.mounts, func(i, j int) bool {
@@ -179,14 +181,14 @@ func BuildPlan(s *Spec, mode Mode, opt Options) ([]Step, error) {
 func (p *planner) under(mp string) string { return path.Join(p.opt.Root, mp) }
 
 // node plans formatting n living on dev, part of disk (name) diskDev.
-func (p *planner) node(n *Node, dev, disk, diskDev string) []Step {
+func (p *planner) node(n *Node, dev, disk, diskDev string) (out []Step) {
 	if n == nil {
 		return nil
 	}
 	st := func(action string, cmds ...[]string) Step {
 		return Step{Phase: "format", Action: action, Disk: disk, Node: n.Path, Device: dev, DiskDev: diskDev, Cmds: cmds}
 	}
-	var out []Step
+	defer func() { out = hooked(n, dev, disk, diskDev, out) }()
 	switch n.Type {
 	case "gpt":
 		// One sgdisk call for the whole table: every sgdisk write costs a
@@ -267,6 +269,66 @@ func (p *planner) node(n *Node, dev, disk, diskDev string) []Step {
 	}
 	return out
 }
+
+// hooked puts n's create hooks around body, the steps that create n and
+// its content, as disko does: each runs in bash (set -efu) with the node's
+// fields as shell variables (type, device, name, and format, mountpoint,
+// mountOptions, extraArgs where the node has them), device being the one
+// fleet resolved (a partition's kernel node, not udev's by-partlabel link).
+func hooked(n *Node, dev, disk, diskDev string, body []Step) []Step {
+	if n.PreCreateHook == "" && n.PostCreateHook == "" {
+		return body
+	}
+	hook := func(name, script string) Step {
+		return Step{Phase: "format", Action: name, Disk: disk, Node: n.Path, Device: dev, DiskDev: diskDev,
+			Cmds: [][]string{{"bash", "-c", "set -efu\n" + hookVars(n, dev) + script, "disko-" + name}}}
+	}
+	var out []Step
+	if n.PreCreateHook != "" {
+		out = append(out, hook("preCreateHook", n.PreCreateHook))
+	}
+	out = append(out, body...)
+	if n.PostCreateHook != "" {
+		out = append(out, hook("postCreateHook", n.PostCreateHook))
+	}
+	return out
+}
+
+// hookVars are the shell assignments of n's fields for its hooks.
+func hookVars(n *Node, dev string) string {
+	var b strings.Builder
+	set := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, shellQuote(v)) }
+	list := func(k string, vs []string) {
+		q := make([]string, len(vs))
+		for i, v := range vs {
+			q[i] = shellQuote(v)
+		}
+		fmt.Fprintf(&b, "%s=(%s)\n", k, strings.Join(q, " "))
+	}
+	set("type", n.Type)
+	if dev != "" {
+		set("device", dev)
+	}
+	if n.Name != "" {
+		set("name", n.Name)
+	}
+	switch n.Type {
+	case "filesystem", "btrfs", "nodev":
+		if n.Type != "btrfs" {
+			set("format", n.Format)
+		}
+		if n.Mountpoint != "" {
+			set("mountpoint", n.Mountpoint)
+		}
+		list("mountOptions", n.MountOptions)
+		list("extraArgs", n.ExtraArgs)
+	case "swap":
+		list("extraArgs", n.ExtraArgs)
+	}
+	return b.String()
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func (p *planner) luksOpen(n *Node, dev, disk, diskDev string) Step {
 	args := []string{"cryptsetup", "open", "--key-file=-"}

@@ -12,6 +12,10 @@
 // safe to touch before any destructive step, reusing what already matches in
 // the non-destructive format mode, and verifying every step's result (sgdisk,
 // blkid, /proc/self/mountinfo) the way Ignition does.
+//
+// disko's preCreateHook and postCreateHook run where disko runs them (see
+// BuildPlan's hook steps). Mount and unmount hooks, zfs and bcachefs, and
+// msdos tables are refused by name ([ErrUnsupported]), never skipped.
 package disko
 
 import (
@@ -78,6 +82,10 @@ type Node struct {
 	Metadata string
 	Members  []string // mdadm: member devices, filled from mdraid nodes
 	PVs      []string // lvm_vg: pv devices, filled from lvm_pv nodes
+
+	// Shell commands disko runs (in bash) before this node and its
+	// content are created, and after; "" for none.
+	PreCreateHook, PostCreateHook string
 }
 
 // Partition is one gpt partition with disko's defaults filled in.
@@ -174,6 +182,29 @@ type raw struct {
 
 	Level    int    `json:"level"`
 	Metadata string `json:"metadata"`
+
+	PreCreateHook   string `json:"preCreateHook"`
+	PostCreateHook  string `json:"postCreateHook"`
+	PreMountHook    string `json:"preMountHook"`
+	PostMountHook   string `json:"postMountHook"`
+	PreUnmountHook  string `json:"preUnmountHook"`
+	PostUnmountHook string `json:"postUnmountHook"`
+}
+
+// hooks takes r's create hooks into n and refuses the hooks fleet does not
+// run: a layout whose mount hooks were silently skipped would boot
+// differently from disko's.
+func hooks(r *raw, n *Node, path string) error {
+	for _, h := range []struct{ name, script string }{
+		{"preMountHook", r.PreMountHook}, {"postMountHook", r.PostMountHook},
+		{"preUnmountHook", r.PreUnmountHook}, {"postUnmountHook", r.PostUnmountHook},
+	} {
+		if strings.TrimSpace(h.script) != "" {
+			return fmt.Errorf("%s: %s is %w: fleet runs preCreateHook and postCreateHook only (hint: do it in postCreateHook, or in the installed system)", path, h.name, ErrUnsupported)
+		}
+	}
+	n.PreCreateHook, n.PostCreateHook = strings.TrimSpace(r.PreCreateHook), strings.TrimSpace(r.PostCreateHook)
+	return nil
 }
 
 type rawTop struct {
@@ -217,6 +248,9 @@ func Parse(data []byte) (*Spec, error) {
 			return nil, specErr(path, "device %q: must be an absolute path", r.Device)
 		}
 		n := &Node{Type: "disk", Name: strings.ReplaceAll(name, "/", "_"), Path: path, Device: r.Device}
+		if err := hooks(r, n, path); err != nil {
+			return nil, err
+		}
 		c, err := p.content(r.Content, path+".content", "disk", n.Name, r.Device)
 		if err != nil {
 			return nil, err
@@ -238,6 +272,9 @@ func Parse(data []byte) (*Spec, error) {
 		if n.Metadata == "" {
 			n.Metadata = "default"
 		}
+		if err := hooks(r, n, path); err != nil {
+			return nil, err
+		}
 		c, err := p.content(r.Content, path+".content", "mdadm", name, dev)
 		if err != nil {
 			return nil, err
@@ -252,6 +289,9 @@ func Parse(data []byte) (*Spec, error) {
 			return nil, specErr(path, "empty lvm_vg")
 		}
 		n := &Node{Type: "lvm_vg", Name: name, Path: path}
+		if err := hooks(r, n, path); err != nil {
+			return nil, err
+		}
 		for _, lvName := range sortedKeys(r.LVs) {
 			lr := r.LVs[lvName]
 			lpath := path + ".lvs." + lvName
@@ -285,6 +325,9 @@ func Parse(data []byte) (*Spec, error) {
 		n := &Node{Type: "nodev", Name: name, Path: path, Format: r.FsType, Mountpoint: r.Mountpoint, MountOptions: r.MountOptions}
 		if n.Format == "" {
 			n.Format = "tmpfs"
+		}
+		if err := hooks(r, n, path); err != nil {
+			return nil, err
 		}
 		if n.Mountpoint == "" {
 			n.Mountpoint = name
@@ -412,6 +455,9 @@ func (p *parser) content(r *raw, path, parentType, parentName, dev string) (*Nod
 		return nil, nil
 	}
 	n := &Node{Type: r.Type, Path: path, Device: dev}
+	if err := hooks(r, n, path); err != nil {
+		return nil, err
+	}
 	switch r.Type {
 	case "gpt", "table":
 		if r.Type == "table" {
