@@ -135,7 +135,7 @@ func TestHookPlan(t *testing.T) {
 		t.Fatalf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	script := steps[3].Cmds[0][2]
-	for _, v := range []string{"set -efu\n", "type='btrfs'\n", "device='/dev/vdb1'\n", "mountOptions=('compress=zstd' 'noatime')\n", "extraArgs=('-f')\n"} {
+	for _, v := range []string{"set -efu\n", "type=btrfs\n", "device=/dev/vdb1\n", "mountOptions=(compress=zstd noatime)\n", "extraArgs=(-f)\n"} {
 		if !strings.Contains(script, v) {
 			t.Errorf("hook script lacks %q:\n%s", v, script)
 		}

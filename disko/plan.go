@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fleetnix/fleet/remote"
 )
 
 // Step is one action of a plan with its exact commands.
@@ -297,11 +299,11 @@ func hooked(n *Node, dev, disk, diskDev string, body []Step) []Step {
 // hookVars are the shell assignments of n's fields for its hooks.
 func hookVars(n *Node, dev string) string {
 	var b strings.Builder
-	set := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, shellQuote(v)) }
+	set := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, remote.ShellQuote(v)) }
 	list := func(k string, vs []string) {
 		q := make([]string, len(vs))
 		for i, v := range vs {
-			q[i] = shellQuote(v)
+			q[i] = remote.ShellQuote(v)
 		}
 		fmt.Fprintf(&b, "%s=(%s)\n", k, strings.Join(q, " "))
 	}
@@ -327,8 +329,6 @@ func hookVars(n *Node, dev string) string {
 	}
 	return b.String()
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func (p *planner) luksOpen(n *Node, dev, disk, diskDev string) Step {
 	args := []string{"cryptsetup", "open", "--key-file=-"}

@@ -35,8 +35,8 @@ type UploadOptions struct {
 // Speed, measured on a GiB (bench/results.md): dd takes exactly a
 // segment's bytes in 1 MiB reads (GNU and busybox both know count_bytes),
 // where head -c copies in 8 KiB pieces at 3.5x the time; each segment is
-// hashed in the background, from the page cache, while the next one
-// arrives, so only the last segment's hash is left when the bytes end;
+// hashed in the background (4 at most), from the page cache, while the
+// next one arrives, so only the last segment's hash is left when the bytes end;
 // openssl uses the CPU's SHA instructions (4x coreutils' sha256sum). An
 // older dd without count_bytes falls back to head -c and tail -c.
 const uploadScript = `set -eu
@@ -45,11 +45,11 @@ dir=$(dirname -- "$dst")
 if [ "$mkp" = 1 ] && [ ! -d "$dir" ]; then (umask 077; mkdir -p -- "$dir"); fi
 [ -d "$dir" ] || { echo "directory $dir does not exist" >&2; exit 3; }
 tmp=$(mktemp -- "$dir/.fleet-upload.XXXXXXXX")
-sums=
+sums= jobs=
 # The temp files go on every exit, once the hashing jobs that write them
-# are done (they read from the page cache: quick). A signal (a hangup, or SIGPIPE when a complaint is written to a
-# connection that is gone) exits through the EXIT trap rather than
-# killing the shell past it.
+# are done (they read from the page cache: quick). A signal (a hangup, or
+# SIGPIPE when a complaint is written to a connection that is gone) exits
+# through the EXIT trap rather than killing the shell past it.
 trap 'wait; rm -f -- "$tmp" ${sums:+"$sums"}' EXIT
 trap 'exit 129' HUP INT TERM PIPE
 sums=$(mktemp -- "$dir/.fleet-upload.XXXXXXXX")
@@ -66,6 +66,12 @@ while :; do
   n=$((size - off)); [ "$n" -le "$seg" ] || n=$seg
   take "$n" >> "$tmp"
   { h=$(part "$off" "$n" | $sum); echo "$i ${h%% *}" >> "$sums"; } &
+  # At most 4 segments hashing at once: an installer whose CPU hashes
+  # slower than the link delivers (an ARM board) is not flooded with jobs.
+  # A job that fails leaves its line out, which the check below reports.
+  set -- $jobs $!
+  if [ $# -ge 4 ]; then wait "$1" || :; shift; fi
+  jobs=$*
   off=$((off + n)) i=$((i + 1))
   [ "$off" -lt "$size" ] || break
 done

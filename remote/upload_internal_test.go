@@ -12,8 +12,9 @@ import (
 	"testing"
 )
 
-// TestUploadSegments: sizes around the segment boundaries arrive byte-exact
-// and pass the per-segment check, with dd and with the head/tail fallback
+// TestUploadSegments: sizes around the segment boundaries, and more
+// segments than hash at once, arrive byte-exact and pass the per-segment
+// check, with dd and with the head/tail fallback
 // of an installer whose dd predates count_bytes.
 func TestUploadSegments(t *testing.T) {
 	const seg = 4096
@@ -24,7 +25,7 @@ func TestUploadSegments(t *testing.T) {
 		if dd == "old dd" {
 			env = []string{"PATH=" + shims + ":" + os.Getenv("PATH")}
 		}
-		for _, size := range []int{0, 1, seg - 1, seg, seg + 1, 3 * seg, 3*seg + 5} {
+		for _, size := range []int{0, 1, seg - 1, seg, seg + 1, 3 * seg, 3*seg + 5, 11*seg + 7} {
 			t.Run(dd+"/"+strconv.Itoa(size), func(t *testing.T) {
 				data := make([]byte, size)
 				rand.Read(data)

@@ -36,7 +36,7 @@ type RekeyResult struct {
 // does not stop the others: the returned error is a *multierror.Error with
 // one error per failed file. It holds the directory's [Lock] throughout
 // and first sweeps what a killed writer left behind.
-func Rekey(ctx context.Context, r *Rules, ids *Identities, o RekeyOptions) (_ RekeyResult, err error) {
+func Rekey(ctx context.Context, r *Rules, ids *Identities, o RekeyOptions) (RekeyResult, error) {
 	unlock, err := Lock(r.Dir)
 	if err != nil {
 		return RekeyResult{}, err
