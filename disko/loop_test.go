@@ -8,18 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/test/testenv"
+
 	"github.com/fleetnix/fleet/remote"
 )
 
 // needRoot skips tests that need root and loop devices.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root for loop devices, mkfs and mount (CI runs as root)")
-	}
-	if _, err := exec.LookPath("sgdisk"); err != nil {
-		t.Skip("skipping: sgdisk not installed (Debian package gdisk)")
-	}
+	testenv.Root(t, "loop devices, mkfs and mount (CI runs as root)")
+	testenv.Programs(t, "sgdisk")
 }
 
 // loopDisk makes a sparse image of size bytes, attaches it with partition

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/test/testenv"
+
 	"github.com/fleetnix/fleet/remote"
 )
 
@@ -71,9 +73,7 @@ func TestParseGarbage(t *testing.T) {
 // TestGatherLoopDevice attaches a real loop device with a partition table,
 // mounts a partition, and checks that the disk is reported in use.
 func TestGatherLoopDevice(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for loop devices (CI runs as root)")
-	}
+	testenv.Root(t, "loop devices (CI runs as root)")
 	img := filepath.Join(t.TempDir(), "disk.img")
 	run := func(args ...string) string {
 		t.Helper()

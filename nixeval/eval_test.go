@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 func evalString(t testing.TB, src string, opts Options) (string, error) {
@@ -137,9 +139,7 @@ func TestInfiniteRecursionIsNotLimit(t *testing.T) {
 
 // TestExprDifferential compares small expressions with real Nix.
 func TestExprDifferential(t *testing.T) {
-	if _, err := exec.LookPath("nix-instantiate"); err != nil {
-		t.Skip("nix-instantiate not installed (Debian package nix-bin)")
-	}
+	testenv.Programs(t, "nix-instantiate")
 	dir := t.TempDir()
 	env := append(os.Environ(), "NIX_STATE_DIR="+dir+"/state", "HOME="+dir, "NIX_CONF_DIR="+dir)
 	exprs := []string{

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/test/testenv"
+
 	"github.com/fleetnix/fleet/nixeval"
 )
 
@@ -25,9 +27,7 @@ func nixEnv(t testing.TB) []string {
 
 func needNix(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("nix-instantiate"); err != nil {
-		t.Skip("nix-instantiate not installed (Debian package nix-bin); skipping the differential test")
-	}
+	testenv.Programs(t, "nix-instantiate")
 }
 
 // realNix runs the real nix-instantiate on file and returns its stdout.

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetnix/fleet/test/testenv"
+
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/fleetnix/fleet/test/sshtest"
@@ -23,9 +25,7 @@ import (
 
 func needAge(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("age"); err != nil {
-		t.Skip("age CLI not installed (Debian package age)")
-	}
+	testenv.Programs(t, "age")
 }
 
 func run(t testing.TB, stdin []byte, name string, args ...string) []byte {

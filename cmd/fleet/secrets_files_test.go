@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetnix/fleet/test/testenv"
+
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/fleetnix/fleet/test/sshtest"
@@ -38,11 +40,7 @@ func TestKeysRemoteScripts(t *testing.T) {
 }
 
 func runSecretsScripts(t *testing.T, dir string, env ...map[string]string) {
-	for _, tool := range []string{"age", "age-keygen", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testenv.Programs(t, "age", "age-keygen", "ssh-keygen")
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", dir),
 		Setup: func(e *testscript.Env) error {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/test/testenv"
+
 	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/remote"
 )
@@ -23,9 +25,7 @@ import (
 // filesystems, mounts), which is checked after every run.
 func TestDisks(t *testing.T) {
 	Require(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for loop devices, mkfs and mount")
-	}
+	testenv.Root(t, "loop devices, mkfs and mount")
 	need(t, "losetup", "sgdisk", "partx", "wipefs", "blkid", "mkfs.ext4", "mkfs.xfs", "mkfs.vfat", "mkswap")
 	ctx := context.Background()
 	local := &remote.Local{}

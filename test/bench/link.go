@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // Link is a network namespace joined to this one by a veth pair whose
@@ -29,7 +31,7 @@ func NewLink(t *testing.T, rate string) *Link {
 	t.Helper()
 	for _, bin := range []string{"ip", "tc"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not found: install iproute2", bin)
+			testenv.Missing(t, "%s not found: install iproute2", bin)
 		}
 	}
 	id := os.Getpid() % 100000

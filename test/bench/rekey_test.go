@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/test/testenv"
+
 	"github.com/fleetnix/fleet/secrets"
 	"github.com/fleetnix/fleet/test/sshtest"
 )
@@ -154,11 +156,7 @@ func TestRekey(t *testing.T) {
 // need skips t unless every program is installed.
 func need(t *testing.T, programs ...string) {
 	t.Helper()
-	for _, p := range programs {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("%s not installed (.ci/run installs it)", p)
-		}
-	}
+	testenv.Programs(t, programs...)
 }
 
 // ageKeygen makes an age X25519 identity file; it returns the file and

@@ -9,16 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // Require skips t unless every named program is installed.
 func Require(t testing.TB, programs ...string) {
 	t.Helper()
-	for _, p := range programs {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("%s not installed (.ci/run installs it)", p)
-		}
-	}
+	testenv.Programs(t, programs...)
 }
 
 // Run runs args in dir with env added and returns the trimmed output;

@@ -3,7 +3,8 @@
 #
 # Usage: test/rig/build.sh [--print-dir]
 #
-# Outputs go to $FLEET_RIG_CACHE (default: <repo>/.rig) under a directory
+# Outputs go to $FLEET_RIG_CACHE (default: /var/cache/fleet/rig, outside the
+# clone, so every clone on a machine shares one build) under a directory
 # named after a hash of every input (this script, the initramfs init, the
 # package list, the kernel package version, the Debian suite), so a build
 # happens only when an input changes. The last line printed on stdout is
@@ -14,7 +15,7 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=${FLEET_RIG_CACHE:-$repo/.rig}
+cache=${FLEET_RIG_CACHE:-/var/cache/fleet/rig}
 suite=bookworm
 mirror=${FLEET_RIG_MIRROR:-http://deb.debian.org/debian}
 kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetnix/fleet/test/testenv"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -110,9 +112,7 @@ func (s *Server) AcceptedConnections() int {
 // RequireRoot skips t unless the test runs as root, saying why.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: sshd runs in a private mount namespace (CI runs as root)")
-	}
+	testenv.Root(t, "sshd runs in a private mount namespace (CI runs as root)")
 }
 
 // Start starts an sshd and stops it when t ends.

@@ -1,0 +1,45 @@
+// Package testenv decides what a test does when a real part it needs
+// (a program, root, a kernel feature) is missing: it skips, with the
+// reason, on a developer's machine, and fails under FLEET_STRICT=1, which
+// scripts/test sets once it has installed scripts/packages. There a
+// missing part is a broken set-up that a skip would hide.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Strict reports whether missing parts fail tests (FLEET_STRICT=1).
+func Strict() bool { return os.Getenv("FLEET_STRICT") == "1" }
+
+// Missing ends t because a part it needs is missing: a skip, or under
+// FLEET_STRICT=1 a failure.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Strict() {
+		t.Fatalf("%s (FLEET_STRICT=1: scripts/test installs scripts/packages, so this is a broken set-up)", msg)
+	}
+	t.Skip(msg)
+}
+
+// Programs ends t (see [Missing]) unless every program is on PATH.
+func Programs(t testing.TB, programs ...string) {
+	t.Helper()
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			Missing(t, "%s not installed (scripts/packages lists its Debian package)", p)
+		}
+	}
+}
+
+// Root ends t (see [Missing]) unless it runs as root.
+func Root(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Missing(t, "needs root: %s", why)
+	}
+}
