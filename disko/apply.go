@@ -31,9 +31,9 @@ type ApplyOptions struct {
 	Plan Options
 	Wipe bool // format: replace what does not match instead of failing
 	Yes  bool // destroy without asking
-	// Confirm asks the user to allow destroying the named disks; nil
-	// means no terminal: destroy needs Yes.
-	Confirm func(disks []string) bool
+	// Confirm asks the user to allow erasing the disks, each shown with
+	// its device path; nil means no terminal: destroy needs Yes.
+	Confirm func(disks []Target) bool
 	Keys    map[string][]byte // luks name -> key bytes (from --disk-key)
 	Log     *log.Logger
 }
@@ -64,6 +64,9 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 		a.log.SetLevel(log.FatalLevel + 1)
 	}
 	a.log = a.log.With("host", r.Host())
+	if err := ValidateDevices(s, opt.Plan.Devices); err != nil {
+		return err
+	}
 	// Resolve every disk to its kernel node (by-id links -> /dev/sdX).
 	devs := map[string]string{}
 	for _, d := range s.Disks {
@@ -122,20 +125,23 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 		}
 	}
 	var names []string
+	var targets []Target
 	for _, d := range s.Disks {
 		if !write[d.Name] {
 			continue
 		}
 		names = append(names, d.Name)
-		if err := a.safe(ctx, d, devs[d.Name], s); err != nil {
+		size, err := a.safe(ctx, d, devs[d.Name], s)
+		if err != nil {
 			return err
 		}
+		targets = append(targets, Target{Name: d.Name, Device: DiskDevice(d, opt.Plan), Node: devs[d.Name], Size: size})
 	}
 	if opt.Mode.Destroy && !opt.Yes {
 		if opt.Confirm == nil {
 			return fmt.Errorf("destroy erases disks %s: %w (hint: pass --yes, or run at a terminal to confirm)", strings.Join(names, ", "), ErrRefused)
 		}
-		if !opt.Confirm(names) {
+		if !opt.Confirm(targets) {
 			return fmt.Errorf("destroy not confirmed: %w", ErrRefused)
 		}
 	}
@@ -387,9 +393,9 @@ func (a *applier) mounts(ctx context.Context) ([]mountInfo, error) {
 }
 
 // safe refuses a disk that is in use or too small.
-func (a *applier) safe(ctx context.Context, d *Node, dev string, s *Spec) error {
-	refuse := func(sentinel error, format string, args ...any) error {
-		return fmt.Errorf("disk %q (%s): %s: %w: %w", d.Name, dev, fmt.Sprintf(format, args...), sentinel, ErrRefused)
+func (a *applier) safe(ctx context.Context, d *Node, dev string, s *Spec) (int64, error) {
+	refuse := func(sentinel error, format string, args ...any) (int64, error) {
+		return 0, fmt.Errorf("disk %q (%s): %s: %w: %w", d.Name, dev, fmt.Sprintf(format, args...), sentinel, ErrRefused)
 	}
 	nums, holders, err := a.devNums(ctx, dev)
 	if err != nil {
@@ -397,7 +403,7 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string, s *Spec) error 
 	}
 	ms, err := a.mounts(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, m := range ms {
 		if name, ok := nums[m.devNum]; ok {
@@ -412,7 +418,7 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string, s *Spec) error 
 	}
 	swaps, err := a.out(ctx, "cat", "/proc/swaps")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, l := range strings.Split(string(swaps), "\n")[1:] {
 		f := strings.Fields(l)
@@ -436,7 +442,7 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string, s *Spec) error 
 	if need := Needs(d); size < need {
 		return refuse(ErrTooSmall, "%d bytes, the layout needs at least %d", size, need)
 	}
-	return nil
+	return size, nil
 }
 
 // Needs is the smallest disk size that holds d's layout: its sized

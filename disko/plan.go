@@ -108,14 +108,8 @@ func BuildPlan(s *Spec, mode Mode, opt Options) ([]Step, error) {
 	if opt.Root == "" {
 		opt.Root = "/mnt"
 	}
-	for name := range opt.Devices {
-		found := false
-		for _, d := range s.Disks {
-			found = found || d.Name == name
-		}
-		if !found {
-			return nil, fmt.Errorf("--device %s: no disk %q in the spec", name, name)
-		}
+	if err := ValidateDevices(s, opt.Devices); err != nil {
+		return nil, err
 	}
 	p := &planner{opt: opt, luksDev: map[*Node]string{}, mdMembers: map[string][]string{}, vgPVs: map[string][]string{}}
 	// Walk once to learn devices, mounts and swaps.

@@ -50,7 +50,7 @@ func TestRefusals(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Fatalf("got %v\nwant %s", err, want)
 		}
-		err = Apply(ctx, r, small, ApplyOptions{Mode: m, Confirm: func(d []string) bool { return false }, Plan: Options{Root: t.TempDir(), Devices: map[string]string{"main": dev}}})
+		err = Apply(ctx, r, small, ApplyOptions{Mode: m, Confirm: func(d []Target) bool { return false }, Plan: Options{Root: t.TempDir(), Devices: map[string]string{"main": dev}}})
 		if err == nil || err.Error() != "destroy not confirmed: no changes made" {
 			t.Fatalf("declined: got %v", err)
 		}

@@ -167,17 +167,45 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 }
 
 // confirmDisks asks, at a terminal, to type the names of the disks about
-// to be erased; with no terminal it is nil (destroying then needs --yes).
-func (a *app) confirmDisks() func(disks []string) bool {
+// to be erased, each shown with its device path; with no terminal it is
+// nil (destroying then needs --yes).
+func (a *app) confirmDisks() func(disks []disko.Target) bool {
 	f, ok := a.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return func(disks []string) bool {
-		fmt.Fprintf(a.stderr, "This erases every byte on disks %s.\nType their names (%s) to continue: ", strings.Join(disks, ", "), strings.Join(disks, " "))
+	return func(disks []disko.Target) bool {
+		fmt.Fprint(a.stderr, confirmPrompt(disks))
 		line, _ := bufio.NewReader(a.stdin).ReadString('\n')
-		return strings.Join(strings.Fields(line), " ") == strings.Join(disks, " ")
+		return strings.Join(strings.Fields(line), " ") == strings.Join(targetNames(disks), " ")
 	}
+}
+
+// confirmPrompt lists each disk to be erased with its path and the node
+// it resolves to, then asks for their names.
+func confirmPrompt(disks []disko.Target) string {
+	var b strings.Builder
+	b.WriteString("This erases every byte on:\n")
+	for _, d := range disks {
+		fmt.Fprintf(&b, "  %s  %s", d.Name, d.Device)
+		if d.Node != "" && d.Node != d.Device {
+			fmt.Fprintf(&b, " (%s)", d.Node)
+		}
+		if d.Size > 0 {
+			fmt.Fprintf(&b, ", %.1f GB", float64(d.Size)/1e9)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Type the disk names (%s) to continue: ", strings.Join(targetNames(disks), " "))
+	return b.String()
+}
+
+func targetNames(disks []disko.Target) []string {
+	names := make([]string, len(disks))
+	for i, d := range disks {
+		names[i] = d.Name
+	}
+	return names
 }
 
 func init() { newDisks = installDisks }
@@ -191,6 +219,11 @@ func installDisks(a *app, spec *provision.Spec, devices, diskKeys []string, yes 
 	devs, err := parseNameValues("device", devices)
 	if err != nil {
 		return nil, err
+	}
+	// A --device name the layout lacks is refused here, before any
+	// connection: dropping it would leave the layout's own device in place.
+	if err := disko.ValidateDevices(s, devs); err != nil {
+		return nil, fmt.Errorf("host %s: %w", spec.Name, err)
 	}
 	files, err := parseNameValues("disk-key", diskKeys)
 	if err != nil {
@@ -211,7 +244,7 @@ type diskoLayout struct {
 	devices map[string]string
 	keys    map[string][]byte
 	yes     bool
-	confirm func([]string) bool
+	confirm func([]disko.Target) bool
 	log     *log.Logger
 }
 
