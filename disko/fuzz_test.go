@@ -128,13 +128,13 @@ func checkMountOrder(t *testing.T, mode, root string, steps []Step) {
 	seen := map[string]string{}
 	var mounted, unmounted []string
 	for _, st := range steps {
-		if st.Action != "mount" && st.Action != "umount" {
+		if st.Kind() != "mount" && st.Kind() != "umount" {
 			continue
 		}
 		if !under(st.Mountpoint, root) {
-			t.Fatalf("%s: %s %s (from %s) is outside the root %s", mode, st.Action, st.Mountpoint, st.Node, root)
+			t.Fatalf("%s: %s %s (from %s) is outside the root %s", mode, st.Kind(), st.Mountpoint, st.Node, root)
 		}
-		if st.Action == "umount" {
+		if st.Kind() == "umount" {
 			for _, u := range unmounted {
 				if under(st.Mountpoint, u) && st.Mountpoint != u {
 					t.Fatalf("%s: %s is unmounted after its parent %s", mode, st.Mountpoint, u)

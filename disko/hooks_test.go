@@ -118,7 +118,7 @@ func TestHookPlan(t *testing.T) {
 	}
 	var got []string
 	for _, st := range steps {
-		got = append(got, st.Action+" "+st.Node)
+		got = append(got, st.Kind()+" "+st.Node)
 	}
 	want := []string{
 		"preCreateHook disk.main",

@@ -78,7 +78,7 @@ func newDiskoPlanCmd(a *app) *cobra.Command {
 				return enc.Encode(steps)
 			}
 			for i, st := range steps {
-				fmt.Fprintf(a.stdout, "%d. %s %s %s\n", i+1, st.Phase, st.Action, st.Node)
+				fmt.Fprintf(a.stdout, "%d. %s\n", i+1, st.String())
 				for _, c := range st.Cmds {
 					line := remote.ShellJoin(c)
 					if st.KeyName != "" {
