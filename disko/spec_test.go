@@ -199,6 +199,9 @@ func TestSpecErrors(t *testing.T) {
 		{`{"bcachefs_filesystems":{"b":{"type":"bcachefs_filesystem"}}}`, "bcachefs_filesystems.b: bcachefs is not supported yet", ErrUnsupported},
 		{`{"disk":{"main":{"type":"disk","device":"vda"}}}`, `disk.main.device: "vda": want an absolute path: invalid disko spec`, ErrSpec},
 		{`{"disk":{"main":{"type":"disk","device":{"_type":"merge","contents":[]}}}}`, "disko.devices.disk.main.device: a value of Nix type \"merge\" (lib.mkMerge and the like) is not supported yet\nhint: evaluate the layout first, e.g. nix eval --json .#nixosConfigurations.HOST.config.disko.devices", ErrUnsupported},
+		{disk(`"root":{"size":"1G","content":{"type":"btrfs","swap":{"s":{"size":"1G","path":"dir/file"}}}}`), `disk.main.content.partitions.root.content.swap.s.path: "dir/file": want a file name in its subvolume (no directories), like swapfile: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"1G","content":{"type":"btrfs","swap":{"s":{"size":"1.5G"}}}}`), `disk.main.content.partitions.root.content.swap.s.size: "1.5G": disko takes a whole number with a unit K, M, G, T or P, like 8G: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"1G","content":{"type":"btrfs","subvolumes":{"../x":{}}}}`), `disk.main.content.partitions.root.content.subvolumes.../x.name: "../x": want a path inside the filesystem, like @home or /home/user: invalid disko spec`, ErrSpec},
 		// LVM
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"1.5x"}}}}}`, `lvm_vg.vg.lvs.a.size: "1.5x": lvcreate -L takes a number with an optional unit (b, s, k, m, g, t, p, e; MiB when none), like 20G, 20g or 1.5T, or a percentage like 100% or 50%VG: invalid disko spec`, ErrSpec},
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"150%"}}}}}`, `lvm_vg.vg.lvs.a.size: "150%": a percentage from 1 to 100: invalid disko spec`, ErrSpec},
