@@ -100,7 +100,7 @@ func main() {
 			log.Fatalf("%s: nix-instantiate: %v\n%s", name, err, stderr.String())
 		}
 		var ev struct {
-			User, Evaluated         json.RawMessage
+			User, Evaluated        json.RawMessage
 			Create, Mount, Unmount string
 		}
 		if err := json.Unmarshal(out, &ev); err != nil {
@@ -279,4 +279,3 @@ func stub(name string, args []string) int {
 	logCmd()
 	return 0
 }
-
