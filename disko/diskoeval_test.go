@@ -21,6 +21,10 @@ package disko
 //
 // regen/main.go says how the commands are gathered (disko's scripts under
 // bash, with every program that touches a disk replaced by a logger).
+// regen -dir DIR works on any directory with layouts/ and eval.nix, and
+// FLEET_DISKOEVAL=DIR/golden points this test at its goldens: that is how
+// disko's own example/ directory and public layouts are checked at
+// development time without keeping their files here.
 //
 // The test checks, structurally: fleet parses both forms to the same
 // plan; each partition gets disko's number, label, type, positions,
@@ -53,7 +57,11 @@ type golden struct {
 
 func loadGoldens(t *testing.T) map[string]*golden {
 	t.Helper()
-	files, err := filepath.Glob("testdata/diskoeval/golden/*.json")
+	dir := "testdata/diskoeval/golden"
+	if d := os.Getenv("FLEET_DISKOEVAL"); d != "" {
+		dir = d
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no goldens: %v", err)
 	}
