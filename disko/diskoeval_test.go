@@ -130,7 +130,7 @@ func normalize(cmds [][]string, devs map[string]string) []string {
 		}
 		switch c[0] {
 		case "udevadm", "partprobe", "modprobe", "umount":
-			if c[0] == "umount" && len(c) == 2 && !strings.HasPrefix(c[1], "/tmp/") {
+			if c[0] == "umount" && len(c) == 2 && c[1] != "$MNT" {
 				out = append(out, "umount "+path.Clean(c[1]))
 			}
 			continue
@@ -162,14 +162,7 @@ func normalize(cmds [][]string, devs map[string]string) []string {
 			}
 			continue
 		case "btrfs":
-			for i := range c {
-				if j := strings.Index(c[i], "/tmp/tmp."); j == 0 {
-					rest := strings.SplitN(c[i], "/", 4)
-					c[i] = "$MNT/" + strings.TrimLeft(rest[len(rest)-1], "/")
-					if len(rest) < 4 {
-						c[i] = "$MNT"
-					}
-				}
+			for i := range c { // disko's "$MNT//swap" is fleet's "$MNT/swap"
 				c[i] = strings.Replace(c[i], "$MNT//", "$MNT/", 1)
 			}
 		}
@@ -244,7 +237,7 @@ func mountFact(c []string) string {
 			pos = append(pos, c[i])
 		}
 	}
-	if len(pos) != 2 || strings.HasPrefix(pos[1], "/tmp/") {
+	if len(pos) != 2 || pos[1] == "$MNT" {
 		return ""
 	}
 	if typ == "btrfs" {

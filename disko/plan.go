@@ -207,6 +207,11 @@ func (p *planner) node(n *Node, dev, disk, diskDev string) (out []Step) {
 			args = append(args, PartArgs(pt)...)
 		}
 		out = append(out, st(&GPT{Table: n}, append(args, dev)))
+		// The hybrid MBR goes before the probe: writing it makes the
+		// kernel drop the disk's partitions until the table is reread.
+		if h := hybridCmds(n, dev); h != nil {
+			out = append(out, st(&HybridMBR{Table: n}, h...))
+		}
 		pr := &Probe{}
 		for _, pt := range n.Partitions {
 			pr.Parts = append(pr.Parts, pt.Index)
@@ -214,9 +219,6 @@ func (p *planner) node(n *Node, dev, disk, diskDev string) (out []Step) {
 		probe := st(pr)
 		probe.DiskDev = dev
 		out = append(out, probe)
-		if h := hybridCmds(n, dev); h != nil {
-			out = append(out, st(&HybridMBR{Table: n}, h...))
-		}
 		for _, pt := range n.Partitions {
 			out = append(out, p.node(pt.Content, PartNode(dev, pt.Index), disk, diskDev)...)
 		}

@@ -23,7 +23,7 @@
             swap.emergency.size = "16M";
             subvolumes = {
               "@" = { mountpoint = "/"; mountOptions = [ "compress=zstd:3" "noatime" ]; };
-              "@home" = { mountpoint = "/home"; extraArgs = [ "-i" "0/0" ]; };
+              "@home" = { mountpoint = "/home"; extraArgs = [ "-i" "1/100" ]; };
               "@home/shared" = { };
               "@snapshots" = { };
               "/swap" = {

@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -38,6 +39,8 @@ var stubs = []string{"sgdisk", "sfdisk", "parted", "partprobe", "udevadm", "blki
 	"mkfs.vfat", "mkfs.xfs", "mkfs.btrfs", "mkfs.f2fs", "mkfs.exfat", "mkswap", "cryptsetup", "pvcreate", "vgcreate",
 	"vgdisplay", "lvcreate", "lvdisplay", "vgchange", "mdadm", "wipefs", "modprobe", "mount", "umount", "findmnt",
 	"swapon", "swapoff", "btrfs", "readlink"}
+
+var tmpMount = regexp.MustCompile(`^/tmp/tmp\.[A-Za-z0-9]{10}`)
 
 // prelude answers bash's own test for /dev/md/NAME from the stub state.
 const prelude = `__md() { [[ -e "$STUB_STATE/md/${1##*/}" ]]; }
@@ -160,7 +163,11 @@ func stub(name string, args []string) int {
 	has := func(kind, k string) bool { _, err := os.Stat(filepath.Join(state, kind, key(k))); return err == nil }
 	set := func(kind, k, v string) { os.WriteFile(filepath.Join(state, kind, key(k)), []byte(v), 0o644) }
 	logCmd := func() {
-		b, _ := json.Marshal(append([]string{name}, args...))
+		c := append([]string{name}, args...)
+		for i := range c { // disko's temporary mountpoints, named alike in every run
+			c[i] = tmpMount.ReplaceAllString(c[i], "$$MNT")
+		}
+		b, _ := json.Marshal(c)
 		f, err := os.OpenFile(os.Getenv("STUB_LOG"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			log.Fatal(err)
