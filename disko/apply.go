@@ -167,6 +167,17 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 			erased = append(erased, Target{Name: d.Name, Device: DiskDevice(d, opt.Plan), Node: devs[d.Name], Size: size})
 		}
 	}
+	if opt.Mode.Format {
+		sizes := map[string]int64{}
+		for _, d := range s.Disks {
+			if out, err := a.out(ctx, "blockdev", "--getsize64", devs[d.Name]); err == nil {
+				sizes[d.Name], _ = strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+			}
+		}
+		if err := arraysFit(s, sizes); err != nil {
+			return fmt.Errorf("%w: %w: %w", err, ErrTooSmall, ErrRefused)
+		}
+	}
 	if len(erased) > 0 && !opt.Yes {
 		if opt.Confirm == nil {
 			return withHint(fmt.Errorf("destroy erases disks %s: %w", strings.Join(names, ", "), ErrRefused), "pass --yes, or run at a terminal to confirm")
@@ -245,6 +256,11 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) 
 	size, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 	if need := Needs(d); size < need {
 		return refuse(ErrTooSmall, "", "%d bytes, the layout needs at least %d", size, need)
+	}
+	if d.Content != nil && d.Content.Type == "gpt" {
+		if _, err := fits(d.Content, size); err != nil {
+			return refuse(ErrTooSmall, "", "%d bytes: %v", size, err)
+		}
 	}
 	return size, nil
 }

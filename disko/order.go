@@ -45,6 +45,13 @@ func toposort[T any](list []T, before func(a, b T) bool) (out []T, ok bool) {
 // (disk, lvm_vg, mdadm, nodev; each by attr name), toposorted so that a
 // device comes after those it is built on.
 func deviceOrder(s *Spec) []*Node {
+	out, _ := orderDevices(s)
+	return out
+}
+
+// orderDevices is deviceOrder; ok is false when devices are built on each
+// other in a cycle (disko aborts; Parse refuses).
+func orderDevices(s *Spec) ([]*Node, bool) {
 	var list []*Node
 	byKey := func(ns []*Node) []*Node {
 		c := append([]*Node(nil), ns...)
@@ -66,11 +73,16 @@ func deviceOrder(s *Spec) []*Node {
 		}
 		return false
 	}
+	for _, n := range list {
+		if before(n, n) { // inside itself: toposort does not see it
+			return list, false
+		}
+	}
 	out, ok := toposort(list, before)
 	if !ok {
-		return list // Parse refuses cycles; keep a total order anyway
+		return list, false
 	}
-	return out
+	return out, true
 }
 
 // dependencies maps "mdadm.NAME" and "lvm_vg.NAME" to the top-level

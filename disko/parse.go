@@ -43,6 +43,21 @@ type parser struct {
 	// deps: top-level device ("mdadm.NAME", "lvm_vg.NAME", by name) ->
 	// the top-level devices ("disk.KEY"...) it is built on.
 	deps map[string][]string
+	// names: device-mapper, md and VG names -> the node that takes it
+	names map[string]string
+}
+
+// claim records that path names a device kind:name; a second claim is a
+// conflict (two LUKS devices of one name would open one mapping).
+func (p *parser) claim(kind, name, path string) {
+	if p.names == nil {
+		p.names = map[string]string{}
+	}
+	if prev, ok := p.names[kind+":"+name]; ok {
+		p.specErr(path, "%s name %q: already used by %s", kind, name, prev)
+		return
+	}
+	p.names[kind+":"+name] = path
 }
 
 func (p *parser) fail(err error) {
@@ -166,6 +181,13 @@ func (p *parser) crossRefs() {
 		p.specErr("lvm_vg."+name, "referenced by an lvm_pv but not defined")
 		return
 	}
+	if _, ok := orderDevices(p.spec); !ok {
+		var names []string
+		for _, n := range append(append([]*Node{}, p.spec.MDs...), p.spec.VGs...) {
+			names = append(names, n.Path)
+		}
+		p.specErr("disko.devices", "%s are built on each other in a cycle (an array or volume group inside itself)", strings.Join(names, ", "))
+	}
 }
 
 // hooks takes o's create hooks into n and refuses the hooks fleet does
@@ -250,6 +272,7 @@ func (p *parser) mdadm(o *obj) *Node {
 		p.specErr(o.at("name"), "%q: an md array name is letters, digits and +_.:@-", n.Name)
 	}
 	n.Device = "/dev/md/" + n.Name
+	p.claim("md", n.Name, o.path)
 	n.Level = o.int("level", 1)
 	n.Metadata = o.str("metadata", "default")
 	switch n.Metadata {
@@ -288,6 +311,7 @@ func (p *parser) lvmVG(o *obj) *Node {
 	if !lvmNameRE.MatchString(n.Name) || n.Name == "." || n.Name == ".." {
 		p.specErr(o.at("name"), "%q: lvm names are letters, digits and +_.- (not starting with -)", n.Name)
 	}
+	p.claim("volume group", n.Name, o.path)
 	o.hooks(n)
 	for _, lo := range o.subs("lvs") {
 		lv := &LV{Path: lo.path}
@@ -295,6 +319,8 @@ func (p *parser) lvmVG(o *obj) *Node {
 		if !lvmNameRE.MatchString(lv.Name) || lv.Name == "." || lv.Name == ".." {
 			p.specErr(lo.at("name"), "%q: lvm names are letters, digits and +_.- (not starting with -)", lv.Name)
 		}
+		// device-mapper names LVs VG-LV, with - doubled in each.
+		p.claim("device-mapper", strings.ReplaceAll(n.Name, "-", "--")+"-"+strings.ReplaceAll(lv.Name, "-", "--"), lo.path)
 		lv.Size = lo.str("size", "")
 		lv.LVMType = lo.str("lvm_type", "")
 		switch lv.LVMType {
@@ -321,6 +347,9 @@ func (p *parser) lvmVG(o *obj) *Node {
 		}
 		lv.Device = "/dev/" + n.Name + "/" + lv.Name
 		lv.Content = p.content(lo.sub("content"), parent{typ: "lvm_lv", name: lv.Name, dev: lv.Device, top: "lvm_vg." + n.Name})
+		if lv.LVMType == "thin-pool" && lv.Content != nil {
+			p.specErr(lo.at("content"), "a thin pool has no device of its own to hold content: give it to a thinlv in the pool")
+		}
 		lo.finish()
 		n.LVs = append(n.LVs, lv)
 	}
@@ -524,6 +553,7 @@ func (p *parser) luks(o *obj, n *Node, pa parent) {
 	if n.Name == "" || !devNameRE.MatchString(n.Name) || len(n.Name) > 127 {
 		p.specErr(o.at("name"), "%q: want a device-mapper name (letters, digits and +_.:@-)", n.Name)
 	}
+	p.claim("device-mapper", n.Name, o.path)
 	if s := o.sub("settings"); s != nil {
 		n.AllowDiscards = s.flag("allowDiscards", false)
 		n.BypassWorkqueues = s.flag("bypassWorkqueues", false)
@@ -608,8 +638,14 @@ func (p *parser) gpt(o *obj, n *Node, pa parent) {
 			return
 		}
 		labels[pt.Label] = pt.Path
-		if pt.Size == "100%" && i != len(parts)-1 {
-			p.fail(fmt.Errorf("%s: size \"100%%\" must be the last partition (it is number %d of %d): %w\nhint: give it the highest priority", pt.Path, i+1, len(parts), ErrSpec))
+		if fillsRest(pt) && i != len(parts)-1 && parts[i+1].Start == "0" {
+			what := fmt.Sprintf("end %q", pt.End)
+			if pt.Size == "100%" {
+				what = `size "100%"`
+			} else if pt.Size == "" && pt.End == "+0" {
+				what = "no size (it fills the free space)"
+			}
+			p.fail(fmt.Errorf("%s: %s must be the last partition (it is number %d of %d, and %s starts after it): %w\nhint: give it the highest priority", pt.Path, what, i+1, len(parts), parts[i+1].Path, ErrSpec))
 			return
 		}
 		switch {
@@ -634,7 +670,22 @@ func (p *parser) gpt(o *obj, n *Node, pa parent) {
 	if hybrids > 3 {
 		p.specErr(o.at("partitions"), "%d partitions are in the hybrid MBR: sgdisk -h takes three at most", hybrids)
 	}
+	for _, pt := range parts {
+		// disko's sfdisk calls address MBR entry number INDEX (the gpt
+		// partition's number); the hybrid MBR has one entry per hybrid
+		// partition and the EFI entry.
+		if h := pt.Hybrid; h != nil && (h.MBRType != "" || h.Bootable) && pt.Index > hybrids+1 {
+			p.fail(fmt.Errorf("%s.hybrid: disko sets the type and boot flag of MBR entry %d, the partition's number, and the hybrid MBR has %d entries: %w\nhint: give the hybrid partitions the lowest priorities, so they come first", pt.Path, pt.Index, hybrids+1, ErrSpec))
+			return
+		}
+	}
 	n.Partitions = parts
+}
+
+// fillsRest reports whether sgdisk makes pt reach the end of the free
+// space, leaving none for a partition after it.
+func fillsRest(pt *Partition) bool {
+	return pt.End == "-0" || pt.End == "+0" || pt.End == "0"
 }
 
 func (p *parser) partition(o *obj) *Partition {

@@ -208,7 +208,8 @@ func (a *applier) resolve(ctx context.Context, dev string) string {
 		return dev
 	}
 	if md.part > 0 {
-		return PartNode(node, md.part)
+		// The kernel names an array's partitions after its node.
+		return PartNode(a.kernelNode(ctx, node), md.part)
 	}
 	return node
 }

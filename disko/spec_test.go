@@ -186,7 +186,9 @@ func TestSpecErrors(t *testing.T) {
 		{disk(`"root":{"size":"20g"}`), `disk.main.content.partitions.root.size: "20g": disko takes a whole number with an optional unit K, M, G, T or P (like 512M), or 100%: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"size":512}`), `disk.main.content.partitions.root.size: 512: want a string: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"end":"+1.5M"}`), `disk.main.content.partitions.root.end: "+1.5M": sgdisk takes a whole number of sectors, or one with a unit K, M, G, T, P or s, after an optional + or -: invalid disko spec`, ErrSpec},
-		{disk(`"root":{"size":"100%"},"zz":{"size":"1G","priority":9999}`), "disk.main.content.partitions.root: size \"100%\" must be the last partition (it is number 1 of 2): invalid disko spec\nhint: give it the highest priority", ErrSpec},
+		{disk(`"root":{"size":"100%"},"zz":{"size":"1G","priority":9999}`), "disk.main.content.partitions.root: size \"100%\" must be the last partition (it is number 1 of 2, and disk.main.content.partitions.zz starts after it): invalid disko spec\nhint: give it the highest priority", ErrSpec},
+		{disk(`"a":{"end":"-0"},"b":{"size":"1G"}`), "disk.main.content.partitions.a: end \"-0\" must be the last partition (it is number 1 of 2, and disk.main.content.partitions.b starts after it): invalid disko spec\nhint: give it the highest priority", ErrSpec},
+		{disk(`"a":{"start":"1M"},"b":{"size":"1G"}`), "disk.main.content.partitions.a: no size (it fills the free space) must be the last partition (it is number 1 of 2, and disk.main.content.partitions.b starts after it): invalid disko spec\nhint: give it the highest priority", ErrSpec},
 		{disk(`"root":{"size":"1G","type":"83"}`), `disk.main.content.partitions.root.type: "83": want a 4-hex sgdisk code (EF00, 8300...) or a GUID: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"sise":"1G"}`), `disk.main.content.partitions.root.sise: disko has no such option here: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"size":"1G","content":{"type":"zfs","pool":"z"}}`), `disk.main.content.partitions.root.content: type "zfs" is not supported yet`, ErrUnsupported},
@@ -202,6 +204,7 @@ func TestSpecErrors(t *testing.T) {
 		{disk(`"root":{"size":"1G","content":{"type":"btrfs","swap":{"s":{"size":"1G","path":"dir/file"}}}}`), `disk.main.content.partitions.root.content.swap.s.path: "dir/file": want a file name in its subvolume (no directories), like swapfile: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"size":"1G","content":{"type":"btrfs","swap":{"s":{"size":"1.5G"}}}}`), `disk.main.content.partitions.root.content.swap.s.size: "1.5G": disko takes a whole number with a unit K, M, G, T or P, like 8G: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"size":"1G","content":{"type":"btrfs","subvolumes":{"../x":{}}}}`), `disk.main.content.partitions.root.content.subvolumes.../x.name: "../x": want a path inside the filesystem, like @home or /home/user: invalid disko spec`, ErrSpec},
+		{disk(`"a":{"size":"1G","content":{"type":"luks","name":"c"}},"b":{"size":"1G","content":{"type":"luks","name":"c"}}`), `disk.main.content.partitions.b.content: device-mapper name "c": already used by disk.main.content.partitions.a.content: invalid disko spec`, ErrSpec},
 		// LVM
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"1.5x"}}}}}`, `lvm_vg.vg.lvs.a.size: "1.5x": lvcreate -L takes a number with an optional unit (b, s, k, m, g, t, p, e; MiB when none), like 20G, 20g or 1.5T, or a percentage like 100% or 50%VG: invalid disko spec`, ErrSpec},
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"150%"}}}}}`, `lvm_vg.vg.lvs.a.size: "150%": a percentage from 1 to 100: invalid disko spec`, ErrSpec},
@@ -209,6 +212,7 @@ func TestSpecErrors(t *testing.T) {
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"thinlv","pool":"p","priority":1},"p":{"size":"100M","lvm_type":"thin-pool"}}}}}`, `lvm_vg.vg.lvs.a.priority: 1: the thin volume would be created before its pool "p" (priority 501): invalid disko spec`, ErrSpec},
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"raid5"}}}}}`, `lvm_vg.vg.lvs.a.lvm_type: "raid5" needs at least 3 physical volumes, lvm_vg.vg has 1: invalid disko spec`, ErrSpec},
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"raid10"}}}}}`, `lvm_vg.vg.lvs.a.lvm_type: "raid10": disko takes mirror, raid0, raid1, raid4, raid5, raid6, thin-pool or thinlv: invalid disko spec`, ErrSpec},
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","content":{"type":"lvm_pv","vg":"vg"}}}}}}`, `disko.devices: lvm_vg.vg are built on each other in a cycle (an array or volume group inside itself): invalid disko spec`, ErrSpec},
 		// mdadm
 		{`{` + md(2) + `,"mdadm":{"r":{"type":"mdadm","level":3}}}`, `mdadm.r.level: 3: mdadm makes levels 0, 1, 4, 5, 6 and 10: invalid disko spec`, ErrSpec},
 		{`{` + md(2) + `,"mdadm":{"r":{"type":"mdadm","level":6}}}`, `mdadm.r: level 6 needs at least 4 members, 2 mdraid nodes name it: invalid disko spec`, ErrSpec},
