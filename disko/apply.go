@@ -58,63 +58,11 @@ type mdDev struct {
 // opt.Mode. Everything that can be refused is refused before the first
 // change ([ErrRefused]); a step that fails after that is a [*StepError].
 func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) error {
-	if opt.Plan.Root == "" {
-		opt.Plan.Root = "/mnt"
-	}
-	if err := opt.Mode.Validate(); err != nil {
-		return refused(fmt.Errorf("mode %s: %w", opt.Mode, err))
-	}
-	a := &applier{r: r, opt: opt, log: opt.Log, keep: map[string]bool{}, mdDevs: map[string]mdDev{}}
-	if a.log == nil {
-		a.log = log.New(nil)
-		a.log.SetLevel(log.FatalLevel + 1)
-	}
-	a.log = a.log.With("host", r.Host())
-	if err := ValidateDevices(s, opt.Plan.Devices); err != nil {
-		return err
-	}
-	// Resolve every disk to its kernel node (by-id links -> /dev/sdX).
-	devs := map[string]string{}
-	for _, d := range s.Disks {
-		dev := DiskDevice(d, opt.Plan)
-		out, err := a.out(ctx, "readlink", "-e", dev)
-		if err != nil {
-			return withHint(fmt.Errorf("disk %q: %s: %w: %w", d.Name, dev, ErrMissingDevice, ErrRefused), "check the device path or pass --device %s=/dev/...", d.Name)
-		}
-		real := strings.TrimSpace(string(out))
-		if _, err := a.out(ctx, "test", "-b", real); err != nil {
-			return fmt.Errorf("disk %q: %s is not a block device: %w: %w", d.Name, dev, ErrMissingDevice, ErrRefused)
-		}
-		devs[d.Name] = real
-		a.disks = append(a.disks, real)
-		if !d.Destroy {
-			a.keep[d.Name] = true
-		}
-	}
-	for _, md := range s.MDs {
-		a.mdDevs[md.Device] = mdDev{name: md.Name}
-		if md.Content != nil {
-			for _, pt := range md.Content.Partitions {
-				a.mdDevs[PartNode(md.Device, pt.Index)] = mdDev{name: md.Name, part: pt.Index}
-			}
-		}
-	}
-	popt := opt.Plan
-	popt.Devices = devs
-	steps, err := BuildPlan(s, opt.Mode, popt)
+	a, steps, devs, err := prepare(ctx, r, s, opt)
 	if err != nil {
 		return err
 	}
-	tools := opt.Tools
-	if tools == nil {
-		if tools, err = QueryTools(ctx, r); err != nil {
-			return refused(fmt.Errorf("ask the installer for its tools: %w", err))
-		}
-	}
-	a.udev = tools.Udev
-	if err := Check(s, steps, opt, tools); err != nil {
-		return err
-	}
+	opt = a.opt
 	a.ownMounts = map[string]bool{}
 	for _, st := range steps {
 		if _, ok := st.Action.(*Umount); ok {
@@ -195,6 +143,82 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 		}
 	}
 	return nil
+}
+
+// Preflight does, without changing anything, all of Apply's checks that
+// need no look at the disks' contents: the mode, the --device map, every
+// disk present and a block device, the plan, the installer's tools and
+// their versions, and the keys. It returns the tools, to pass to Apply
+// ([ApplyOptions.Tools]) so it does not ask again. An install calls it
+// in its preflight, before anything is staged.
+func Preflight(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*Tools, error) {
+	a, _, _, err := prepare(ctx, r, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	return a.opt.Tools, nil
+}
+
+// prepare resolves the disks, builds the plan and checks it against the
+// installer's tools and the keys.
+func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*applier, []Step, map[string]string, error) {
+	if opt.Plan.Root == "" {
+		opt.Plan.Root = "/mnt"
+	}
+	if err := opt.Mode.Validate(); err != nil {
+		return nil, nil, nil, refused(fmt.Errorf("mode %s: %w", opt.Mode, err))
+	}
+	a := &applier{r: r, opt: opt, log: opt.Log, keep: map[string]bool{}, mdDevs: map[string]mdDev{}}
+	if a.log == nil {
+		a.log = log.New(nil)
+		a.log.SetLevel(log.FatalLevel + 1)
+	}
+	a.log = a.log.With("host", r.Host())
+	if err := ValidateDevices(s, opt.Plan.Devices); err != nil {
+		return nil, nil, nil, err
+	}
+	// Resolve every disk to its kernel node (by-id links -> /dev/sdX).
+	devs := map[string]string{}
+	for _, d := range s.Disks {
+		dev := DiskDevice(d, opt.Plan)
+		out, err := a.out(ctx, "readlink", "-e", dev)
+		if err != nil {
+			return nil, nil, nil, withHint(fmt.Errorf("disk %q: %s: %w: %w", d.Name, dev, ErrMissingDevice, ErrRefused), "check the device path or pass --device %s=/dev/...", d.Name)
+		}
+		real := strings.TrimSpace(string(out))
+		if _, err := a.out(ctx, "test", "-b", real); err != nil {
+			return nil, nil, nil, fmt.Errorf("disk %q: %s is not a block device: %w: %w", d.Name, dev, ErrMissingDevice, ErrRefused)
+		}
+		devs[d.Name] = real
+		a.disks = append(a.disks, real)
+		if !d.Destroy {
+			a.keep[d.Name] = true
+		}
+	}
+	for _, md := range s.MDs {
+		a.mdDevs[md.Device] = mdDev{name: md.Name}
+		if md.Content != nil {
+			for _, pt := range md.Content.Partitions {
+				a.mdDevs[PartNode(md.Device, pt.Index)] = mdDev{name: md.Name, part: pt.Index}
+			}
+		}
+	}
+	popt := opt.Plan
+	popt.Devices = devs
+	steps, err := BuildPlan(s, opt.Mode, popt)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if a.opt.Tools == nil {
+		if a.opt.Tools, err = QueryTools(ctx, r); err != nil {
+			return nil, nil, nil, refused(fmt.Errorf("ask the installer for its tools: %w", err))
+		}
+	}
+	a.udev = a.opt.Tools.Udev
+	if err := Check(s, steps, a.opt, a.opt.Tools); err != nil {
+		return nil, nil, nil, err
+	}
+	return a, steps, devs, nil
 }
 
 // wipe reports whether st may replace what it finds: --wipe, or destroy

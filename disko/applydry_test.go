@@ -2,6 +2,7 @@ package disko
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,3 +95,34 @@ func tail(l []string, n int) []string {
 }
 
 var _ remote.Runner = (*dryMachine)(nil)
+
+// TestProgress: Apply calls Progress as each step starts, with the steps
+// done so far, the total and the step, so a terminal can draw
+// "disko: step k of n".
+func TestProgress(t *testing.T) {
+	s, err := Parse([]byte(`{"disk":{"main":{"type":"disk","device":"/dev/vda","content":{"type":"gpt","partitions":{
+	  "ESP":{"size":"64M","type":"EF00","content":{"type":"filesystem","format":"vfat","mountpoint":"/boot"}},
+	  "root":{"size":"100%","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}}}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newDryMachine(map[string]int64{"/dev/vda": 8 << 30})
+	var got []string
+	err = Apply(context.Background(), m, s, ApplyOptions{Mode: ModeFormatMount, Progress: func(done, total int, step string) {
+		got = append(got, fmt.Sprintf("%d/%d %s", done, total, step))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"0/6 format partition disk.main.content",
+		"1/6 format probe disk.main.content",
+		"2/6 format mkfs disk.main.content.partitions.ESP.content",
+		"3/6 format mkfs disk.main.content.partitions.root.content",
+		"4/6 mount mount disk.main.content.partitions.root.content",
+		"5/6 mount mount disk.main.content.partitions.ESP.content",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("progress:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

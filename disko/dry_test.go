@@ -391,8 +391,6 @@ func (m *dryMachine) run(args []string) (string, int) {
 		return "", 0
 	case "sh":
 		return m.script(args)
-	case "lsblk":
-		return "NAME TYPE FSTYPE SIZE MOUNTPOINT\n", 0
 	case "mkswap", "pvcreate":
 		t := map[string]string{"mkswap": "swap", "pvcreate": "LVM2_member"}[args[0]]
 		m.fs[m.real(last)] = t
@@ -570,6 +568,12 @@ func (m *dryMachine) script(args []string) (string, int) {
 		for _, p := range m.parts[disk] {
 			fmt.Fprintf(&b, "table %d %d %d\n", p.n, p.first, p.last-p.first+1)
 			fmt.Fprintf(&b, "sys %s %d %d %d 1\n", path.Base(PartNode(disk, p.n)), p.n, p.first, p.last-p.first+1)
+		}
+		return b.String(), 0
+	case role == "fleet-state":
+		var b strings.Builder
+		for _, d := range args[4:] {
+			fmt.Fprintf(&b, "%s|%d|%s|||\n", path.Base(d), m.size(d), m.pttype[m.real(d)])
 		}
 		return b.String(), 0
 	case role == "fleet-disk-check":

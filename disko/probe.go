@@ -3,6 +3,7 @@ package disko
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path"
 	"strconv"
 	"strings"
@@ -235,26 +236,89 @@ func (a *applier) kernelNode(ctx context.Context, dev string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// state is lsblk's view of the layout's disks and what is built on them
-// (partitions, md, dm, LVs, filesystems, mounts), one line a device, for
-// the error of a step that failed. Bounded, and escaped: it is remote text.
+// stateScript prints one line per block device of the disks it is given,
+// their partitions and what is built on them (md, dm: LUKS, LVs),
+// following holders: kernel name, bytes, what blkid finds, the mountpoint
+// and the holders. It reads sysfs, blkid and /proc/mounts, so it needs no
+// udev.
+const stateScript = `seen=" "
+show() {
+  n=$1
+  case "$seen" in *" $n "*) return;; esac
+  seen="$seen$n "
+  d=/sys/class/block/$n
+  [ -e "$d/size" ] || return
+  t=$(blkid -p -o value -s TYPE "/dev/$n" 2>/dev/null)
+  [ -n "$t" ] || t=$(blkid -p -o value -s PTTYPE "/dev/$n" 2>/dev/null)
+  m=$(awk -v d="/dev/$n" '$1==d {print $2; exit}' /proc/mounts)
+  name=$(cat "$d/dm/name" 2>/dev/null || cat "$d/md/array_state" 2>/dev/null | sed 's/^/md /')
+  h=$(ls "$d/holders" 2>/dev/null | tr '\n' ' ')
+  echo "$n|$(( $(cat "$d/size") * 512 ))|${t:-}|${m:-}|${name:-}|$h"
+  for x in $h; do show "$x"; done
+}
+for disk in "$@"; do
+  b=${disk##*/}
+  show "$b"
+  for p in /sys/class/block/$b/$b*; do [ -e "$p/partition" ] && show "${p##*/}"; done
+done
+true`
+
+// state says what is on the layout's disks and built on them (partitions,
+// md, dm, LVs, filesystems, mounts), one line a device, for the error of a
+// step that failed. Bounded, and escaped: it is remote text.
 func (a *applier) state(ctx context.Context) []string {
 	if len(a.disks) == 0 {
 		return nil
 	}
-	out, err := a.out(ctx, append([]string{"lsblk", "-o", "NAME,TYPE,FSTYPE,SIZE,MOUNTPOINT"}, a.disks...)...)
+	out, err := a.out(ctx, append([]string{"sh", "-c", stateScript, "fleet-state"}, a.disks...)...)
 	if err != nil {
-		return []string{"(lsblk failed: " + escapeRemote(err.Error()) + ")"}
+		return []string{"(cannot tell: " + escapeRemote(err.Error()) + ")"}
 	}
 	var lines []string
-	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(l, "|")
+		if len(f) != 6 {
+			continue
+		}
 		if len(lines) == 64 {
 			lines = append(lines, "...")
 			break
 		}
-		lines = append(lines, escapeRemote(strings.TrimRight(l, " ")))
+		size, _ := strconv.ParseInt(f[1], 10, 64)
+		var b strings.Builder
+		b.WriteString(f[0])
+		if f[4] != "" {
+			b.WriteString(" (" + f[4] + ")")
+		}
+		b.WriteString(": " + humanBytes(size))
+		if f[2] != "" {
+			b.WriteString(", " + f[2])
+		} else {
+			b.WriteString(", nothing blkid knows")
+		}
+		if f[3] != "" {
+			b.WriteString(", mounted on " + f[3])
+		}
+		if h := strings.TrimSpace(f[5]); h != "" {
+			b.WriteString(", held by " + h)
+		}
+		lines = append(lines, escapeRemote(b.String()))
 	}
 	return lines
+}
+
+// humanBytes writes a size in binary units, one decimal.
+func humanBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	f, u := float64(n), 0
+	for f >= 1024 && u < len(units)-1 {
+		f /= 1024
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, units[u])
 }
 
 // escapeRemote makes remote text safe for a terminal: control characters

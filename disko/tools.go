@@ -25,7 +25,7 @@ type Tools struct {
 }
 
 // toolPrograms are the programs QueryTools looks for.
-var toolPrograms = []string{"sgdisk", "sfdisk", "parted", "partx", "wipefs", "blkid", "blockdev", "lsblk", "mkswap",
+var toolPrograms = []string{"sgdisk", "sfdisk", "parted", "partx", "wipefs", "blkid", "blockdev", "mkswap",
 	"mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.vfat", "mkfs.xfs", "mkfs.btrfs", "mkfs.f2fs", "mkfs.exfat", "btrfs",
 	"cryptsetup", "pvcreate", "vgcreate", "lvcreate", "vgchange", "vgs", "lvs", "mdadm", "udevadm", "bash"}
 
@@ -111,7 +111,7 @@ func versionAtLeast(have, want string) bool {
 // packages name where each program comes from, for the hint.
 var packages = map[string]string{
 	"sgdisk": "gptfdisk", "sfdisk": "util-linux", "partx": "util-linux", "wipefs": "util-linux", "blkid": "util-linux",
-	"blockdev": "util-linux", "lsblk": "util-linux", "mkswap": "util-linux", "parted": "parted",
+	"blockdev": "util-linux", "mkswap": "util-linux", "parted": "parted",
 	"mkfs.ext2": "e2fsprogs", "mkfs.ext3": "e2fsprogs", "mkfs.ext4": "e2fsprogs", "mkfs.vfat": "dosfstools",
 	"mkfs.xfs": "xfsprogs", "mkfs.btrfs": "btrfs-progs", "btrfs": "btrfs-progs", "mkfs.f2fs": "f2fs-tools",
 	"mkfs.exfat": "exfatprogs", "cryptsetup": "cryptsetup", "pvcreate": "lvm2", "vgcreate": "lvm2", "lvcreate": "lvm2",
