@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -188,15 +189,17 @@ type Probe struct {
 func (*Probe) Kind() string { return "probe" }
 
 func (pr *Probe) act(ctx context.Context, a *applier, st *Step) error {
+	disk := a.kernelNode(ctx, st.DiskDev)
 	if a.udev {
-		if _, err := a.out(ctx, "udevadm", "trigger", "--subsystem-match=block"); err != nil {
+		// Only this disk's devices: a trigger on every block device
+		// makes udev assemble stale md arrays found on other disks.
+		if _, err := a.out(ctx, "udevadm", "trigger", "--subsystem-match=block", "--sysname-match="+path.Base(disk)+"*"); err != nil {
 			return err
 		}
 		if _, err := a.out(ctx, "udevadm", "settle"); err != nil {
 			return err
 		}
 	}
-	disk := a.kernelNode(ctx, st.DiskDev)
 	if m, err := a.staleParts(ctx, disk, pr.Parts); err == nil && len(m) == 0 {
 		return nil
 	}

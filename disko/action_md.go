@@ -2,9 +2,12 @@ package disko
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/fleetnix/fleet/remote"
 )
 
 // MDCreate makes an md array, then clears any partition table the new
@@ -54,7 +57,17 @@ func (m *MDCreate) act(ctx context.Context, a *applier, st *Step) error {
 	if err != nil || node == "" {
 		return fmt.Errorf("array %s not found after mdadm --create: %w", st.Device, ErrVerify)
 	}
-	return a.run(ctx, st, []string{"sgdisk", "--zap-all", node})
+	err = a.run(ctx, st, []string{"sgdisk", "--zap-all", node})
+	// sgdisk destroys the tables but exits 2 when the main one it read
+	// was corrupt (an array over old disks, with --assume-clean, shows a
+	// stale backup gpt): what counts is that none is left.
+	var ee *remote.ExitError
+	if errors.As(err, &ee) && ee.Code == 2 {
+		if t, berr := a.blkType(ctx, node, true); berr == nil && t == "" {
+			return nil
+		}
+	}
+	return err
 }
 
 func (m *MDCreate) verify(ctx context.Context, a *applier, st *Step) error {

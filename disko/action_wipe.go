@@ -3,22 +3,42 @@ package disko
 import (
 	"context"
 	"fmt"
+	"sort"
 )
 
-// Wipe erases every signature on a disk and its partitions (wipefs), for
-// destroy. A disk with destroy = false has no Wipe step.
+// Wipe erases a disk for destroy, as disko's disk-deactivate does: it
+// takes down what is built on the disk (md arrays stopped, dm devices —
+// LUKS mappings, LVs — removed; the deepest first), then erases every
+// signature on its partitions and on the disk (wipefs). A disk with
+// destroy = false has no Wipe step.
 type Wipe struct{ always }
 
 func (*Wipe) Kind() string { return "wipe" }
 
 func (*Wipe) act(ctx context.Context, a *applier, st *Step) error {
-	nums, _, err := a.devNums(ctx, st.Device)
+	tree, err := a.tree(ctx, st.Device)
 	if err != nil {
 		return err
 	}
-	for _, name := range nums {
-		if "/dev/"+name != st.Device {
-			if err := a.run(ctx, st, []string{"wipefs", "--all", "-f", "/dev/" + name}); err != nil {
+	sort.SliceStable(tree, func(i, j int) bool { return tree[i].depth > tree[j].depth })
+	for _, b := range tree {
+		var args []string
+		switch {
+		case b.depth == 0:
+			continue
+		case b.dmName != "":
+			args = []string{"dmsetup", "remove", "--retry", b.dmName}
+		default:
+			args = []string{"mdadm", "--stop", "/dev/" + b.name}
+		}
+		a.log.Info("take down", "device", b.name, "cmd", args)
+		if err := a.run(ctx, st, args); err != nil {
+			return err
+		}
+	}
+	for _, b := range tree {
+		if b.depth == 0 && "/dev/"+b.name != st.Device {
+			if err := a.run(ctx, st, []string{"wipefs", "--all", "-f", "/dev/" + b.name}); err != nil {
 				return err
 			}
 		}

@@ -125,6 +125,9 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 		if err := arraysFit(s, sizes); err != nil {
 			return fmt.Errorf("%w: %w: %w", err, ErrTooSmall, ErrRefused)
 		}
+		if err := filesystemsFit(s, sizes, opt.Tools); err != nil {
+			return fmt.Errorf("%w: %w: %w", err, ErrTooSmall, ErrRefused)
+		}
 	}
 	if len(erased) > 0 && !opt.Yes {
 		if opt.Confirm == nil {
@@ -228,6 +231,10 @@ func (a *applier) wipe(st *Step) bool {
 }
 
 // safe refuses a disk that is in use or too small, and returns its size.
+// In use: mounted (but for the layout's own mounts, which destroy
+// unmounts), swapping, or holding an md array or dm device. Destroy takes
+// down the arrays and dm devices on a disk it erases (as disko's
+// disk-deactivate does), unless one of them is mounted or swapping.
 func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) {
 	refuse := func(sentinel error, hint, format string, args ...any) (int64, error) {
 		err := fmt.Errorf("disk %q (%s): %s: %w: %w", d.Name, dev, fmt.Sprintf(format, args...), sentinel, ErrRefused)
@@ -236,7 +243,7 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) 
 		}
 		return 0, err
 	}
-	nums, holders, err := a.devNums(ctx, dev)
+	tree, err := a.tree(ctx, dev)
 	if err != nil {
 		return refuse(ErrMissingDevice, "", "cannot read /sys/class/block/%s: %v", path.Base(dev), err)
 	}
@@ -245,14 +252,17 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) 
 		return 0, err
 	}
 	for _, m := range ms {
-		if name, ok := nums[m.devNum]; ok {
+		for _, b := range tree {
+			if b.devNum != m.devNum {
+				continue
+			}
 			if a.opt.Mode.Destroy && a.ownMounts[m.target] {
 				continue // destroy unmounts the layout's own mounts first
 			}
 			if m.target == "/" {
-				return refuse(ErrInUse, "", "/dev/%s holds the running root filesystem", name)
+				return refuse(ErrInUse, "", "/dev/%s holds the running root filesystem", b.name)
 			}
-			return refuse(ErrInUse, "unmount it first, or run with --mode unmount", "/dev/%s is mounted on %s", name, m.target)
+			return refuse(ErrInUse, "unmount it first, or run with --mode unmount", "/dev/%s is mounted on %s", b.name, m.target)
 		}
 	}
 	swaps, err := a.out(ctx, "cat", "/proc/swaps")
@@ -264,14 +274,28 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) 
 		if len(f) == 0 {
 			continue
 		}
-		for _, name := range nums {
-			if f[0] == "/dev/"+name {
-				return refuse(ErrInUse, "swapoff it first", "/dev/%s is in use as swap", name)
+		for _, b := range tree {
+			if f[0] == "/dev/"+b.name || (b.dmName != "" && f[0] == "/dev/mapper/"+b.dmName) {
+				return refuse(ErrInUse, "swapoff it first", "/dev/%s is in use as swap", b.name)
 			}
 		}
 	}
-	if len(holders) > 0 {
-		return refuse(ErrInUse, "stop it first (mdadm --stop, vgchange -a n, cryptsetup close), or run with --mode unmount", "%s (md, dm or lvm)", strings.Join(holders, ", "))
+	var held []string
+	for _, b := range tree {
+		if b.depth > 0 {
+			name := b.name
+			if b.dmName != "" {
+				name += " (" + b.dmName + ")"
+			}
+			held = append(held, name)
+		}
+	}
+	erase := a.opt.Mode.Destroy && d.Destroy
+	if len(held) > 0 && !erase {
+		return refuse(ErrInUse, "stop them first (mdadm --stop, vgchange -a n, cryptsetup close), or erase the disk with --mode destroy,format,mount", "%s hold it (md, dm or lvm)", strings.Join(held, ", "))
+	}
+	if len(held) > 0 && erase {
+		a.log.Warn("destroy takes down what is built on the disk", "disk", d.Name, "devices", strings.Join(held, ", "))
 	}
 	out, err := a.out(ctx, "blockdev", "--getsize64", dev)
 	if err != nil {

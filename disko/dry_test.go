@@ -584,16 +584,16 @@ func (m *dryMachine) script(args []string) (string, int) {
 	case role == "fleet-stat":
 		dev, rel := m.onFS(args[4])
 		return m.files[dev+rel] + "\n", 0
-	case strings.HasPrefix(s, "cd /sys/class/block"):
+	case role == "fleet-tree":
 		disk := "/dev/" + args[4]
 		if !m.exists(disk) {
 			return "", 1
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "dev %s %s\n", args[4], m.devNum(disk))
+		fmt.Fprintf(&b, "dev %s %s 0\n", args[4], m.devNum(disk))
 		for _, p := range m.parts[m.real(disk)] {
 			n := PartNode(disk, p.n)
-			fmt.Fprintf(&b, "dev %s %s\n", path.Base(n), m.devNum(n))
+			fmt.Fprintf(&b, "dev %s %s 0\n", path.Base(n), m.devNum(n))
 		}
 		return b.String(), 0
 	case strings.Contains(s, "for d in /dev/md[0-9]*"):
@@ -607,7 +607,7 @@ func (m *dryMachine) script(args []string) (string, int) {
 		for _, p := range toolPrograms {
 			fmt.Fprintf(&b, "have %s /usr/sbin/%s\n", p, p)
 		}
-		for p, v := range map[string]string{"sgdisk": "1.0.9", "sfdisk": "2.38.1", "parted": "3.5", "cryptsetup": "2.6.1", "lvm": "2.03.16", "mdadm": "4.2", "btrfs": "6.2"} {
+		for p, v := range map[string]string{"sgdisk": "1.0.9", "sfdisk": "2.38.1", "parted": "3.5", "cryptsetup": "2.6.1", "lvm": "2.03.16", "mdadm": "4.2", "btrfs": "6.2", "xfs": "6.1.0"} {
 			fmt.Fprintf(&b, "version %s x %s\n", p, v)
 		}
 		b.WriteString("codes")

@@ -75,6 +75,20 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Both forms of every differential layout, as disko made them.
+	goldens, _ := filepath.Glob("testdata/diskoeval/golden/*.json")
+	for _, name := range goldens {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var g golden
+		if err := json.Unmarshal(b, &g); err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(g.User))
+		f.Add([]byte(g.Evaluated))
+	}
 	const root = "/mnt"
 	modes := []string{"destroy,format,mount", "format,mount", "format", "mount", "unmount"}
 	f.Fuzz(func(t *testing.T, data []byte) {

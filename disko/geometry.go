@@ -149,3 +149,31 @@ func arraysFit(s *Spec, sizes map[string]int64) error {
 	}
 	return nil
 }
+
+// minXFS is the smallest filesystem mkfs.xfs makes since xfsprogs 5.19.
+const minXFS = 300 << 20
+
+// filesystemsFit refuses an xfs filesystem on a disk's partition smaller
+// than mkfs.xfs makes (300 MiB since xfsprogs 5.19), before anything runs.
+func filesystemsFit(s *Spec, sizes map[string]int64, t *Tools) error {
+	if t == nil || !versionAtLeast(t.Versions["xfs"], "5.19") || t.Versions["xfs"] == "" {
+		return nil
+	}
+	for _, d := range s.Disks {
+		size, ok := sizes[d.Name]
+		if !ok || d.Content == nil || d.Content.Type != "gpt" {
+			continue
+		}
+		spans, err := fits(d.Content, size)
+		if err != nil {
+			continue
+		}
+		for _, pt := range d.Content.Partitions {
+			sp := spans[pt.Index]
+			if b := (sp.last - sp.first + 1) * 512; pt.Content != nil && pt.Content.Type == "filesystem" && pt.Content.Format == "xfs" && b < minXFS {
+				return fmt.Errorf("%s: mkfs.xfs %s makes no filesystem smaller than 300 MiB, and the partition would be %s", pt.Content.Path, t.Versions["xfs"], humanBytes(b))
+			}
+		}
+	}
+	return nil
+}

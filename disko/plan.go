@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/fleetnix/fleet/remote"
 )
 
 // Step is one action of a plan: where it acts, its typed [Action] (which
@@ -68,21 +66,6 @@ func DiskDevice(d *Node, opt Options) string {
 		return p
 	}
 	return d.Device
-}
-
-type mountEntry struct {
-	mp, dev, fstype string
-	diskoDev        string // disko's device, for the mount order
-	opts            []string
-	node            string
-	disk            string
-}
-
-// unmountEntry is an entry of disko's unmount list: a mountpoint or a
-// swap device, by key.
-type unmountEntry struct {
-	key  string
-	step Step
 }
 
 type planner struct {
@@ -301,15 +284,6 @@ func (p *planner) node(n *Node, dev, disk, diskDev string) (out []Step) {
 	return out
 }
 
-func (p *planner) mount(n *Node, mp, dev, fstype string, opts []string, node, disk string) {
-	if mp == "" {
-		return
-	}
-	p.mounts = append(p.mounts, mountEntry{mp: mp, dev: dev, diskoDev: n.Device, fstype: fstype, opts: opts, node: node, disk: disk})
-	p.unmounts = append(p.unmounts, unmountEntry{mp, Step{Phase: PhaseUnmount, Action: &Umount{}, Disk: disk, Node: node, Device: dev,
-		Mountpoint: p.under(mp), Cmds: [][]string{{"umount", p.under(mp)}}}})
-}
-
 func mkswapfile(dir string, f *Swapfile) []string {
 	return []string{"btrfs", "filesystem", "mkswapfile", "--size", f.Size, dir + "/" + f.Path}
 }
@@ -326,64 +300,6 @@ func keyFileArgs(n *Node) []string {
 	return a
 }
 
-// hooked puts n's create hooks around body, the steps that create n and
-// its content, as disko does: each runs in bash (set -efu) with the node's
-// fields as shell variables (type, device, name, and format, mountpoint,
-// mountOptions, extraArgs where the node has them), device being the one
-// fleet resolved (a partition's kernel node, not udev's by-partlabel link).
-func (p *planner) hooked(n *Node, dev, disk, diskDev string, body []Step) []Step {
-	if n.PreCreateHook == "" && n.PostCreateHook == "" {
-		return body
-	}
-	hook := func(name, script string) Step {
-		return Step{Phase: PhaseFormat, Action: &Hook{Name: name}, Disk: disk, Node: n.Path, Device: dev, DiskDev: diskDev,
-			Cmds: [][]string{{"bash", "-c", "set -efu\n" + hookVars(n, dev) + script, "disko-" + name}}}
-	}
-	var out []Step
-	if n.PreCreateHook != "" {
-		out = append(out, hook("preCreateHook", n.PreCreateHook))
-	}
-	out = append(out, body...)
-	if n.PostCreateHook != "" {
-		out = append(out, hook("postCreateHook", n.PostCreateHook))
-	}
-	return out
-}
-
-// hookVars are the shell assignments of n's fields for its hooks.
-func hookVars(n *Node, dev string) string {
-	var b strings.Builder
-	set := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, remote.ShellQuote(v)) }
-	list := func(k string, vs []string) {
-		q := make([]string, len(vs))
-		for i, v := range vs {
-			q[i] = remote.ShellQuote(v)
-		}
-		fmt.Fprintf(&b, "%s=(%s)\n", k, strings.Join(q, " "))
-	}
-	set("type", n.Type)
-	if dev != "" {
-		set("device", dev)
-	}
-	if n.Name != "" {
-		set("name", n.Name)
-	}
-	switch n.Type {
-	case "filesystem", "btrfs", "nodev":
-		if n.Type != "btrfs" {
-			set("format", n.Format)
-		}
-		if n.Mountpoint != "" {
-			set("mountpoint", n.Mountpoint)
-		}
-		list("mountOptions", n.MountOptions)
-		list("extraArgs", n.ExtraArgs)
-	case "swap":
-		list("extraArgs", n.ExtraArgs)
-	}
-	return b.String()
-}
-
 func (p *planner) luksOpenStep(n *Node, dev, disk, diskDev string) Step {
 	args := []string{"cryptsetup", "open", dev, n.Name}
 	if n.AllowDiscards {
@@ -394,95 +310,6 @@ func (p *planner) luksOpenStep(n *Node, dev, disk, diskDev string) Step {
 	}
 	args = append(append(append(args, n.ExtraOpenArgs...), "--key-file=-"), keyFileArgs(n)...)
 	return Step{Phase: PhaseFormat, Action: &LuksOpen{}, Disk: disk, Node: n.Path, Device: "/dev/mapper/" + n.Name, DiskDev: diskDev, Cmds: [][]string{args}, KeyName: n.Name}
-}
-
-// mountSteps: disko's mount script opens the devices (luks, lvm) in
-// device order, then mounts the filesystems in mount order.
-func (p *planner) mountSteps(s *Spec, order []*Node) []Step {
-	var out []Step
-	var devs func(n *Node)
-	devs = func(n *Node) {
-		if n == nil {
-			return
-		}
-		if n.Type == "luks" {
-			out = append(out, p.luksOpen[n])
-		}
-		for _, pt := range n.Partitions {
-			devs(pt.Content)
-		}
-		for _, tp := range n.TableParts {
-			devs(tp.Content)
-		}
-		devs(n.Content)
-	}
-	for _, top := range order {
-		switch top.Type {
-		case "mdadm":
-			// Arrays stopped by an unmount are assembled again from their
-			// members (disko assumes they run).
-			args := append([]string{"mdadm", "--assemble", top.Device}, p.mdMembers[top.Name]...)
-			out = append(out, Step{Phase: PhaseMount, Action: &MDAssemble{Name: top.Name}, Node: top.Path, Device: top.Device, Cmds: [][]string{args}})
-			devs(top.Content)
-		case "lvm_vg":
-			out = append(out, Step{Phase: PhaseMount, Action: &VGChange{Active: true}, Node: top.Path, Device: top.Name, Cmds: [][]string{{"vgchange", "-a", "y", top.Name}}})
-			for _, lv := range top.LVs {
-				devs(lv.Content)
-			}
-		default:
-			devs(top)
-		}
-	}
-	for _, m := range mountOrder(p.mounts) {
-		target := p.under(m.mp)
-		out = append(out, Step{Phase: PhaseMount, Action: &Mount{}, Disk: m.disk, Node: m.node, Device: m.dev, FSType: m.fstype, Mountpoint: target,
-			Cmds: [][]string{{"mount", "-t", m.fstype, "-o", strings.Join(m.opts, ","), "-o", "X-mount.mkdir", m.dev, target}}})
-	}
-	return out
-}
-
-// unmountSteps: disko's unmount script unmounts (and swaps off) by key in
-// reverse order, children first, then closes the devices in reverse
-// device order: each device's content before the device.
-func (p *planner) unmountSteps(order []*Node) []Step {
-	var out []Step
-	entries := append([]unmountEntry(nil), p.unmounts...)
-	slices.SortStableFunc(entries, func(a, b unmountEntry) int { return strings.Compare(b.key, a.key) })
-	for _, e := range entries {
-		out = append(out, e.step)
-	}
-	var devs func(n *Node)
-	devs = func(n *Node) {
-		if n == nil {
-			return
-		}
-		for _, pt := range n.Partitions {
-			devs(pt.Content)
-		}
-		for _, tp := range n.TableParts {
-			devs(tp.Content)
-		}
-		devs(n.Content)
-		if n.Type == "luks" {
-			out = append(out, Step{Phase: PhaseUnmount, Action: &LuksClose{}, Node: n.Path, Device: "/dev/mapper/" + n.Name, Cmds: [][]string{{"cryptsetup", "close", n.Name}}})
-		}
-	}
-	for i := len(order) - 1; i >= 0; i-- {
-		top := order[i]
-		switch top.Type {
-		case "lvm_vg":
-			for _, lv := range top.LVs {
-				devs(lv.Content)
-			}
-			out = append(out, Step{Phase: PhaseUnmount, Action: &VGChange{}, Node: top.Path, Device: top.Name, Cmds: [][]string{{"vgchange", "-a", "n", top.Name}}})
-		case "mdadm":
-			devs(top.Content)
-			out = append(out, Step{Phase: PhaseUnmount, Action: &MDStop{Name: top.Name}, Node: top.Path, Device: top.Device, Cmds: [][]string{{"mdadm", "--stop", top.Device}}})
-		default:
-			devs(top)
-		}
-	}
-	return out
 }
 
 // PartArgs are sgdisk's options that create pt, as disko writes them.

@@ -94,35 +94,49 @@ func (a *applier) partInfo(ctx context.Context, disk string, n int) (*partInfo, 
 	return pi, nil
 }
 
-// devNums lists the major:minor of a disk and its partitions, and holders.
-func (a *applier) devNums(ctx context.Context, disk string) (nums map[string]string, holders []string, err error) {
-	base := path.Base(disk)
-	script := `cd /sys/class/block/"$1" || exit 1
-echo "dev $1 $(cat dev)"
-for h in holders/*; do [ -e "$h" ] && echo "holder $1 ${h#holders/}"; done
-for p in "$1"*; do
-  [ -e "$p/partition" ] || continue
-  echo "dev $p $(cat "$p/dev")"
-  for h in "$p"/holders/*; do [ -e "$h" ] && echo "holder $p ${h##*/}"; done
-done
+// blockDev is a device of a disk's tree: the disk, its partitions, and
+// what is built on them (md arrays, dm devices), found through holders.
+type blockDev struct {
+	name   string // kernel name: sda, sda1, md127, dm-0
+	devNum string // major:minor
+	depth  int    // 0: the disk and its partitions; 1: their holders...
+	dmName string // dm devices: their name (crypted, vg-lv)
+}
+
+// treeScript lists a disk, its partitions and their holders, recursively.
+const treeScript = `cd /sys/class/block || exit 1
+[ -e "$1/dev" ] || exit 1
+seen=" "
+show() {
+  case "$seen" in *" $1 "*) return;; esac
+  seen="$seen$1 "
+  echo "dev $1 $(cat "$1/dev") $2 $(cat "$1/dm/name" 2>/dev/null)"
+  for h in "$1"/holders/*; do [ -e "$h" ] && show "${h##*/}" $(($2 + 1)); done
+}
+show "$1" 0
+for p in "$1"/"$1"*; do [ -e "$p/partition" ] && show "${p##*/}" 0; done
 exit 0`
-	out, err := a.out(ctx, "sh", "-c", script, "sh", base)
+
+// tree lists disk's devices and everything built on them.
+func (a *applier) tree(ctx context.Context, disk string) ([]blockDev, error) {
+	out, err := a.out(ctx, "sh", "-c", treeScript, "fleet-tree", path.Base(disk))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	nums = map[string]string{}
+	var devs []blockDev
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
-		if len(f) != 3 {
+		if len(f) < 4 || f[0] != "dev" {
 			continue
 		}
-		if f[0] == "dev" {
-			nums[f[2]] = f[1]
-		} else {
-			holders = append(holders, f[1]+" is held by "+f[2])
+		d := blockDev{name: f[1], devNum: f[2]}
+		d.depth, _ = strconv.Atoi(f[3])
+		if len(f) > 4 {
+			d.dmName = f[4]
 		}
+		devs = append(devs, d)
 	}
-	return nums, holders, nil
+	return devs, nil
 }
 
 // mountInfo is one line of /proc/self/mountinfo.

@@ -192,8 +192,8 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		if err := apply(s, "unmount", root, nil); err != nil {
 			t.Fatalf("unmount: %v", err)
 		}
-		if md := runOn(t, c, "cat", "/proc/mdstat"); activeMD.MatchString(md) {
-			t.Fatalf("arrays still running after unmount:\n%s", md)
+		if links := runOn(t, c, "sh", "-c", "ls /dev/md 2>/dev/null; true"); strings.Contains(links, "boot") || strings.Contains(links, "sys") {
+			t.Fatalf("arrays still running after unmount: /dev/md has %q\n%s", links, runOn(t, c, "cat", "/proc/mdstat"))
 		}
 		if err := apply(s, "mount", root, nil); err != nil {
 			t.Fatalf("mount after unmount: %v", err)
@@ -215,6 +215,12 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The arrays of the layout before, running again (as an installer
+		// booted over old disks assembles them): destroy takes them down.
+		runOn(t, c, "sh", "-c", "mdadm --assemble --scan; true")
+		if md := runOn(t, c, "cat", "/proc/mdstat"); !activeMD.MatchString(md) {
+			t.Fatalf("the old arrays did not assemble:\n%s", md)
+		}
 		root := "/mnt/levels"
 		if err := apply(s, "destroy,format,mount", root, nil); err != nil {
 			t.Fatalf("destroy,format,mount: %v", err)
@@ -227,6 +233,9 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^md[0-9]+ : active raid0 vd[bce]1\[[0-9]\] vd[bce]1\[[0-9]\] vd[bce]1\[[0-9]\]`).MatchString(md) ||
 			!regexp.MustCompile(`(?m)^md[0-9]+ : active raid5 vd[bce]2\[[0-9]\] vd[bce]2\[[0-9]\] vd[bce]2\[[0-9]\]`).MatchString(md) {
 			t.Fatalf("want a raid0 over the first partitions and a raid5 over the second:\n%s", md)
+		}
+		if n := len(activeMD.FindAllString(md, -1)); n != 2 {
+			t.Fatalf("%d arrays run, want the layout's 2 (the old ones taken down):\n%s", n, md)
 		}
 		// --assume-clean: the raid5 never resyncs.
 		if strings.Contains(md, "resync") || strings.Contains(md, "recovery") {
@@ -338,9 +347,9 @@ const bootRaid1 = `{"disk":{
 // raidLevels: a RAID0 asked for with level = 0 (once taken for "unset",
 // which made a mirror) carrying a gpt, and a RAID5 with extraArgs.
 const raidLevels = `{"disk":{
-  "b":{"type":"disk","device":"/dev/vdb","content":{"type":"gpt","partitions":{"s":{"size":"128M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}},
-  "c":{"type":"disk","device":"/dev/vdc","content":{"type":"gpt","partitions":{"s":{"size":"128M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}},
-  "e":{"type":"disk","device":"/dev/vde","content":{"type":"gpt","partitions":{"s":{"size":"128M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}}},
+  "b":{"type":"disk","device":"/dev/vdb","content":{"type":"gpt","partitions":{"s":{"size":"200M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}},
+  "c":{"type":"disk","device":"/dev/vdc","content":{"type":"gpt","partitions":{"s":{"size":"200M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}},
+  "e":{"type":"disk","device":"/dev/vde","content":{"type":"gpt","partitions":{"s":{"size":"200M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}}},
  "mdadm":{
   "stripe":{"type":"mdadm","level":0,"content":{"type":"gpt","partitions":{
     "scratch":{"size":"100M","content":{"type":"filesystem","format":"ext4","mountpoint":"/scratch"}},

@@ -19,7 +19,7 @@ import (
 // result to every Apply ([ApplyOptions.Tools]).
 type Tools struct {
 	Paths    map[string]string // program -> path
-	Versions map[string]string // sgdisk, sfdisk, parted, cryptsetup, lvm, mdadm, btrfs -> "2.6.1"
+	Versions map[string]string // sgdisk, sfdisk, parted, cryptsetup, lvm, mdadm, btrfs, xfs -> "2.6.1"
 	GPTCodes map[string]bool   // sgdisk -L's type codes, upper case; empty if unknown
 	Udev     bool              // udevd runs: trigger and settle after partitioning
 }
@@ -27,7 +27,7 @@ type Tools struct {
 // toolPrograms are the programs QueryTools looks for.
 var toolPrograms = []string{"sgdisk", "sfdisk", "parted", "partx", "wipefs", "blkid", "blockdev", "mkswap",
 	"mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.vfat", "mkfs.xfs", "mkfs.btrfs", "mkfs.f2fs", "mkfs.exfat", "btrfs",
-	"cryptsetup", "pvcreate", "vgcreate", "lvcreate", "vgchange", "vgs", "lvs", "mdadm", "udevadm", "bash"}
+	"cryptsetup", "pvcreate", "vgcreate", "lvcreate", "vgchange", "vgs", "lvs", "mdadm", "dmsetup", "udevadm", "bash"}
 
 // versionArgs are how each versioned program says its version (first line).
 var versionArgs = map[string][]string{
@@ -38,6 +38,7 @@ var versionArgs = map[string][]string{
 	"lvm":        {"lvm", "version"},
 	"mdadm":      {"mdadm", "--version"},
 	"btrfs":      {"btrfs", "--version"},
+	"xfs":        {"mkfs.xfs", "-V"},
 }
 
 // QueryTools asks the installer, in one round trip, which of the programs
@@ -115,7 +116,7 @@ var packages = map[string]string{
 	"mkfs.ext2": "e2fsprogs", "mkfs.ext3": "e2fsprogs", "mkfs.ext4": "e2fsprogs", "mkfs.vfat": "dosfstools",
 	"mkfs.xfs": "xfsprogs", "mkfs.btrfs": "btrfs-progs", "btrfs": "btrfs-progs", "mkfs.f2fs": "f2fs-tools",
 	"mkfs.exfat": "exfatprogs", "cryptsetup": "cryptsetup", "pvcreate": "lvm2", "vgcreate": "lvm2", "lvcreate": "lvm2",
-	"vgchange": "lvm2", "vgs": "lvm2", "lvs": "lvm2", "mdadm": "mdadm", "bash": "bash",
+	"vgchange": "lvm2", "vgs": "lvm2", "lvs": "lvm2", "dmsetup": "lvm2", "mdadm": "mdadm", "bash": "bash",
 }
 
 // need is a program (at a version) a step needs.
@@ -166,7 +167,10 @@ func needs(steps []Step) []need {
 			add(st, "blkid")
 		case *HybridMBR:
 			add(st, "sfdisk")
-		case *Mkfs, *Mkswap, *PVCreate, *LuksFormat, *Wipe:
+		case *Mkfs, *Mkswap, *PVCreate, *LuksFormat:
+			add(st, "blkid")
+			add(st, "wipefs")
+		case *Wipe: // mdadm and dmsetup only if something is built on the disk
 			add(st, "blkid")
 			add(st, "wipefs")
 		case *VGCreate, *VGChange:

@@ -3,6 +3,7 @@ package disko
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -83,5 +84,37 @@ func TestPreflightRefuses(t *testing.T) {
 		if cmd != "readlink -e /dev/vda" && cmd != "test -b /dev/vda" {
 			t.Errorf("preflight ran %q", cmd)
 		}
+	}
+}
+
+// TestSmallXFSRefused: mkfs.xfs (since xfsprogs 5.19) makes nothing
+// under 300 MiB; a partition that small for xfs is refused before
+// anything runs, where the installer's mkfs.xfs is that new.
+func TestSmallXFSRefused(t *testing.T) {
+	s, err := Parse([]byte(`{"disk":{"main":{"type":"disk","device":"/dev/vda","content":{"type":"gpt","partitions":{
+	  "small":{"size":"200M","content":{"type":"filesystem","format":"xfs","mountpoint":"/srv"}},
+	  "rest":{"size":"100%","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}}}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newDryMachine(map[string]int64{"/dev/vda": 8 << 30})
+	err = Apply(context.Background(), m, s, ApplyOptions{Mode: ModeDestroyFormatMount, Yes: true})
+	want := "disk.main.content.partitions.small.content: mkfs.xfs 6.1.0 makes no filesystem smaller than 300 MiB, and the partition would be 200.0 MiB: disk too small: no changes made"
+	if err == nil || err.Error() != want || !errors.Is(err, ErrTooSmall) {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+	for _, c := range m.cmds {
+		if strings.HasPrefix(c, "sgdisk") || strings.HasPrefix(c, "wipefs") || strings.HasPrefix(c, "mkfs") {
+			t.Fatalf("ran %q before refusing", c)
+		}
+	}
+	old := func() *Tools {
+		out, _ := m.script([]string{"sh", "-c", "for p in x"})
+		tl := parseTools(out)
+		tl.Versions["xfs"] = "5.18.0"
+		return tl
+	}()
+	if err := Apply(context.Background(), newDryMachine(map[string]int64{"/dev/vda": 8 << 30}), s, ApplyOptions{Mode: ModeDestroyFormatMount, Yes: true, Tools: old}); err != nil {
+		t.Fatalf("xfsprogs 5.18 makes small filesystems: %v", err)
 	}
 }
