@@ -80,23 +80,13 @@ func (p *parser) filesystem(o *obj, n *Node) {
 		p.fail(fmt.Errorf("%s: format %q is %w: fleet makes ext2, ext3, ext4, vfat, xfs, btrfs, f2fs and exfat", o.path, n.Format, ErrUnsupported))
 	}
 	n.ExtraArgs = o.strs("extraArgs") // disko quotes each
-	n.Mountpoint = o.absPath("mountpoint")
-	n.MountOptions = o.strs("mountOptions")
-	if len(n.MountOptions) == 0 {
-		n.MountOptions = []string{"defaults"}
-	}
-	p.addMount(n.Mountpoint, o.path)
+	n.Mountpoint, n.MountOptions = p.mountable(o)
 }
 
 func (p *parser) btrfs(o *obj, n *Node) {
 	n.Format = "btrfs"
 	n.ExtraArgs = o.words("extraArgs")
-	n.Mountpoint = o.absPath("mountpoint")
-	n.MountOptions = o.strs("mountOptions")
-	if len(n.MountOptions) == 0 {
-		n.MountOptions = []string{"defaults"}
-	}
-	p.addMount(n.Mountpoint, o.path)
+	n.Mountpoint, n.MountOptions = p.mountable(o)
 	n.Swapfiles = p.swapfiles(o)
 	seen := map[string]string{}
 	for _, so := range o.subs("subvolumes") {
@@ -111,12 +101,7 @@ func (p *parser) btrfs(o *obj, n *Node) {
 		}
 		seen[pathpkg.Clean(name)] = so.path
 		sv.ExtraArgs = so.words("extraArgs")
-		sv.Mountpoint = so.absPath("mountpoint")
-		sv.MountOptions = so.strs("mountOptions")
-		if len(sv.MountOptions) == 0 {
-			sv.MountOptions = []string{"defaults"}
-		}
-		p.addMount(sv.Mountpoint, so.path)
+		sv.Mountpoint, sv.MountOptions = p.mountable(so)
 		sv.Swapfiles = p.swapfiles(so)
 		so.finish()
 		n.Subvolumes = append(n.Subvolumes, sv)
@@ -178,4 +163,15 @@ func (p *parser) luks(o *obj, n *Node, pa parent) {
 		}
 	}
 	n.Content = p.content(c, parent{typ: "luks", name: n.Name, dev: "/dev/mapper/" + n.Name, top: pa.top, device: true})
+}
+
+// mountable reads a mountpoint and its options (by default "defaults"),
+// and claims the mountpoint.
+func (p *parser) mountable(o *obj) (string, []string) {
+	mp, opts := o.absPath("mountpoint"), o.strs("mountOptions")
+	if len(opts) == 0 {
+		opts = []string{"defaults"}
+	}
+	p.addMount(mp, o.path)
+	return mp, opts
 }

@@ -195,25 +195,21 @@ func (p *planner) node(n *Node, dev, disk, diskDev string) (out []Step) {
 		if h := hybridCmds(n, dev); h != nil {
 			out = append(out, st(&HybridMBR{Table: n}, h...))
 		}
-		pr := &Probe{}
+		var nums []int
 		for _, pt := range n.Partitions {
-			pr.Parts = append(pr.Parts, pt.Index)
+			nums = append(nums, pt.Index)
 		}
-		probe := st(pr)
-		probe.DiskDev = dev
-		out = append(out, probe)
+		out = append(out, probeStep(st(&Probe{Parts: nums}), dev))
 		for _, pt := range n.Partitions {
 			out = append(out, p.node(pt.Content, PartNode(dev, pt.Index), disk, diskDev)...)
 		}
 	case "table":
 		out = append(out, st(&Table{Table: n}, tableCmds(n, dev)...))
-		pr := &Probe{Table: true}
+		var nums []int
 		for _, tp := range n.TableParts {
-			pr.Parts = append(pr.Parts, tp.Index)
+			nums = append(nums, tp.Index)
 		}
-		probe := st(pr)
-		probe.DiskDev = dev
-		out = append(out, probe)
+		out = append(out, probeStep(st(&Probe{Parts: nums, Table: true}), dev))
 		for _, tp := range n.TableParts {
 			out = append(out, p.node(tp.Content, PartNode(dev, tp.Index), disk, diskDev)...)
 		}
@@ -282,6 +278,12 @@ func (p *planner) node(n *Node, dev, disk, diskDev string) (out []Step) {
 		p.mdMembers[n.MD] = append(p.mdMembers[n.MD], dev)
 	}
 	return out
+}
+
+// probeStep is st probing the partitions of the table on dev.
+func probeStep(st Step, dev string) Step {
+	st.DiskDev = dev
+	return st
 }
 
 func mkswapfile(dir string, f *Swapfile) []string {
