@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -73,9 +72,7 @@ func newDiskoPlanCmd(a *app) *cobra.Command {
 				if steps == nil {
 					steps = []disko.Step{}
 				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(steps)
+				return a.printJSON(steps)
 			}
 			for i, st := range steps {
 				fmt.Fprintf(a.stdout, "%d. %s %s %s\n", i+1, st.Phase, st.Action, st.Node)

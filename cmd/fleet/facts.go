@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -81,9 +80,7 @@ func factsOne(ctx context.Context, a *app, cf *connFlags, asJSON bool) error {
 			*facts.Facts
 			HostKey string `json:"host_key"`
 		}{f, fingerprint(c)}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return a.printJSON(out)
 	}
 	printFacts(a.stdout, f, fingerprint(c))
 	return nil
@@ -139,9 +136,7 @@ func factsMany(ctx context.Context, a *app, cf *connFlags, names []string, paral
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := a.printJSON(out); err != nil {
 			return err
 		}
 	} else {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -275,9 +274,9 @@ nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
 			sum, err := provision.Install(ctx, o)
 			if sum != nil && len(sum.Phases) > 0 {
 				if asJSON {
-					enc := json.NewEncoder(a.stdout)
-					enc.SetIndent("", "  ")
-					_ = enc.Encode(sum)
+					if jerr := a.printJSON(sum); err == nil {
+						err = jerr
+					}
 				} else if !dryRun {
 					printSummary(a.stdout, sum)
 				}
@@ -387,9 +386,7 @@ of the local decryption with --host-identity. Exit 1 on any mismatch.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := a.printJSON(rep); err != nil {
 					return err
 				}
 			} else {
