@@ -182,6 +182,7 @@ func (a *app) report(err error) int {
 	}
 	code := exitFail
 	var ue usageError
+	var oe *provision.OptionError
 	var ee exitError
 	switch {
 	case errors.As(err, &ee):
@@ -189,7 +190,7 @@ func (a *app) report(err error) int {
 		if ee.quiet {
 			return code
 		}
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &oe):
 		code = exitUsage
 	}
 	// An interrupted install phase says what state it left; anything
