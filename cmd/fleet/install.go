@@ -87,7 +87,9 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 			o.Identity = hf.identity
 			o.DiskOptions.Confirm = a.confirmDisks()
 			o.Log, o.Out = a.log, a.stdout
+			done := a.showProgress(&o)
 			sum, err := provision.Install(cmd.Context(), o)
+			done()
 			if len(sum.Phases) > 0 {
 				if asJSON {
 					if jerr := a.printJSON(sum); err == nil {
