@@ -3,9 +3,9 @@ package provision
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/charmbracelet/log"
@@ -72,7 +72,7 @@ func newDiskoLayout(spec *Spec, o DiskOptions, l *log.Logger) (*diskoLayout, err
 	for _, d := range s.Disks {
 		names = append(names, d.Name)
 	}
-	for _, n := range sortedKeys(o.Devices) {
+	for _, n := range slices.Sorted(maps.Keys(o.Devices)) {
 		if !slices.Contains(names, n) {
 			return nil, badOption("--device %s=%s: host %s's layout has no disk %q\nhint: its disks are %s", n, o.Devices[n], spec.Name, n, strings.Join(names, ", "))
 		}
@@ -112,7 +112,8 @@ func (d *diskoLayout) MinSize(dev string) int64 {
 	return 0
 }
 
-// Apply runs mode. (step is fed once disko reports its steps.)
+// Apply runs mode. step is not fed yet: disko.ApplyOptions is getting a
+// Progress hook, to be given step here.
 func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode disko.Mode, root string, step func(done, total int, name string)) error {
 	return disko.Apply(ctx, r, d.spec, disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices},
 		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log})
@@ -130,14 +131,4 @@ func (d *diskoLayout) Plan(mode disko.Mode, root string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// sortedKeys is for stable messages.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
