@@ -19,9 +19,12 @@ import (
 // nix settings read from stdin into NIX_CONFIG: they may hold tokens, and
 // the environment, unlike the command line, is not on the installer's
 // process list (sshd's AcceptEnv would refuse them as an env request).
-const nixosInstallScript = `NIX_CONFIG="${NIX_CONFIG:+$NIX_CONFIG
-}$(cat)"
-export NIX_CONFIG
+const nixosInstallScript = `cfg=$(cat)
+if [ -n "$cfg" ]; then
+  NIX_CONFIG="${NIX_CONFIG:+$NIX_CONFIG
+}$cfg"
+  export NIX_CONFIG
+fi
 exec "$@" 2>&1`
 
 // install runs nixos-install on the staged flake, with the staged secrets
