@@ -34,7 +34,7 @@ type Summary struct {
 	Verify        *Report `json:"verify,omitempty"`
 }
 
-// run is the state of one install.
+// job is the state of one install.
 type job struct {
 	o         Options
 	lock      *flake.Lock    // the flake's lock (nil: no secrets input)

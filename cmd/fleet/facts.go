@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/fleetnix/fleet/facts"
 	"github.com/fleetnix/fleet/remote"
@@ -171,8 +170,6 @@ func gatherOne(ctx context.Context, a *app, t remote.Target, o remote.Options) (
 	f, err := facts.Gather(remote.WithPhase(ctx, "facts"), c)
 	return f, fingerprint(c), err
 }
-
-func fingerprint(c *remote.Client) string { return ssh.FingerprintSHA256(c.HostKey()) }
 
 func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 	yes := func(b bool) string {
