@@ -81,9 +81,6 @@ func (in *job) openAgent() error {
 	if o.Forward.Disabled {
 		return badOption("--no-forward-agent leaves the installer no way to fetch the secrets\nhint: add --secrets-fetch local")
 	}
-	if o.DryRun {
-		return nil
-	}
 	t := remote.Target{Host: host}
 	t.Port, _ = strconv.Atoi(port)
 	ep, err := remote.Resolve(t, o.Dial.SSHConfig)
@@ -96,6 +93,9 @@ func (in *job) openAgent() error {
 	}
 	if err != nil {
 		return &OptionError{err}
+	}
+	if o.DryRun {
+		return nil // the allowlist is known; nothing is forwarded
 	}
 	cfg.Log = o.Log
 	ag, conn, err := agentfwd.Open(o.Forward.Socket, cfg)
