@@ -291,42 +291,28 @@ func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Resul
 			return nil, err
 		}
 	}
-	var stdout, stderr bytes.Buffer
-	if cmd.Stdout != nil {
-		sess.Stdout = cmd.Stdout
-	} else {
-		sess.Stdout = &stdout
-	}
-	var errw io.Writer = &stderr
-	if logger != nil && !cmd.Quiet {
-		lw := newLineLogger(logger)
-		defer lw.Flush()
-		errw = io.MultiWriter(&stderr, lw)
-	}
-	pid := &pidSniffer{w: errw, found: make(chan int, 1)}
+	// Stdout past its limit stops the command as cancelling would.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	out := newOutput(cmd, logger, stop)
+	defer out.done()
+	sess.Stdout = out.stdoutWriter()
+	pid := &pidSniffer{w: out.stderrWriter(), found: make(chan int, 1)}
 	sess.Stderr = pid
 	if cmd.Stdin != nil {
 		sess.Stdin = cmd.Stdin
 	}
-	// sshd makes the remote shell a session and process-group leader; it
-	// reports its pid and execs the command, which keeps that pid. So the
-	// whole process group can be killed from another session: OpenSSH
-	// refuses "signal" requests for root logins.
-	line := "echo " + pidMarker + "$$ >&2; exec " + cmd.String()
-	if len(cmd.Env) > 0 {
-		line = "echo " + pidMarker + "$$ >&2; exec env " + ShellJoin(cmd.Env) + " " + cmd.String()
-	}
 	if logger != nil {
 		logger.Debug("run", "cmd", cmd.display())
 	}
-	if err := sess.Start(line); err != nil {
+	if err := sess.Start(c.commandLine(cmd)); err != nil {
 		return nil, fmt.Errorf("%w: start %s on %s: %w", ErrConnection, cmd.display(), c.Host(), err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
 	select {
 	case err = <-waited:
-	case <-ctx.Done():
+	case <-runCtx.Done():
 		c.kill(pid, "TERM")
 		select {
 		case err = <-waited:
@@ -338,16 +324,21 @@ func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Resul
 			case <-time.After(killGrace):
 			}
 		}
-		res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-		return res, fmt.Errorf("%s: %w", cmd.display(), ctx.Err())
+		if tl := out.tooLarge(c.Host()); tl != nil {
+			return out.result(), tl
+		}
+		return out.result(), fmt.Errorf("%s: %w", cmd.display(), ctx.Err())
 	}
-	res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	res := out.result()
+	if tl := out.tooLarge(c.Host()); tl != nil {
+		return res, tl
+	}
 	if err == nil {
 		return res, nil
 	}
 	var xe *ssh.ExitError
 	if errors.As(err, &xe) {
-		ee := &ExitError{Host: c.Host(), Cmd: cmd.display(), Code: xe.ExitStatus(), Stderr: Tail(stderr.Bytes(), stderrTailLines)}
+		ee := out.exitError(c.Host(), xe.ExitStatus(), "")
 		if xe.Signal() != "" {
 			ee.Code, ee.Signal = -1, xe.Signal()
 		}
@@ -358,6 +349,19 @@ func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Resul
 		return res, fmt.Errorf("%w: %s on %s: the connection dropped before the command finished", ErrConnection, cmd.display(), c.Host())
 	}
 	return res, fmt.Errorf("%s on %s: %w", cmd.display(), c.Host(), err)
+}
+
+// commandLine is what the login shell runs for cmd. sshd makes that shell
+// a session and process-group leader; it reports its pid and execs the
+// command, which keeps that pid, so the whole process group can be killed
+// from another session (OpenSSH refuses "signal" requests for root
+// logins). Every argument is quoted, so none is re-split or expanded.
+func (c *Client) commandLine(cmd Cmd) string {
+	line := "echo " + pidMarker + "$$ >&2; exec "
+	if len(cmd.Env) > 0 {
+		line += "env " + ShellJoin(cmd.Env) + " "
+	}
+	return line + cmd.String()
 }
 
 // Sessions counts the sessions opened on this connection.
