@@ -31,6 +31,11 @@ type Options struct {
 	// KeepAlive is the interval of keepalive requests (default 15s); after
 	// 3 unanswered ones the connection is closed and commands fail.
 	KeepAlive time.Duration
+	// NoSudo runs commands as the login user even when it is not root.
+	// By default a login that is not root (the NixOS installer's nixos)
+	// runs every command, uploads included, through `sudo -n`, checked
+	// once when connecting ([ErrNoSudo] when it does not work).
+	NoSudo bool
 }
 
 // Client is one verified SSH connection to a target; commands and uploads
@@ -42,6 +47,7 @@ type Client struct {
 	hostKey  ssh.PublicKey
 	recorded string // known_hosts file a new key was added to ("" if none)
 	log      *log.Logger
+	sudo     bool // commands run through sudo -n
 	done     chan struct{}
 	once     sync.Once
 
@@ -114,6 +120,12 @@ func DialEndpoint(ctx context.Context, ep Endpoint, o Options) (*Client, error) 
 		o.Log.Warn("trusted new host key", "host", ep.KnownHostsName(), "fingerprint", ssh.FingerprintSHA256(key), "file", added)
 	}
 	go c.keepalive(o.KeepAlive)
+	if !o.NoSudo && ep.User != "root" {
+		if err := c.setupSudo(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -158,10 +170,13 @@ func handshake(ctx context.Context, ep Endpoint, o Options, via *ssh.Client) (*s
 		}
 		return nil, nil, "", fmt.Errorf("%w: connect to %s: %w\nhint: is the host up and sshd listening on port %d?", ErrConnection, ep.Addr(), err, ep.Port)
 	}
-	// The handshake has no context: bound it by closing the socket.
-	stop := context.AfterFunc(dctx, func() { raw.Close() })
+	// The handshake has no context: bound it by closing the socket. The
+	// time the operator takes to type a password or passphrase does not
+	// count.
+	dl := startDeadline(ctx, o.Timeout, func() { raw.Close() })
+	creds.setPause(dl.pause)
 	sc, chans, reqs, err := ssh.NewClientConn(raw, ep.Addr(), cfg)
-	stop()
+	expired := dl.stop()
 	if err != nil {
 		raw.Close()
 		switch {
@@ -171,8 +186,10 @@ func handshake(ctx context.Context, ep Endpoint, o Options, via *ssh.Client) (*s
 			return nil, nil, "", creds.signErr
 		case ctx.Err() != nil:
 			return nil, nil, "", ctx.Err()
-		case dctx.Err() != nil:
+		case expired:
 			return nil, nil, "", fmt.Errorf("%w: %s: no SSH handshake within %s", ErrConnection, ep.Addr(), o.Timeout)
+		case creds.pw.failure() != nil:
+			return nil, nil, "", creds.pw.failure()
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, nil, "", fmt.Errorf("%w: %s@%s refused every key offered (%d)\nhint: authorize your key in the host's authorized_keys, or pass -i KEY", ErrConnection, ep.User, ep.Addr(), len(creds.signers))
 		}
@@ -272,6 +289,8 @@ func (c *Client) Run(ctx context.Context, cmd Cmd) (*Result, error) {
 }
 
 // RunWith is Run with a hook on the session before the command starts.
+// A hook marks a session that uses a forwarded agent: when commands run
+// through sudo, its SSH_AUTH_SOCK is passed to the command.
 func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Result, error) {
 	if len(cmd.Args) == 0 {
 		return nil, errors.New("run: empty command")
@@ -305,7 +324,7 @@ func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Resul
 	if logger != nil {
 		logger.Debug("run", "cmd", cmd.display())
 	}
-	if err := sess.Start(c.commandLine(cmd)); err != nil {
+	if err := sess.Start(c.commandLine(cmd, hook != nil)); err != nil {
 		return nil, fmt.Errorf("%w: start %s on %s: %w", ErrConnection, cmd.display(), c.Host(), err)
 	}
 	waited := make(chan error, 1)
@@ -356,12 +375,23 @@ func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Resul
 // command, which keeps that pid, so the whole process group can be killed
 // from another session (OpenSSH refuses "signal" requests for root
 // logins). Every argument is quoted, so none is re-split or expanded.
-func (c *Client) commandLine(cmd Cmd) string {
-	line := "echo " + pidMarker + "$$ >&2; exec "
-	if len(cmd.Env) > 0 {
-		line += "env " + ShellJoin(cmd.Env) + " "
+func (c *Client) commandLine(cmd Cmd, agent bool) string {
+	var b strings.Builder
+	b.WriteString("echo " + pidMarker + "$$ >&2; exec ")
+	env := ShellJoin(cmd.Env)
+	if c.sudo {
+		b.WriteString(sudoPrefix)
+		if agent {
+			// sudo resets the environment; the forwarded agent's socket
+			// belongs to the login user, and root may use it.
+			env = strings.TrimSpace(sudoAgentEnv + " " + env)
+		}
 	}
-	return line + cmd.String()
+	if env != "" {
+		b.WriteString("env " + env + " ")
+	}
+	b.WriteString(cmd.String())
+	return b.String()
 }
 
 // Sessions counts the sessions opened on this connection.
@@ -422,5 +452,9 @@ func (c *Client) kill(p *pidSniffer, sig string) {
 		return
 	}
 	defer sess.Close()
-	_ = sess.Run(fmt.Sprintf("kill -%s -- -%d 2>/dev/null || kill -%s %d 2>/dev/null; true", sig, pid, sig, pid))
+	kill := "kill"
+	if c.sudo {
+		kill = sudoPrefix + "kill" // the command runs as root
+	}
+	_ = sess.Run(fmt.Sprintf("%s -%s -- -%d 2>/dev/null || %s -%s %d 2>/dev/null; true", kill, sig, pid, kill, sig, pid))
 }
