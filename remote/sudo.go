@@ -43,7 +43,7 @@ func (c *Client) setupSudo(ctx context.Context) error {
 			why = strings.Join(ee.Stderr, "; ")
 		}
 		user := c.endpoint.User
-		return fmt.Errorf("%w: %s is not root on %s, and sudo -n true failed there: %s\nhint: give %s passwordless sudo on the host (the NixOS installer's nixos user has it), or log in as root", ErrNoSudo, user, c.endpoint.Addr(), why, user)
+		return fmt.Errorf("%w: %s is not root on %s, and sudo -n true failed there: %s\nhint: give %s passwordless sudo on the host (the NixOS installer's nixos user has it) or log in as root; to run commands as %s instead (enough for fleet facts), pass --no-sudo", ErrNoSudo, user, c.endpoint.Addr(), why, user, user)
 	}
 	c.sudo = strings.TrimSpace(string(res.Stdout)) != "root"
 	if c.sudo && c.log != nil {

@@ -203,7 +203,7 @@ func TestNoSudoRefused(t *testing.T) {
 	}
 	tg := remote.Target{User: "alice", Host: s.Host, Port: s.Port}
 	_, err := remote.Dial(context.Background(), tg, o)
-	want := "no passwordless sudo: alice is not root on " + s.Addr() + ", and sudo -n true failed there: sudo: a password is required\nhint: give alice passwordless sudo on the host (the NixOS installer's nixos user has it), or log in as root"
+	want := "no passwordless sudo: alice is not root on " + s.Addr() + ", and sudo -n true failed there: sudo: a password is required\nhint: give alice passwordless sudo on the host (the NixOS installer's nixos user has it) or log in as root; to run commands as alice instead (enough for fleet facts), pass --no-sudo"
 	if !errors.Is(err, remote.ErrNoSudo) || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)
 	}
