@@ -332,11 +332,22 @@ func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Resul
 	select {
 	case err = <-waited:
 	case <-runCtx.Done():
-		c.kill(pid, "TERM")
+		// The pid line comes before any output: once stdout is past its
+		// limit, a pid not seen yet never will be.
+		pidWait := time.Second
+		if out.overflowed() {
+			pidWait = 100 * time.Millisecond
+		}
+		if !c.kill(pid, "TERM", pidWait) {
+			// No pid to signal (the host ran something else than the
+			// command line, a ForceCommand say): closing the session is
+			// what is left, and the command's next write fails.
+			sess.Close()
+		}
 		select {
 		case err = <-waited:
 		case <-time.After(killGrace):
-			c.kill(pid, "KILL")
+			c.kill(pid, "KILL", 0)
 			sess.Close()
 			select {
 			case <-waited:
@@ -435,26 +446,27 @@ func (p *pidSniffer) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// kill signals the process group of a running command from a new session.
-func (c *Client) kill(p *pidSniffer, sig string) {
+// kill signals the process group of a running command from a new session,
+// waiting up to wait for its pid, and reports whether it could.
+func (c *Client) kill(p *pidSniffer, sig string, wait time.Duration) bool {
 	var pid int
 	select {
 	case pid = <-p.found:
 		p.found <- pid // keep it for a second signal
-	case <-time.After(time.Second):
-		return // never started, or the connection is gone
+	case <-time.After(wait):
+		return false // never started, the connection is gone, or no pid line came
 	}
 	if pid <= 1 {
-		return
+		return false
 	}
 	sess, err := c.conn.NewSession()
 	if err != nil {
-		return
+		return false
 	}
 	defer sess.Close()
 	kill := "kill"
 	if c.sudo {
 		kill = sudoPrefix + "kill" // the command runs as root
 	}
-	_ = sess.Run(fmt.Sprintf("%s -%s -- -%d 2>/dev/null || %s -%s %d 2>/dev/null; true", kill, sig, pid, kill, sig, pid))
+	return sess.Run(fmt.Sprintf("%s -%s -- -%d 2>/dev/null || %s -%s %d 2>/dev/null; true", kill, sig, pid, kill, sig, pid)) == nil
 }

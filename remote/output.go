@@ -65,8 +65,8 @@ func Tail(b []byte, n int) []string {
 }
 
 // capBuffer collects up to max bytes. Past that it keeps accepting writes
-// (so the command never stalls on a full pipe or SSH window while it is
-// being stopped), drops them, and calls over once.
+// and drops them (so the host can flush and report the command's end while
+// it is being stopped), and calls over once: over stops the command.
 type capBuffer struct {
 	mu   sync.Mutex
 	b    []byte
@@ -196,13 +196,19 @@ func (o *output) result() *Result {
 	return r
 }
 
+// overflowed reports whether stdout passed its limit.
+func (o *output) overflowed() bool {
+	if o.stdout == nil {
+		return false
+	}
+	_, hit := o.stdout.bytes()
+	return hit
+}
+
 // tooLarge returns ErrOutputTooLarge, wrapped with what and where, when
 // stdout passed its limit; else nil.
 func (o *output) tooLarge(host string) error {
-	if o.stdout == nil {
-		return nil
-	}
-	if _, hit := o.stdout.bytes(); !hit {
+	if !o.overflowed() {
 		return nil
 	}
 	return fmt.Errorf("%s on %s: %w: it printed more than %s on stdout, and was stopped\nhint: fleet reads this command's output; check what on %s prints so much (a shell profile, a wrapper around the command)",
