@@ -25,7 +25,7 @@ func (in *run) install(ctx context.Context) error {
 	// nixos-install reports progress on stderr: merge it into the stream.
 	cmd := remote.Cmd{Args: append([]string{"sh", "-c", `exec "$@" 2>&1`, "nixos-install"}, args...), Stdout: io.MultiWriter(out, tail), Label: remote.ShellJoin(args)}
 	if _, err := in.r.Run(ctx, cmd); err != nil {
-		if ee, ok := err.(*remote.ExitError); ok && ee.Stderr == "" {
+		if ee, ok := err.(*remote.ExitError); ok && len(ee.Stderr) == 0 {
 			ee.Stderr = remote.Tail(tail.b, 8)
 		}
 		return fmt.Errorf("nixos-install: %w", err)

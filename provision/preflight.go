@@ -32,7 +32,7 @@ func (in *run) preflight(ctx context.Context) error {
 		return err
 	}
 	if !f.Installer && !o.Force {
-		return fmt.Errorf("%s is not a NixOS installer (it runs %s)\nhint: boot it from the NixOS installer image, or pass --force to install from this system anyway", in.c.Host(), orUnknown(f.OSName))
+		return fmt.Errorf("%s is not a NixOS installer: %s\nhint: boot it from the NixOS installer image, or pass --force to install from this system anyway", in.c.Host(), f.InstallerReason)
 	}
 	if o.Spec.System != "" && f.System != o.Spec.System {
 		return fmt.Errorf("%s is %s but host %s is built for %s\nhint: boot an installer of the host's architecture, or fix nixpkgs.hostPlatform", in.c.Host(), f.System, o.Spec.Name, o.Spec.System)
@@ -89,24 +89,6 @@ func (in *run) preflight(ctx context.Context) error {
 // fits on; preflight refuses smaller disks before anything is written.
 type DiskSizer interface {
 	MinSize(dev string) int64
-}
-
-// lineWith is the first line of s (joined with "; " as ExitError keeps
-// stderr) that contains sub, trimmed.
-func lineWith(s, sub string) string {
-	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == ';' }) {
-		if strings.Contains(l, sub) {
-			return strings.TrimSpace(l)
-		}
-	}
-	return strings.TrimSpace(s)
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "an unknown OS"
-	}
-	return s
 }
 
 // checkIdentity: the identity exists, is readable, and decrypted every
@@ -203,10 +185,10 @@ git -C "$dir" cat-file -e "$rev^{commit}" 2>/dev/null || { rm -rf "$dir"; echo "
 			switch {
 			case ee.Code == 4:
 				return fmt.Errorf("the secrets repository %s has no commit %s (locked in flake.lock)\nhint: push it, or update the lock with nix flake update %s", url, sin.Locked.Rev, sin.Name)
-			case strings.Contains(ee.Stderr, "Permission denied"):
-				return fmt.Errorf("the installer cannot fetch %s through the forwarded agent: the server accepted none of the keys it offered (%s)\nhint: load the deploy key into your ssh-agent and allow it with --forward-key", url, lineWith(ee.Stderr, "Permission denied"))
-			case strings.Contains(ee.Stderr, "Host key verification failed"):
-				return fmt.Errorf("the secrets server's host key does not match your known_hosts: %s", ee.Stderr)
+			case ee.StderrLine("Permission denied") != "":
+				return fmt.Errorf("the installer cannot fetch %s through the forwarded agent: the server accepted none of the keys it offered (%s)\nhint: load the deploy key into your ssh-agent and allow it with --forward-key", url, ee.StderrLine("Permission denied"))
+			case ee.StderrLine("Host key verification failed") != "":
+				return fmt.Errorf("the secrets server's host key does not match your known_hosts: %s", strings.Join(ee.Stderr, "; "))
 			}
 		}
 		return fmt.Errorf("fetch the secrets repository on the installer: %w", err)

@@ -113,10 +113,8 @@ func (in *run) outOfSpace(err error) *noSpace {
 	if !errors.As(err, &ee) {
 		return nil
 	}
-	for _, l := range strings.Split(ee.Stderr, "; ") { // remote.Tail's separator
-		if strings.Contains(l, "No space left on device") {
-			return &noSpace{root: in.o.Root, cause: l, err: err}
-		}
+	if l := ee.StderrLine("No space left on device"); l != "" {
+		return &noSpace{root: in.o.Root, cause: l, err: err}
 	}
 	return nil
 }
