@@ -44,7 +44,7 @@ func LocalSource(ctx context.Context, r remote.Runner, dir string) (*Source, err
 			return nil, ctx.Err()
 		}
 		var ee *remote.ExitError
-		if errors.As(err, &ee) && strings.Contains(ee.Stderr, "not a git repository") {
+		if errors.As(err, &ee) && ee.StderrLine("not a git repository") != "" {
 			return s, nil
 		}
 		if !errors.As(err, &ee) && !insideGitRepo(abs) {
@@ -57,7 +57,9 @@ func LocalSource(ctx context.Context, r remote.Runner, dir string) (*Source, err
 	}
 	// Tracked files (staged ones too, as Nix sees a dirty tree), relative
 	// to the flake's directory; files deleted from the work tree are gone.
-	res, err = r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", abs, "ls-files", "-z", "--cached", "--full-name", "--", "."}})
+	// A monorepo's listing can pass the default limit: allow 64 MiB
+	// (about a million paths).
+	res, err = r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", abs, "ls-files", "-z", "--cached", "--full-name", "--", "."}, MaxStdout: 64 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("list the flake's git files: %w", err)
 	}

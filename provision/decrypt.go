@@ -59,9 +59,13 @@ const gitProtocols = "file:ssh:https:http"
 // Close removes a temporary clone.
 func (s *SecretsSource) Close() { s.cleanup() }
 
+// maxCiphertext bounds a secret file read from the repository: far beyond
+// any agenix secret, and still a bound.
+const maxCiphertext = 256 << 20
+
 // Read returns a file's ciphertext at the locked rev.
 func (s *SecretsSource) Read(ctx context.Context, r remote.Runner, file string) ([]byte, error) {
-	res, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", s.dir, "show", "--end-of-options", s.rev + ":" + file}})
+	res, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", s.dir, "show", "--end-of-options", s.rev + ":" + file}, MaxStdout: maxCiphertext})
 	if err != nil {
 		return nil, fmt.Errorf("%s at %s: %w", file, shortRev(s.rev), err)
 	}

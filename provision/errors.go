@@ -3,7 +3,6 @@ package provision
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/fleetnix/fleet/remote"
 )
@@ -59,7 +58,7 @@ func (e *noSpace) Unwrap() error { return e.err }
 func writeFailed(err error, root, what string) error {
 	var ee *remote.ExitError
 	if errors.As(err, &ee) {
-		if l := stderrLine(ee, "No space left on device"); l != "" {
+		if l := ee.StderrLine("No space left on device"); l != "" {
 			return &noSpace{root: root, cause: l, err: err}
 		}
 	}
@@ -67,15 +66,4 @@ func writeFailed(err error, root, what string) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-// stderrLine is the first line of a failed command's stderr that
-// contains sub, trimmed, or "".
-func stderrLine(ee *remote.ExitError, sub string) string {
-	for _, l := range strings.Split(ee.Stderr, "; ") { // remote.Tail's separator
-		if strings.Contains(l, sub) {
-			return strings.TrimSpace(l)
-		}
-	}
-	return ""
 }

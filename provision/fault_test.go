@@ -327,7 +327,7 @@ func TestFaultInstallerOutOfSpace(t *testing.T) {
 		t.Fatalf("no hint, or claims no changes: %v", err)
 	}
 	var ee *remote.ExitError
-	if !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "No space left on device") {
+	if !errors.As(err, &ee) || ee.StderrLine("No space left on device") == "" {
 		t.Fatalf("the remote error is not in the chain: %v", err)
 	}
 	if st, err := os.Stat(filepath.Join(seen, "etc/nixos/big.bin")); err == nil && st.Size() >= 12<<20 {

@@ -88,10 +88,10 @@ git -C "$dir" cat-file -e --end-of-options "$rev^{commit}" 2>/dev/null || { rm -
 			switch {
 			case ee.Code == 4:
 				return fmt.Errorf("the secrets repository %s has no commit %s (locked in flake.lock)\nhint: push it, or update the lock with nix flake update %s", url, sin.Locked.Rev, sin.Name)
-			case stderrLine(ee, "Permission denied") != "":
-				return fmt.Errorf("the installer cannot fetch %s through the forwarded agent: the server accepted none of the keys it offered (%s)\nhint: load the deploy key into your ssh-agent and allow it with --forward-key", url, stderrLine(ee, "Permission denied"))
-			case stderrLine(ee, "Host key verification failed") != "":
-				return fmt.Errorf("the secrets server's host key does not match your known_hosts: %s", ee.Stderr)
+			case ee.StderrLine("Permission denied") != "":
+				return fmt.Errorf("the installer cannot fetch %s through the forwarded agent: the server accepted none of the keys it offered (%s)\nhint: load the deploy key into your ssh-agent and allow it with --forward-key", url, ee.StderrLine("Permission denied"))
+			case ee.StderrLine("Host key verification failed") != "":
+				return fmt.Errorf("the secrets server's host key does not match your known_hosts: %s", strings.Join(ee.Stderr, "; "))
 			}
 		}
 		return fmt.Errorf("fetch the secrets repository on the installer: %w", err)

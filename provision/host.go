@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
@@ -111,7 +110,7 @@ func EvalSpec(ctx context.Context, r remote.Runner, flakeDir, host string, nixAr
 	res, err := r.Run(ctx, remote.Cmd{Args: args, Label: "nix eval " + attr})
 	if err != nil {
 		var ee *remote.ExitError
-		if errors.As(err, &ee) && strings.Contains(ee.Stderr, "does not provide attribute") {
+		if errors.As(err, &ee) && ee.StderrLine("does not provide attribute") != "" {
 			return nil, fmt.Errorf("flake %s has no nixosConfigurations.%s\nhint: check the host name after '#'", flakeDir, host)
 		}
 		return nil, fmt.Errorf("evaluate the host spec: %w", err)

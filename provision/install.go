@@ -55,7 +55,7 @@ func (in *job) install(ctx context.Context) error {
 	if err != nil {
 		// The output went to stdout: the error takes its last lines.
 		var ee *remote.ExitError
-		if errors.As(err, &ee) && ee.Stderr == "" {
+		if errors.As(err, &ee) && len(ee.Stderr) == 0 {
 			ee.Stderr = remote.Tail(tail.b, 8)
 		}
 		return fmt.Errorf("nixos-install: %w", err)

@@ -215,8 +215,9 @@ func TestPipelineConnectionKilledDuringStageThenResume(t *testing.T) {
 	o := f.options(t, PhasePreflight, PhaseStage, PhaseIdentity)
 	killed := make(chan int, 1)
 	go func() {
-		// Wait for the remote tar to be receiving, then cut the connection.
-		for i := 0; i < 2000; i++ {
+		// Wait for the remote tar to be receiving, then cut the connection
+		// (time-bound, not count-bound: on a loaded machine sleeps run long).
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
 			if st, err := os.Stat(filepath.Join(f.root, "etc/nixos/big.bin")); err == nil && st.Size() > 0 {
 				killed <- f.srv.KillConnections()
 				return

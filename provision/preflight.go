@@ -26,7 +26,7 @@ func (in *job) preflight(ctx context.Context) error {
 		return err
 	}
 	if !f.Installer && !o.Force {
-		return fmt.Errorf("%s is not a NixOS installer (it runs %s)\nhint: boot it from the NixOS installer image, or pass --force to install from this system anyway", in.c.Host(), orUnknown(f.OSName))
+		return fmt.Errorf("%s is not a NixOS installer: %s\nhint: boot it from the NixOS installer image, or pass --force to install from this system anyway", in.c.Host(), f.InstallerReason)
 	}
 	if o.Spec.System != "" && f.System != o.Spec.System {
 		return fmt.Errorf("%s is %s but host %s is built for %s\nhint: boot an installer of the host's architecture, or fix nixpkgs.hostPlatform", in.c.Host(), f.System, o.Spec.Name, o.Spec.System)
@@ -85,13 +85,6 @@ func (in *job) checkDisks(f *facts.Facts) error {
 		}
 	}
 	return nil
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "an unknown OS"
-	}
-	return s
 }
 
 // checkIdentity: the identity exists, is readable, and decrypted every

@@ -184,7 +184,9 @@ func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 	fmt.Fprintf(tw, "os\t%s\n", f.OSName)
 	fmt.Fprintf(tw, "kernel\t%s\n", f.Kernel)
 	fmt.Fprintf(tw, "system\t%s\n", f.System)
-	fmt.Fprintf(tw, "nixos installer\t%s\n", yes(f.Installer))
+	fmt.Fprintf(tw, "model\t%s\n", orDash(f.Model))
+	fmt.Fprintf(tw, "uefi\t%s\n", yes(f.UEFI))
+	fmt.Fprintf(tw, "nixos installer\t%s (%s)\n", yes(f.Installer), f.InstallerReason)
 	fmt.Fprintf(tw, "nix\t%s\n", yes(f.HasNix))
 	fmt.Fprintf(tw, "nixos-install\t%s\n", yes(f.HasNixOSInst))
 	fmt.Fprintf(tw, "memory\t%s\n", facts.HumanBytes(f.MemoryBytes))
@@ -207,11 +209,7 @@ func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 		if d.Root {
 			state += " (running root)"
 		}
-		model := d.Model
-		if model == "" {
-			model = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Path, facts.HumanBytes(d.SizeBytes), model, kind, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Path, facts.HumanBytes(d.SizeBytes), orDash(d.Model), kind, state)
 		for _, p := range d.Partitions {
 			fmt.Fprintf(tw, "  %s\t%s\t\t\t%s\n", p.Path, facts.HumanBytes(p.SizeBytes), strings.Join(p.Mounts, " "))
 		}
@@ -220,4 +218,11 @@ func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 		}
 	}
 	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
