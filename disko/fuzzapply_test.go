@@ -26,13 +26,6 @@ func (c *chooser) n(max int) int {
 
 func (c *chooser) pick(opts ...any) any { return opts[c.n(len(opts))] }
 
-func (c *chooser) maybe(v any) any {
-	if c.n(3) == 0 {
-		return nil
-	}
-	return v
-}
-
 // genLayout builds a disko layout from fuzz bytes: disks with gpt, legacy
 // tables or whole-disk content, partitions of every kind of content, md
 // arrays (partitioned ones included) and volume groups for what the
