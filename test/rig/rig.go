@@ -34,7 +34,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/fleetnix/fleet/test/testenv"
@@ -77,7 +76,7 @@ func Available() error {
 // Require skips t, with the reason, when the rig cannot run here: always
 // when FLEET_RIG=off, else as testenv decides (a failure under
 // FLEET_STRICT=1).
-func Require(t testing.TB) {
+func Require(t testenv.TB) {
 	t.Helper()
 	if v := os.Getenv("FLEET_RIG"); v == "off" || v == "0" {
 		t.Skipf("FLEET_RIG=%s: the VM tests are off", v)
@@ -100,7 +99,7 @@ var (
 )
 
 // Build builds the rig (or finds it in the cache) once per process.
-func Build(t testing.TB) *Image {
+func Build(t testenv.TB) *Image {
 	t.Helper()
 	Require(t)
 	buildOnce.Do(func() {

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/fleetnix/fleet/test/sshtest"
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // Options shape a VM.
@@ -59,7 +59,7 @@ type VM struct {
 	OperatorKey string
 
 	opts      Options
-	t         testing.TB
+	t         testenv.TB
 	boots     int
 	cmd       *exec.Cmd
 	exited    chan struct{}
@@ -70,7 +70,7 @@ type VM struct {
 // Boot starts the live installer and waits until it answers SSH with its
 // pinned host key. The VM is stopped when t ends; if t failed, the serial
 // console is logged.
-func Boot(t testing.TB, opts Options) *VM {
+func Boot(t testenv.TB, opts Options) *VM {
 	t.Helper()
 	img := Build(t)
 	if opts.MemoryMiB == 0 {
@@ -411,7 +411,7 @@ func (vm *VM) Run(ctx context.Context, args ...string) (string, error) {
 }
 
 // MustRun is [VM.Run] that fails t.
-func (vm *VM) MustRun(t testing.TB, args ...string) string {
+func (vm *VM) MustRun(t testenv.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
