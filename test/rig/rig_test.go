@@ -18,11 +18,12 @@ import (
 	"github.com/fleetnix/fleet/test/sshtest"
 )
 
-// TestInstaller boots the live installer once and walks the whole rig:
-// pinned host key, live-media overlay, the private git server through a
-// forwarded agent, a disk installed by hand that boots as the installed
-// machine with its own host key, and a clean scan of the overlay. Two VM
-// boots in all.
+// TestInstaller boots the default profile's live installer and walks the
+// whole rig: pinned host key, live-media overlay, the private git server
+// through a forwarded agent, a disk installed by hand that boots as the
+// installed machine with its own host key, the installer booted again
+// over that disk (a reinstall's reused disks), a clean scan of the
+// overlays, and a disk replaced by a blank one. Three VM boots in all.
 func TestInstaller(t *testing.T) {
 	rig.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -34,13 +35,17 @@ func TestInstaller(t *testing.T) {
 		if err != nil || !bytes.Equal(got.Marshal(), vm.Image.HostKey.Marshal()) {
 			t.Fatalf("installer host key is not the built one %s: %v", vm.Fingerprint(), err)
 		}
+		// root logs in to the installer's own sshd with the operator key.
+		if out, err := exec.CommandContext(ctx, "ssh", append(vm.LoginArgs("root"), "--", "id", "-un")...).CombinedOutput(); err != nil || string(out) != "root\n" {
+			t.Fatalf("root login with the operator key: %v: %s", err, out)
+		}
 		// Another key pinned under the same address: ssh refuses.
 		other := sshtest.NewKey(t, "ed25519", "", "impostor")
 		kh := filepath.Join(t.TempDir(), "known_hosts")
 		if err := os.WriteFile(kh, []byte("[127.0.0.1]:"+itoa(vm.Port)+" "+other.Line+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		args := append(vm.SSHArgs("-o", "UserKnownHostsFile="+kh), "--", "true")
+		args := append(vm.LoginArgs("root", "-o", "UserKnownHostsFile="+kh), "--", "true")
 		out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "Host key verification failed") {
 			t.Fatalf("ssh with a wrong pinned key: err=%v out=%s", err, out)
@@ -48,9 +53,9 @@ func TestInstaller(t *testing.T) {
 	})
 
 	t.Run("live media", func(t *testing.T) {
-		out := vm.MustRun(t, "findmnt -n -o FSTYPE /; lsblk -dn -o NAME,SIZE,RO /dev/vda; nix-instantiate --eval -E '6 * 7'; age --version")
-		if !strings.HasPrefix(out, "overlay\n") || !strings.Contains(out, "vda    2G  0") || !strings.Contains(out, "\n42\n") {
-			t.Fatalf("want an overlay root, a 2G writable /dev/vda and a working Nix, got:\n%s", out)
+		out := vm.MustRun(t, "findmnt -n -o FSTYPE /; lsblk -dn -o NAME,SIZE,RO /dev/vda; nix-instantiate --eval -E '6 * 7'; age --version; uname -m")
+		if !strings.HasPrefix(out, "overlay\n") || !strings.Contains(out, "vda    2G  0") || !strings.Contains(out, "\n42\n") || !strings.HasSuffix(out, "\nx86_64\n") {
+			t.Fatalf("want an overlay root, a 2G writable /dev/vda, a working Nix on x86_64, got:\n%s", out)
 		}
 	})
 
@@ -66,9 +71,10 @@ func TestInstaller(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "Permission denied (publickey)") {
 			t.Fatalf("clone without agent: want Permission denied (publickey), got %v %s", err, out)
 		}
-		// With an agent holding the deploy key, forwarded: cloned.
+		// With an agent holding the deploy key, forwarded through the
+		// installer's own sshd: cloned.
 		agent := sshtest.StartAgent(t, deploy)
-		cmd := vm.CommandWith(ctx, []string{"-A"}, strings.ReplaceAll(clone, "%s", "b"))
+		cmd := exec.CommandContext(ctx, "ssh", append(vm.LoginArgs("root", "-A"), "--", strings.ReplaceAll(clone, "%s", "b"))...)
 		cmd.Env = append(os.Environ(), agent.Env())
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -88,24 +94,7 @@ func TestInstaller(t *testing.T) {
 	var marker []byte
 	t.Run("install by hand and reboot", func(t *testing.T) {
 		marker = []byte("rig-marker-" + itoa(int(time.Now().UnixNano())))
-		start := time.Now()
-		vm.MustRun(t, `set -e
-printf '%s' '`+string(marker)+`' > /root/rig-marker
-sgdisk -Z /dev/vda >/dev/null 2>&1 || true
-sgdisk -n1:0:0 -t1:8300 -c1:root /dev/vda >/dev/null
-udevadm settle
-mkfs.ext4 -q -F -L nixos /dev/vda1
-mount /dev/vda1 /mnt
-cp -a --one-file-system /. /mnt/ && rm /mnt/root/rig-marker
-rm -f /mnt/etc/ssh/ssh_host_*
-ssh-keygen -q -t ed25519 -N '' -C installed -f /mnt/etc/ssh/ssh_host_ed25519_key
-echo nas > /mnt/etc/hostname
-sync`)
-		t.Logf("installed by hand in %s", time.Since(start).Round(100*time.Millisecond))
-		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(vm.MustRun(t, "cat /mnt/etc/ssh/ssh_host_ed25519_key.pub")))
-		if err != nil {
-			t.Fatal(err)
-		}
+		pub := installByHand(t, vm, marker)
 		if err := vm.Reboot(ctx, pub); err != nil {
 			t.Fatal(err)
 		}
@@ -115,6 +104,19 @@ sync`)
 		}
 		if vm.Fingerprint() == ssh.FingerprintSHA256(vm.Image.HostKey) {
 			t.Fatal("installed machine pinned to the installer's key")
+		}
+	})
+
+	t.Run("installer again over the installed disk", func(t *testing.T) {
+		if err := vm.BootInstaller(ctx); err != nil {
+			t.Fatal(err)
+		}
+		out := vm.MustRun(t, "findmnt -n -o FSTYPE /; blkid -o value -s LABEL /dev/vda1; test -e /root/secrets-b && echo kept || echo fresh")
+		if out != "overlay\nnixos\nfresh\n" {
+			t.Fatalf("want the live installer (a fresh writable layer) over the installed disk, got:\n%s", out)
+		}
+		if vm.Fingerprint() != ssh.FingerprintSHA256(vm.Image.HostKey) {
+			t.Fatal("the installer is not pinned to its own key")
 		}
 	})
 
@@ -136,6 +138,66 @@ sync`)
 			t.Fatalf("scan of a clean run: want only the marker at upper/root/rig-marker, got %v", found)
 		}
 	})
+
+	t.Run("replace a disk", func(t *testing.T) {
+		vm.Shutdown(ctx)
+		if err := vm.ReplaceDisk(0); err != nil {
+			t.Fatal(err)
+		}
+		if !blank(t, vm.Disks[0]) {
+			t.Fatal("the replaced disk is not blank")
+		}
+		if fi, err := os.Stat(vm.Disks[0]); err != nil || fi.Size() != 2<<30 {
+			t.Fatalf("the new disk: %v, size %d, want 2 GiB", err, fi.Size())
+		}
+	})
+}
+
+// installByHand lays a copy of the live system onto /dev/vda1 (label
+// nixos) with a host key of its own and the marker left behind in the
+// live system only; it returns the installed host key.
+func installByHand(t *testing.T, vm *rig.VM, marker []byte) ssh.PublicKey {
+	t.Helper()
+	start := time.Now()
+	vm.MustRun(t, `set -e
+printf '%s' '`+string(marker)+`' > /root/rig-marker
+sgdisk -Z /dev/vda >/dev/null 2>&1 || true
+sgdisk -n1:0:0 -t1:8300 -c1:root /dev/vda >/dev/null
+udevadm settle
+mkfs.ext4 -q -F -L nixos /dev/vda1
+mount /dev/vda1 /mnt
+cp -a --one-file-system /. /mnt/ && rm /mnt/root/rig-marker
+rm -f /mnt/etc/ssh/ssh_host_*
+ssh-keygen -q -t ed25519 -N '' -C installed -f /mnt/etc/ssh/ssh_host_ed25519_key
+echo nas > /mnt/etc/hostname
+umount /mnt
+sync`)
+	t.Logf("installed by hand in %s", time.Since(start).Round(100*time.Millisecond))
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(vm.MustRun(t, "mount /dev/vda1 /mnt && cat /mnt/etc/ssh/ssh_host_ed25519_key.pub && umount /mnt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// blank reports whether the file is all zeros.
+func blank(t *testing.T, p string) bool {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(buf)
+		if !bytes.Equal(buf[:n], make([]byte, n)) {
+			return false
+		}
+		if err != nil {
+			return true
+		}
+	}
 }
 
 // TestScanFindsPlantedKeys plants key material in an ext4 image made like
@@ -209,7 +271,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // the accelerator the rig chose are printed.
 func TestAccelProbe(t *testing.T) {
 	rig.Require(t)
-	img := rig.Build(t)
+	img := rig.Build(t, rig.Options{})
 	ctx := context.Background()
 	took, err := rig.ProbeBoot(ctx, img, "tcg,thread=multi", 60*time.Second)
 	if err != nil {
