@@ -177,6 +177,37 @@ var Declared = map[string]map[string]string{
 	"vault":  {"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key"},
 }
 
+// PrivateKeys are the bytes of every private key the example made: the
+// deploy key, the operator's age identity and each host key. None may be
+// found on an installer after an install.
+func (f *Fleet) PrivateKeys() ([][]byte, error) {
+	paths := []string{f.Deploy.Path, f.Operator}
+	for _, h := range Hosts {
+		paths = append(paths, f.HostKeys[h].Path)
+	}
+	var keys [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, b)
+	}
+	return keys, nil
+}
+
+// InstallArgs are the `fleet install` arguments that install host from
+// this fleet onto the installer at target (USER@HOST:PORT), whose host key
+// has the fingerprint hostKey, logging in with identity (a private key
+// file): the secrets fetched by the installer through an agent scoped to
+// the deploy key, the disks erased without asking.
+func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
+	return []string{"install", host, "--flake", f.Dir, "--target", target, "-i", identity,
+		"--host-key", hostKey, "--ssh-config", "none", "--known-hosts", f.KnownHosts,
+		"--host-identity", f.HostKeys[host].Path, "--secrets-dir", f.SecretsDir,
+		"--forward-key", f.Deploy.Fingerprint(), "--yes"}
+}
+
 // HostPublicKey is host's SSH host key as an ssh.PublicKey.
 func (f *Fleet) HostPublicKey(host string) ssh.PublicKey { return f.HostKeys[host].Public }
 

@@ -21,12 +21,13 @@
 #                        in ./packages), downloaded once     (packages)
 #   kernel-KEY/          Debian's kernel, a trimmed module tree and the
 #                        busybox initramfs                   (image/kernel.sh, init)
-#   root-KEY/            the unpacked, configured root every profile
-#                        starts from                         (image/root.sh, nixos-install)
+#   root-KEY/            the unpacked root every profile starts from
+#                                                            (image/root.sh)
 #   zfs-KEY/             zfs.ko for that kernel and the ZFS userland debs,
 #                        x86_64 only                         (image/zfs.sh)
-#   PROFILE[-zfs]-KEY/   the image: a copy of the root changed by
-#                        profiles/PROFILE.sh, made in seconds
+#   PROFILE[-zfs]-KEY/   the image: a copy of the root configured by
+#                        image/common.sh and profiles/PROFILE.sh (with
+#                        the stand-in nixos-install), in seconds
 #
 # Pruning: a stage's other builds (same kind, same architecture, another
 # key) are removed once unused for $FLEET_RIG_KEEP_DAYS days (default 7:
@@ -73,9 +74,16 @@ security=${FLEET_RIG_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 log() { echo "rig build: $*" >&2; }
 die() { echo "rig build: $*" >&2; exit 1; }
 hash() { sha256sum | cut -c1-16; }
+# fn FILE NAME: the source of shell function NAME in FILE. A stage's key
+# hashes its function, not the whole file: comments and the other
+# functions there do not rebuild it (the zfs stage costs minutes).
+fn() { sed -n "/^$2() {\$/,/^}\$/p" "$1"; }
 
+mkdir -p "$cache"
 # --- foreign architecture -------------------------------------------------
 if [ "$debarch" != "$(dpkg --print-architecture)" ]; then
+	exec 8>"$cache/setup.lock"
+	flock 8
 	# debootstrap's second stage and the profiles' chroots run the guest's
 	# binaries through qemu-user-static, registered with binfmt_misc.
 	if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
@@ -96,6 +104,7 @@ if [ "$debarch" != "$(dpkg --print-architecture)" ]; then
 	if ! apt-cache show "linux-image-$debarch:$debarch" >/dev/null 2>&1; then
 		apt-get update -qq >&2
 	fi
+	exec 8>&-
 fi
 
 # --- inputs -----------------------------------------------------------------
@@ -106,14 +115,18 @@ kver_pkg=$(apt-cache policy "$kpkg:$debarch" | sed -n 's/^ *Candidate: //p')
 packages=$(grep -v '^#' "$here/packages" | tr '\n' ' ' | sed 's/ *$//;s/  */ /g')
 
 tkey=$( { cat "$here/packages"; echo "$suite $mirror $debarch"; } | hash)
-kkey=$( { cat "$here/image/kernel.sh" "$here/init"; echo "$arch $kpkg $kver_pkg"; } | hash)
-rkey=$( { cat "$here/image/root.sh" "$here/nixos-install"; echo "$arch $tkey"; } | hash)
+kkey=$( { fn "$here/image/kernel.sh" build_kernel; cat "$here/init"; echo "$arch $kpkg $kver_pkg"; } | hash)
+rkey=$( { fn "$here/image/root.sh" build_root; echo "$arch $tkey"; } | hash)
 zkey=
 if [ -n "$zfs" ]; then
-	zkey=$( { cat "$here/image/zfs.sh"; echo "$arch $suite $mirror $security $kpkg $kver_pkg"; } | hash)
+	zkey=$( { fn "$here/image/zfs.sh" build_zfs; echo "$arch $suite $mirror $security $kpkg $kver_pkg"; } | hash)
 fi
 name=$profile${zfs:+-zfs}
-ikey=$( { cat "$0" "$here/profiles/$profile.sh" "$here/image/nixos.sh"; echo "$kkey $rkey $zkey"; } | hash)
+ikey=$( {
+	cat "$0" "$here/image/common.sh" "$here/nixos-install" "$here/profiles/$profile.sh" "$here/image/nixos.sh"
+	if [ -n "$zfs" ]; then fn "$here/image/zfs.sh" zfs_apply; fi
+	echo "$kkey $rkey $zkey"
+} | hash)
 
 dir=$cache/$arch
 out=$dir/$name-$ikey
@@ -131,8 +144,10 @@ if [ -f "$out/done" ]; then
 	exit 0
 fi
 
+# Each stage, and this image, is built by one process at a time (a flock
+# on its name.lock): builds of other stages and profiles go on meanwhile.
 mkdir -p "$dir"
-exec 9>"$cache/build.lock"
+exec 9>"$out.lock"
 flock 9
 if [ -f "$out/done" ]; then # built by someone else while we waited
 	used "$out"
@@ -144,9 +159,21 @@ start=$(date +%s)
 tmp=$dir/tmp-$ikey-$$
 rm -rf "$tmp"
 mkdir -p "$tmp"
+# unmount_under DIR: unmount what a killed build left mounted below DIR
+# (debootstrap's and the zfs chroot's /proc), before anything removes it.
+unmount_under() {
+	for m in $(awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount -l "$m" 2>/dev/null || true
+	done
+}
+stage_tmp=
 cleanup() {
-	for m in $(grep -o " $tmp/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
-	rm -rf "$tmp"
+	unmount_under "$tmp"
+	rm -rf --one-file-system "$tmp"
+	if [ -n "$stage_tmp" ]; then
+		unmount_under "$stage_tmp"
+		rm -rf --one-file-system "$stage_tmp"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -158,39 +185,50 @@ stage() {
 		used "$1"
 		return 0
 	fi
-	rm -rf "$1.tmp"
-	mkdir -p "$1.tmp"
-	s=$(date +%s)
-	"$2" "$1.tmp"
-	echo "$(($(date +%s) - s))" >"$1.tmp/build-seconds"
-	touch "$1.tmp/done" "$1.tmp/used"
-	rm -rf "$1"
-	mv "$1.tmp" "$1"
-	log "$(basename "$1") built in $(cat "$1/build-seconds")s"
+	stage_tmp=$1.tmp
+	(
+		exec 7>"$1.lock"
+		flock 7
+		if [ -f "$1/done" ]; then exit 0; fi
+		unmount_under "$1.tmp"
+		rm -rf --one-file-system "$1.tmp"
+		mkdir -p "$1.tmp"
+		s=$(date +%s)
+		"$2" "$1.tmp"
+		echo "$(($(date +%s) - s))" >"$1.tmp/build-seconds"
+		touch "$1.tmp/done" "$1.tmp/used"
+		rm -rf "$1"
+		mv "$1.tmp" "$1"
+		log "$(basename "$1") built in $(cat "$1/build-seconds")s"
+	)
+	stage_tmp=
+	used "$1"
 }
 
 . "$here/image/kernel.sh"
 . "$here/image/root.sh"
+. "$here/image/common.sh"
 . "$here/image/zfs.sh"
 . "$here/profiles/$profile.sh"
 
 # --- stages -------------------------------------------------------------------
-if [ -f "$tarball" ]; then
-	touch "$tarball.used"
-else
-	make_tarball "$tarball"
-	touch "$tarball.used"
-fi
+(
+	exec 7>"$tarball.lock"
+	flock 7
+	if [ ! -f "$tarball" ]; then make_tarball "$tarball"; fi
+)
+touch "$tarball.used"
 stage "$kdir" build_kernel
 stage "$rdir" build_root
 if [ -n "$zfs" ]; then stage "$zdir" build_zfs; fi
 kver=$(cat "$kdir/kernel-release")
 
 # --- the profile's image ------------------------------------------------------
-log "image $name: the root, then profiles/$profile.sh"
+log "image $name: the root, image/common.sh, then profiles/$profile.sh"
 r=$tmp/root
 cp -a "$rdir/root" "$r"
 cp -a "$kdir/modules/lib/modules" "$r/lib/"
+common_apply
 profile_apply
 if [ -n "$zfs" ]; then zfs_apply "$zdir"; fi
 depmod -b "$r" "$kver"
@@ -235,29 +273,13 @@ mv "$img" "$out"
 log "built $out in $(cat "$out/build-seconds") s (root ${size} MB)"
 
 # --- prune ----------------------------------------------------------------------
-# stale PATH: unused for keep_days (by its stamp) and not locked by a VM.
-stale() {
-	stamp=$1/used
-	[ -d "$1" ] || stamp=$1.used
-	[ -e "$stamp" ] || stamp=$1
-	[ -n "$(find "$stamp" -maxdepth 0 -mtime +"$keep_days" 2>/dev/null)" ] || return 1
-	[ ! -e "$1/lock" ] || flock -n -x "$1/lock" true
-}
-prune() { # GLOB KEEP
-	for old in $1; do
-		[ -e "$old" ] && [ "$old" != "$2" ] || continue
-		case $old in *.used | *.tmp) continue ;; esac
-		if stale "$old"; then
-			log "prune $old (unused for $keep_days days)"
-			rm -rf "$old" "$old.used"
-		fi
-	done
-}
-prune "$dir/$name-*" "$out"
-prune "$dir/kernel-*" "$kdir"
-prune "$dir/root-*" "$rdir"
-prune "$dir/debootstrap-*.tgz" "$tarball"
-if [ -n "$zfs" ]; then prune "$dir/zfs-*" "$zdir"; fi
+. "$here/image/prune.sh"
+k=$key_glob
+prune "$dir/$name-$k" "$out"
+prune "$dir/kernel-$k" "$kdir"
+prune "$dir/root-$k" "$rdir"
+prune "$dir/debootstrap-$k.tgz" "$tarball"
+if [ -n "$zfs" ]; then prune "$dir/zfs-$k" "$zdir"; fi
 # Builds of the single-profile layout before this one (installer-KEY):
 # the debian profile's former self.
 if [ "$arch" = x86_64 ] && [ "$profile" = debian ] && [ -z "$zfs" ]; then

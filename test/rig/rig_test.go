@@ -289,3 +289,73 @@ func TestAccelProbe(t *testing.T) {
 	}
 	t.Logf("the rig uses -accel %s", rig.Accel(img))
 }
+
+// TestAarch64 boots the aarch64 installer (qemu -M virt under TCG with
+// Debian's UEFI firmware): the guest runs arm64 under UEFI from the live
+// overlay; the stand-in nixos-install lays its arm64 system onto a disk,
+// and the machine reboots into it through the firmware. The iso and kexec
+// profiles build for aarch64 too. Two VM boots.
+func TestAarch64(t *testing.T) {
+	rig.RequireArch(t, rig.ArchAarch64)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	for _, p := range []string{rig.ProfileISO, rig.ProfileKexec} {
+		if img := rig.Build(t, rig.Options{Arch: rig.ArchAarch64, Profile: p}); img.Arch != rig.ArchAarch64 || img.Profile != p {
+			t.Errorf("built %s/%s, want %s/%s", img.Arch, img.Profile, rig.ArchAarch64, p)
+		}
+	}
+	vm := rig.Boot(t, rig.Options{Arch: rig.ArchAarch64, Disks: []int64{2 << 30}})
+	facts := "uname -m; test -d /sys/firmware/efi && echo uefi; findmnt -n -o SOURCE,FSTYPE /; hostname"
+	if out := vm.MustRun(t, facts); out != "aarch64\nuefi\noverlay overlay\ninstaller\n" {
+		t.Fatalf("want an aarch64 live installer under UEFI, got:\n%s", out)
+	}
+	start := time.Now()
+	vm.MustRun(t, `set -e
+sgdisk -n1:0:0 -t1:8300 /dev/vda >/dev/null && udevadm settle
+mkfs.ext4 -q -F -L nixos /dev/vda1 && mount /dev/vda1 /mnt
+mkdir -p /mnt/etc/ssh /tmp/f
+ssh-keygen -q -t ed25519 -N '' -C installed -f /mnt/etc/ssh/ssh_host_ed25519_key
+echo '{ outputs = { self }: { nixosConfigurations.board.config = { networking.hostName = "board"; }; }; }' > /tmp/f/flake.nix
+nixos-install --root /mnt --no-root-passwd --flake /tmp/f#board
+umount /mnt`)
+	t.Logf("stand-in install on aarch64 in %s", time.Since(start).Round(time.Second))
+	pub, err := vm.Run(ctx, "mount /dev/vda1 /mnt && cat /mnt/etc/ssh/ssh_host_ed25519_key.pub && umount /mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Reboot(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if out := vm.MustRun(t, facts+"; file -L /usr/bin/age 2>/dev/null | grep -o aarch64 || od -An -tx1 -j18 -N2 /usr/bin/age"); out != "aarch64\nuefi\n/dev/vda1 ext4\nboard\n b7 00\n" {
+		t.Fatalf("want the installed arm64 system booted under UEFI, got:\n%s", out)
+	}
+}
+
+// TestZFS boots the ZFS variant: the module built once for the rig's
+// kernel loads, and a mirrored pool with a dataset is created, written,
+// exported and imported again. One VM boot.
+func TestZFS(t *testing.T) {
+	rig.Require(t)
+	vm := rig.Boot(t, rig.Options{ZFS: true, Disks: []int64{512 << 20, 512 << 20}})
+	if out := vm.MustRun(t, "lsmod | grep -c '^zfs ' || true"); out != "0\n" {
+		t.Errorf("before use: want the module not loaded at boot (nothing imports pools), got:\n%s", out)
+	}
+	out := vm.MustRun(t, `set -e
+modprobe zfs
+zpool create -f -o ashift=12 -O mountpoint=none tank mirror /dev/vda /dev/vdb
+zfs create -o mountpoint=/srv/data tank/data
+echo hello > /srv/data/f
+zpool export tank
+zpool import -d /dev tank
+cat /srv/data/f
+zpool list -H -o name,health tank
+cat /sys/module/zfs/version`)
+	if !strings.HasPrefix(out, "hello\ntank\tONLINE\n2.") {
+		t.Fatalf("zpool on the zfs variant:\n%s", out)
+	}
+	t.Logf("zfs %s on %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]), vm.Image.Release)
+}

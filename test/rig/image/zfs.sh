@@ -17,8 +17,8 @@
 # profiles/base.nix and nixos-images' zfs-minimal.nix). As on the NixOS
 # installers, nothing imports or mounts pools at boot: Debian's
 # zfs-import-scan (which would import every pool it finds), import-cache,
-# mount, share and load-module units are masked; zpool loads the module
-# when first run.
+# mount, share and load-module units are masked; `modprobe zfs` loads the
+# module (zpool does not).
 
 build_zfs() {
 	zout=$1
