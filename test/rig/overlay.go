@@ -12,10 +12,13 @@ import (
 
 // newOverlay makes a fresh overlay image (the live system's writable
 // layer) seeded with what this VM's live system has that the image has
-// not: the control channel's authorized key, root's authorized_keys where
-// the profile's root logs in with keys (or AuthorizedKeys asks), and the
-// passwords set "at the console" (Options.Passwords).
-func (vm *VM) newOverlay() error {
+// not: the control channel's authorized key and root's authorized_keys
+// where the profile's root logs in with keys; with perVM, also root's
+// extra AuthorizedKeys and the passwords set "at the console"
+// (Options.Passwords), which a fresh boot applies over the control
+// channel instead ([VM.personalize]), so that its overlay can serve as a
+// snapshot's.
+func (vm *VM) newOverlay(perVM bool) error {
 	seed := filepath.Join(vm.Dir, "seed")
 	defer os.RemoveAll(seed)
 	up := filepath.Join(seed, "upper")
@@ -32,7 +35,10 @@ func (vm *VM) newOverlay() error {
 	if err := os.WriteFile(filepath.Join(up, "etc/rig/authorized_keys"), []byte(vm.OperatorKey+"\n"), 0o600); err != nil {
 		return err
 	}
-	keys := vm.opts.AuthorizedKeys
+	var keys []string
+	if perVM {
+		keys = vm.opts.AuthorizedKeys
+	}
 	if vm.Image.RootKeys {
 		keys = append([]string{vm.OperatorKey}, keys...)
 	}
@@ -46,7 +52,7 @@ func (vm *VM) newOverlay() error {
 			return err
 		}
 	}
-	if len(vm.opts.Passwords) > 0 {
+	if perVM && len(vm.opts.Passwords) > 0 {
 		shadow, err := vm.shadow()
 		if err != nil {
 			return err
@@ -61,6 +67,7 @@ func (vm *VM) newOverlay() error {
 		}
 	}
 	vm.Overlay = filepath.Join(vm.Dir, fmt.Sprintf("overlay-%d.img", len(vm.PastOverlays)))
+	_ = os.Remove(vm.Overlay)
 	if err := sparse(vm.Overlay, vm.opts.OverlaySize); err != nil {
 		return err
 	}
@@ -91,19 +98,15 @@ func (vm *VM) shadow() ([]byte, error) {
 	}
 	slices.Sort(users)
 	for _, u := range users {
-		cmd := exec.Command("openssl", "passwd", "-6", "-stdin")
-		cmd.Stdin = strings.NewReader(vm.opts.Passwords[u] + "\n")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		hash, err := cmd.Output()
+		hash, err := cryptPassword(vm.opts.Passwords[u])
 		if err != nil {
-			return nil, fmt.Errorf("passwords: openssl passwd: %w: %s", err, strings.TrimSpace(stderr.String()))
+			return nil, err
 		}
 		found := false
 		for i, l := range lines {
 			f := strings.Split(l, ":")
 			if len(f) > 2 && f[0] == u {
-				f[1] = strings.TrimSpace(string(hash))
+				f[1] = hash
 				lines[i] = strings.Join(f, ":")
 				found = true
 			}
@@ -113,4 +116,21 @@ func (vm *VM) shadow() ([]byte, error) {
 		}
 	}
 	return []byte(strings.Join(lines, "\n") + "\n"), nil
+}
+
+// cryptPassword hashes a password as passwd does (SHA-512 crypt, with
+// openssl passwd -6; the password goes on stdin).
+func cryptPassword(password string) (string, error) {
+	if strings.ContainsAny(password, "\n\r") {
+		return "", fmt.Errorf("passwords: a password cannot hold a line break")
+	}
+	cmd := exec.Command("openssl", "passwd", "-6", "-stdin")
+	cmd.Stdin = strings.NewReader(password + "\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	hash, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("passwords: openssl passwd: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(hash)), nil
 }

@@ -54,6 +54,7 @@ func (vm *VM) qemuArgs() []string {
 		"-kernel", vm.Image.Kernel, "-initrd", vm.Image.Initrd,
 		"-display", "none", "-no-reboot", "-nodefaults",
 		"-serial", "file:"+vm.consolePath(vm.boots),
+		"-qmp", "unix:"+vm.qmpPath()+",server=on,wait=off",
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:2222", vm.Port, vm.ControlPort),
 		"-device", "virtio-net-pci,netdev=n0",
 		"-device", "virtio-rng-pci",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,6 +138,29 @@ func TestInstaller(t *testing.T) {
 		if len(found) != 1 || found[0].Path != "upper/root/rig-marker" {
 			t.Fatalf("scan of a clean run: want only the marker at upper/root/rig-marker, got %v", found)
 		}
+	})
+
+	t.Run("snapshot", func(t *testing.T) {
+		if os.Getenv("FLEET_RIG_SNAPSHOT") == "off" {
+			t.Skip("FLEET_RIG_SNAPSHOT=off")
+		}
+		// A second VM of the same shape restores the snapshot the first
+		// boot saved (or a run before this one did): a live installer of
+		// its own, with the host's time and blank disks.
+		again := rig.Boot(t, rig.Options{Disks: []int64{2 << 30}})
+		if !again.Restored {
+			t.Fatal("the second VM of this shape did not restore the snapshot")
+		}
+		out, err := again.Run(ctx, "date +%s; findmnt -n -o FSTYPE /; blkid /dev/vda || echo blank")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var guest int64
+		fmt.Sscan(out, &guest)
+		if d := time.Now().Unix() - guest; d < -5 || d > 30 || !strings.HasSuffix(out, "\noverlay\nblank\n") {
+			t.Errorf("restored VM: clock %d s behind, want its own overlay and a blank disk: %s", d, out)
+		}
+		again.Stop()
 	})
 
 	t.Run("replace a disk", func(t *testing.T) {

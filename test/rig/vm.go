@@ -77,6 +77,9 @@ type VM struct {
 	Identity string
 	// OperatorKey is its authorized_keys line.
 	OperatorKey string
+	// Restored reports whether the first boot restored a snapshot of the
+	// booted installer instead of booting (see snapshot.go).
+	Restored bool
 
 	opts      Options
 	t         testenv.TB
@@ -85,7 +88,8 @@ type VM struct {
 	exited    chan struct{}
 	exitErr   error
 	installed bool
-	vars      string // aarch64: this machine's UEFI variable store
+	vars      string    // aarch64: this machine's UEFI variable store
+	snap      *snapshot // the snapshot of this machine's shape, nil when off
 }
 
 // Boot starts the live installer and waits until it answers SSH with its
@@ -119,24 +123,64 @@ func Boot(t testenv.TB, opts Options) *VM {
 			t.Logf("serial console of the rig VM:\n%s", tail(vm.Console(), 120))
 		}
 	})
+	vm.snap = vm.snapshotFor()
 	if err := vm.prepare(); err != nil {
 		t.Fatalf("prepare rig VM: %v", err)
 	}
 	start := time.Now()
-	if err := vm.startFresh(); err != nil {
+	restored, err := vm.bootFresh()
+	if err != nil {
 		t.Fatalf("boot rig VM: %v", err)
 	}
-	t.Logf("rig VM (%s): boot to SSH in %s (port %d)", img.specString(), time.Since(start).Round(100*time.Millisecond), vm.Port)
+	vm.Restored = restored
+	how := "boot"
+	if restored {
+		how = "restored from a snapshot"
+	}
+	t.Logf("rig VM (%s): %s, SSH in %s (port %d)", img.specString(), how, time.Since(start).Round(100*time.Millisecond), vm.Port)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := vm.personalize(ctx, restored); err != nil {
+		t.Fatalf("rig VM: %v", err)
+	}
 	return vm
+}
+
+// bootFresh boots the live installer the first time: from the snapshot
+// of its shape if there is one (else it boots and saves one).
+func (vm *VM) bootFresh() (restored bool, err error) {
+	if s := vm.snap; s != nil && s.ready() {
+		err := vm.withPorts(func() error { return s.restore(vm) })
+		if err == nil {
+			return true, nil
+		}
+		vm.Stop()
+		vm.t.Logf("rig VM: snapshot %s not restored (%v): booting", s.dir, err)
+		if err := vm.newOverlay(false); err != nil {
+			return false, err
+		}
+	}
+	if err := vm.withPorts(vm.start); err != nil {
+		return false, err
+	}
+	if s := vm.snap; s != nil && !s.ready() {
+		start := time.Now()
+		if err := s.save(vm); err != nil {
+			vm.t.Logf("rig VM: no snapshot saved: %v", err)
+		} else if s.ready() {
+			vm.t.Logf("rig VM: snapshot saved in %s: %s", time.Since(start).Round(100*time.Millisecond), s.dir)
+		}
+	}
+	return false, nil
 }
 
 func (img *Image) specString() string {
 	return Spec{Arch: img.Arch, Profile: img.Profile, ZFS: img.ZFS}.String()
 }
 
-// startFresh picks free ports and boots; when someone took a port before
-// qemu bound it, it tries others.
-func (vm *VM) startFresh() error {
+// withPorts picks free ports and runs boot; when someone took a port
+// before qemu bound it, it tries others.
+func (vm *VM) withPorts(boot func() error) error {
 	for attempt := 1; ; attempt++ {
 		var err error
 		if vm.Port, err = sshtest.FreePort(); err != nil {
@@ -145,18 +189,23 @@ func (vm *VM) startFresh() error {
 		if vm.ControlPort, err = sshtest.FreePort(); err != nil {
 			return err
 		}
-		err = vm.start()
+		err = boot()
 		if err == nil || attempt == 3 || !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "host forwarding") {
 			return err
 		}
 	}
 }
 
-// prepare makes the operator key, the target disks, the firmware's
-// variable store (aarch64) and the overlay image.
+// prepare makes the operator key (the snapshot's, when snapshots are
+// on), the target disks, the firmware's variable store (aarch64) and the
+// overlay image.
 func (vm *VM) prepare() error {
 	vm.Identity = filepath.Join(vm.Dir, "operator_ed25519")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rig-operator", "-f", vm.Identity).CombinedOutput(); err != nil {
+	if vm.snap != nil {
+		if err := vm.snap.operatorKey(vm); err != nil {
+			return err
+		}
+	} else if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rig-operator", "-f", vm.Identity).CombinedOutput(); err != nil {
 		return fmt.Errorf("ssh-keygen: %w: %s", err, out)
 	}
 	pub, err := os.ReadFile(vm.Identity + ".pub")
@@ -181,7 +230,7 @@ func (vm *VM) prepare() error {
 			return err
 		}
 	}
-	return vm.newOverlay()
+	return vm.newOverlay(false)
 }
 
 func sparse(p string, size int64) error {
@@ -197,8 +246,12 @@ func sparse(p string, size int64) error {
 }
 
 // start runs qemu and waits for SSH.
-func (vm *VM) start() error {
-	cmd := exec.Command(vm.qemuBinary(), vm.qemuArgs()...)
+func (vm *VM) start() error { return vm.startWith(nil) }
+
+// startWith runs qemu with extra arguments, then loaded (if not nil),
+// and waits for SSH.
+func (vm *VM) startWith(loaded func() error, extra ...string) error {
+	cmd := exec.Command(vm.qemuBinary(), append(vm.qemuArgs(), extra...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// qemu dies with the test process, so a crashed test leaks nothing.
@@ -217,6 +270,12 @@ func (vm *VM) start() error {
 		close(vm.exited)
 	}()
 	vm.boots++
+	if loaded != nil {
+		if err := loaded(); err != nil {
+			vm.Stop()
+			return err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), vm.opts.BootTimeout)
 	defer cancel()
 	return vm.waitSSH(ctx)
@@ -289,7 +348,7 @@ func (vm *VM) BootInstaller(ctx context.Context) error {
 	vm.PastOverlays = append(vm.PastOverlays, vm.Overlay)
 	vm.installed = false
 	vm.HostKey = vm.Image.HostKey
-	if err := vm.newOverlay(); err != nil {
+	if err := vm.newOverlay(true); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -330,7 +389,7 @@ func (vm *VM) HardReset(ctx context.Context) error {
 		// A live installer's writable layer is RAM: it comes back blank.
 		// The old one stays for the host-side scan.
 		vm.PastOverlays = append(vm.PastOverlays, vm.Overlay)
-		if err := vm.newOverlay(); err != nil {
+		if err := vm.newOverlay(true); err != nil {
 			return err
 		}
 	}
