@@ -100,3 +100,11 @@ hide() {
 		[ -n "$found" ] || die "hide $p: not in the image (is it in ./packages?)"
 	done
 }
+
+# set_hostname NAME: /etc/hostname, and NAME resolving as NixOS's
+# networking.hosts has it by default ("127.0.0.2" = [ hostName ],
+# nixos/modules/config/networking.nix), which sudo needs.
+set_hostname() {
+	echo "$1" >"$r/etc/hostname"
+	echo "127.0.0.2 $1" >>"$r/etc/hosts"
+}

@@ -11,7 +11,7 @@ profile_login=root
 profile_root_keys=yes
 
 profile_apply() {
-	echo installer >"$r/etc/hostname"
+	set_hostname installer
 	ssh-keygen -q -t ed25519 -N '' -C installer -f "$r/etc/ssh/ssh_host_ed25519_key"
 	cat >"$r/etc/ssh/sshd_config.d/rig.conf" <<'CONF'
 HostKey /etc/ssh/ssh_host_ed25519_key

@@ -37,7 +37,7 @@ profile_root_keys=no
 
 profile_apply() {
 	. "$here/image/nixos.sh"
-	echo nixos >"$r/etc/hostname"
+	set_hostname nixos
 	groupadd -R "$r" wheel
 	groupadd -R "$r" networkmanager
 	useradd -R "$r" -m -u 1000 -g users -G wheel,networkmanager,video -s /bin/bash -c "" nixos

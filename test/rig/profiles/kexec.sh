@@ -31,7 +31,7 @@ profile_root_keys=yes
 
 profile_apply() {
 	. "$here/image/nixos.sh"
-	echo nixos-installer >"$r/etc/hostname"
+	set_hostname nixos-installer
 	groupadd -R "$r" --system nixos
 	useradd -R "$r" --system -g nixos -s /bin/bash -d /var/empty -c "" nixos
 	nixos_empty_password root
