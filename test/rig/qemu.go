@@ -109,7 +109,7 @@ func Accel(img *Image) string {
 			accel = "kvm"
 			fmt.Fprintf(os.Stderr, "rig: KVM probe: kernel start to panic in %s: using KVM\n", took.Round(10*time.Millisecond))
 		} else {
-			fmt.Fprintf(os.Stderr, "rig: KVM probe: %v: using TCG\n", err)
+			fmt.Fprintf(os.Stderr, "rig: KVM probe: %s: using TCG\n", strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
 		}
 	})
 	return accel
