@@ -117,6 +117,15 @@ packages=$(grep -v '^#' "$here/packages" | tr '\n' ' ' | sed 's/ *$//;s/  */ /g'
 tkey=$( { cat "$here/packages"; echo "$suite $mirror $debarch"; } | hash)
 kkey=$( { fn "$here/image/kernel.sh" build_kernel; cat "$here/init"; echo "$arch $kpkg $kver_pkg"; } | hash)
 rkey=$( { fn "$here/image/root.sh" build_root; echo "$arch $tkey"; } | hash)
+# A foreign architecture's root is made from the native one (see
+# build_root_foreign in image/root.sh): its stages and keys as well.
+ndebarch=$(dpkg --print-architecture)
+if [ "$debarch" != "$ndebarch" ]; then
+	narch=$(uname -m)
+	ntkey=$( { cat "$here/packages"; echo "$suite $mirror $ndebarch"; } | hash)
+	nrkey=$( { fn "$here/image/root.sh" build_root; echo "$narch $ntkey"; } | hash)
+	rkey=$( { fn "$here/image/root.sh" build_root_foreign; echo "$arch $tkey $nrkey"; } | hash)
+fi
 zkey=
 if [ -n "$zfs" ]; then
 	zkey=$( { fn "$here/image/zfs.sh" build_zfs; echo "$arch $suite $mirror $security $kpkg $kver_pkg"; } | hash)
@@ -219,7 +228,24 @@ stage() {
 )
 touch "$tarball.used"
 stage "$kdir" build_kernel
-stage "$rdir" build_root
+if [ "$debarch" = "$ndebarch" ]; then
+	stage "$rdir" build_root
+else
+	ntarball=$cache/$narch/debootstrap-$ntkey.tgz
+	nrdir=$cache/$narch/root-$nrkey
+	(
+		tarball=$ntarball debarch=$ndebarch
+		mkdir -p "$cache/$narch"
+		(
+			exec 7>"$tarball.lock"
+			flock 7
+			if [ ! -f "$tarball" ]; then make_tarball "$tarball"; fi
+		)
+		touch "$tarball.used"
+		stage "$nrdir" build_root
+	)
+	stage "$rdir" build_root_foreign
+fi
 if [ -n "$zfs" ]; then stage "$zdir" build_zfs; fi
 kver=$(cat "$kdir/kernel-release")
 
