@@ -86,7 +86,7 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		// A wrong key is refused by cryptsetup, and nothing is mounted.
 		err = apply(s, "mount", root, map[string][]byte{"crypted": []byte("wrong")})
 		var ee *remote.ExitError
-		if !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "No key available with this passphrase") {
+		if !errors.As(err, &ee) || ee.StderrLine("No key available with this passphrase") == "" {
 			t.Fatalf("wrong key: %v", err)
 		}
 		if err := apply(s, "mount", root, key); err != nil {

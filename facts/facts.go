@@ -1,18 +1,21 @@
 // Package facts reports what a machine is: OS, kernel, architecture,
-// whether it is a NixOS installer, which tools it has, memory, and its
-// disks with whether each is in use.
+// model and firmware, whether it is a NixOS installer (and why), which
+// tools it has, memory, and its disks with whether each is in use.
 //
 // [Gather] runs one shell script through a [remote.Runner] (one round trip,
 // POSIX sh and /proc + /sys only, so it works on a NixOS installer, a
 // rescue system or busybox) and [Parse] turns its output into [Facts].
 // The parser is separate so it is tested on recorded outputs as well as
-// live machines.
+// live machines. Every string in Facts came from the machine and is
+// escaped with [remote.Escape]. [MissingPrograms] asks which of a list of
+// programs a machine lacks.
 package facts
 
 import (
 	"bufio"
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,15 +26,31 @@ import (
 
 // Facts about one machine. The JSON form is stable: fields are only added.
 type Facts struct {
-	Host         string `json:"host"`
-	OSID         string `json:"os_id"`
-	OSVersion    string `json:"os_version"`
-	OSName       string `json:"os_name"`
-	Kernel       string `json:"kernel"`
-	Machine      string `json:"machine"` // uname -m
-	System       string `json:"system"`  // Nix system double, e.g. x86_64-linux
-	NixOS        bool   `json:"nixos"`
-	Installer    bool   `json:"installer"` // /etc/NIXOS and VARIANT_ID=installer
+	Host      string `json:"host"`
+	OSID      string `json:"os_id"`
+	OSVersion string `json:"os_version"`
+	OSName    string `json:"os_name"`
+	Kernel    string `json:"kernel"`
+	Machine   string `json:"machine"` // uname -m
+	System    string `json:"system"`  // Nix system double, e.g. x86_64-linux
+	// Model is the machine's model: the device tree's on ARM boards
+	// ("Raspberry Pi 4 Model B Rev 1.4"), DMI's product name elsewhere;
+	// "" when the firmware gives none.
+	Model string `json:"model"`
+	// UEFI reports whether the machine booted through UEFI firmware
+	// (/sys/firmware/efi exists), as opposed to a BIOS or a board's own
+	// boot loader.
+	UEFI  bool `json:"uefi"`
+	NixOS bool `json:"nixos"`
+	// Installer: NixOS (/etc/NIXOS) and either VARIANT_ID=installer in
+	// /etc/os-release or a live root (overlay or tmpfs as /).
+	Installer bool `json:"installer"`
+	// InstallerReason says which check decided Installer: what made it an
+	// installer, or which check failed ("it runs Debian GNU/Linux 12
+	// (bookworm), not NixOS (no /etc/NIXOS)").
+	InstallerReason string `json:"installer_reason"`
+	// RootFS is the filesystem type mounted at / ("overlay", "ext4").
+	RootFS       string `json:"root_fs"`
 	HasNix       bool   `json:"has_nix"`
 	HasNixOSInst bool   `json:"has_nixos_install"`
 	MemoryBytes  int64  `json:"memory_bytes"`
@@ -92,6 +111,12 @@ const script = `echo @@os; cat /etc/os-release 2>/dev/null
 echo @@kernel; uname -r
 echo @@machine; uname -m
 echo @@nixos; [ -e /etc/NIXOS ] && echo yes
+echo @@model
+for f in /sys/firmware/devicetree/base/model /proc/device-tree/model; do
+  if [ -r "$f" ]; then echo "dt $(tr -d '\000' < "$f")"; break; fi
+done
+[ -r /sys/class/dmi/id/product_name ] && echo "dmi $(cat /sys/class/dmi/id/product_name)"
+echo @@efi; [ -d /sys/firmware/efi ] && echo yes
 echo @@cmds; for c in nix nixos-install; do command -v "$c" >/dev/null 2>&1 && echo "$c"; done
 echo @@meminfo; grep '^MemTotal:' /proc/meminfo
 echo @@mountinfo; cat /proc/self/mountinfo
@@ -105,9 +130,9 @@ for d in /sys/class/block/*; do
   if [ -e "$d/partition" ]; then part=1; pn=$(cat "$d/partition"); parent=$(basename "$(readlink -f "$d/..")"); fi
   h=$(ls "$d/holders" 2>/dev/null | tr '\n' ,)
   sl=$(ls "$d/slaves" 2>/dev/null | tr '\n' ,)
-  printf 'B\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$(cat "$d/dev")" "$(cat "$d/size")" "$part" "$parent" "$pn" \
+  printf 'B\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$(cat "$d/dev")" "$(cat "$d/size")" "$part" "$parent" "$pn" \
     "$(cat "$d/removable" 2>/dev/null || echo 0)" "$(cat "$d/queue/rotational" 2>/dev/null || echo 0)" "$(cat "$d/ro" 2>/dev/null || echo 0)" \
-    "$h" "$sl" "$(cat "$d/device/model" 2>/dev/null | tr -s ' \t' ' ')"
+    "$h" "$sl" "$(cat "$d/device/model" 2>/dev/null | tr -s ' \t' ' ')" "$(cat "$d/hidden" 2>/dev/null || echo 0)"
 done
 `
 
@@ -136,6 +161,7 @@ type blockDev struct {
 	part                bool
 	partNum             int
 	removable, rota, ro bool
+	hidden              bool // an NVMe multipath path device, not a disk of its own
 	holders, slaves     []string
 	model               string
 }
@@ -171,7 +197,8 @@ func Parse(out []byte) (*Facts, error) {
 	f.Machine = first(sections["machine"])
 	f.System = NixSystem(f.Machine)
 	f.NixOS = first(sections["nixos"]) == "yes"
-	f.Installer = f.NixOS && osr["VARIANT_ID"] == "installer"
+	f.Model = model(sections["model"])
+	f.UEFI = first(sections["efi"]) == "yes"
 	for _, c := range sections["cmds"] {
 		switch c {
 		case "nix":
@@ -197,6 +224,7 @@ func Parse(out []byte) (*Facts, error) {
 			holders: splitList(fs[10]), slaves: splitList(fs[11]), model: strings.TrimSpace(fs[12])}
 		b.sectors, _ = strconv.ParseInt(fs[3], 10, 64)
 		b.partNum, _ = strconv.Atoi(fs[6])
+		b.hidden = len(fs) > 13 && fs[13] == "1"
 		devs[b.name] = b
 		byDev[b.dev] = b.name
 	}
@@ -205,6 +233,7 @@ func Parse(out []byte) (*Facts, error) {
 	mountDev := map[string]string{} // mountpoint -> device name
 	var rootDevs []string
 	var lowerDirs []string
+	var root rootMount
 	for _, l := range sections["mountinfo"] {
 		fs := strings.Fields(l)
 		if len(fs) < 10 {
@@ -227,6 +256,11 @@ func Parse(out []byte) (*Facts, error) {
 			mountDev[mp] = name
 		}
 		if mp == "/" {
+			// The last mount at / is the one on top: the running root.
+			root = rootMount{}
+			if sep+2 < len(fs) {
+				root = rootMount{fstype: fs[sep+1], source: fs[sep+2]}
+			}
 			if name != "" && devs[name] != nil {
 				rootDevs = append(rootDevs, name)
 			}
@@ -239,6 +273,8 @@ func Parse(out []byte) (*Facts, error) {
 			}
 		}
 	}
+	f.RootFS = root.fstype
+	f.Installer, f.InstallerReason = installer(f, osr["VARIANT_ID"], root)
 	// A live system's root is an overlay: its media are what the lower
 	// directories are mounted from.
 	for _, ld := range lowerDirs {
@@ -286,7 +322,7 @@ func Parse(out []byte) (*Facts, error) {
 	}
 
 	for _, b := range devs {
-		if b.part || b.sectors == 0 || skipDevice(b.name) {
+		if b.part || b.sectors == 0 || b.hidden || skipDevice(b.name) {
 			continue
 		}
 		d := Disk{Name: b.name, Path: "/dev/" + b.name, ByID: byID[b.name], SizeBytes: b.sectors * 512,
@@ -330,7 +366,49 @@ func Parse(out []byte) (*Facts, error) {
 		f.Disks = append(f.Disks, d)
 	}
 	sort.Slice(f.Disks, func(i, j int) bool { return f.Disks[i].Name < f.Disks[j].Name })
+	escapeFacts(f)
 	return f, nil
+}
+
+// model picks the device tree's model, else DMI's product name.
+func model(lines []string) string {
+	var dmi string
+	for _, l := range lines {
+		kind, v, _ := strings.Cut(l, " ")
+		v = strings.TrimSpace(v)
+		switch {
+		case kind == "dt" && v != "":
+			return v
+		case kind == "dmi":
+			dmi = v
+		}
+	}
+	return dmi
+}
+
+// escapeFacts escapes every string that came from the machine, so none
+// can drive the terminal it is printed on.
+func escapeFacts(f *Facts) {
+	for _, p := range []*string{&f.OSID, &f.OSVersion, &f.OSName, &f.Kernel, &f.Machine, &f.System, &f.Model, &f.InstallerReason, &f.RootFS} {
+		*p = remote.Escape(*p)
+	}
+	each := func(ss []string) {
+		for i := range ss {
+			ss[i] = remote.Escape(ss[i])
+		}
+	}
+	for i := range f.Disks {
+		d := &f.Disks[i]
+		d.Name, d.Path, d.Model = remote.Escape(d.Name), remote.Escape(d.Path), remote.Escape(d.Model)
+		each(d.ByID)
+		each(d.InUse)
+		for j := range d.Partitions {
+			p := &d.Partitions[j]
+			p.Name, p.Path = remote.Escape(p.Name), remote.Escape(p.Path)
+			each(p.Mounts)
+			each(p.Holders)
+		}
+	}
 }
 
 func (b *blockDev) nameOr(s string) string {
@@ -340,15 +418,20 @@ func (b *blockDev) nameOr(s string) string {
 	return b.name
 }
 
-// skipDevice leaves out RAM disks and other non-disks.
+// skipDevice leaves out RAM disks, optical drives, floppies, raw flash
+// (mtdblock: a board's firmware chip) and an eMMC's hardware boot and
+// RPMB areas (mmcblk0boot0, mmcblk0rpmb): none is a disk to install on.
 func skipDevice(name string) bool {
-	for _, p := range []string{"ram", "zram", "sr", "fd"} {
+	for _, p := range []string{"ram", "zram", "sr", "fd", "mtdblock"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
 	}
-	return false
+	return mmcArea.MatchString(name)
 }
+
+// mmcArea names an eMMC's boot and RPMB areas.
+var mmcArea = regexp.MustCompile(`^mmcblk[0-9]+(boot[0-9]+|rpmb)$`)
 
 // NixSystem maps uname -m to Nix's system double.
 func NixSystem(machine string) string {

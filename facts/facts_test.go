@@ -2,6 +2,8 @@ package facts
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/test/sshtest"
 	"github.com/fleetnix/fleet/test/testenv"
 
 	"github.com/fleetnix/fleet/remote"
@@ -126,8 +129,10 @@ func TestGatherLoopDevice(t *testing.T) {
 // FuzzParse: output from a machine fleet does not trust yet must never
 // crash the parser.
 func FuzzParse(f *testing.F) {
-	if b, err := os.ReadFile("testdata/installer.txt"); err == nil {
-		f.Add(b)
+	for _, fx := range []string{"installer.txt", "arm-sd.txt", "kexec.txt", "installed.txt"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", fx)); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Add([]byte("@@block\nB\tsda\t8:0\t100\t1\tsda\t1\t0\t0\t0\tsda,\tsda,\t\n@@mountinfo\n1 1 8:0 / / rw - ext4 /dev/sda rw,lowerdir=/\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -141,4 +146,197 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func parseFixture(t *testing.T, name string) *Facts {
+	t.Helper()
+	out, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestParseARMBoard: an ARM NAS board booted from an SD card: the model
+// from the device tree, eMMC, SD and NVMe disks with their p-separated
+// partitions, and neither the eMMC's boot and RPMB areas, the SPI flash
+// nor the NVMe multipath path device as disks. No UEFI.
+func TestParseARMBoard(t *testing.T) {
+	f := parseFixture(t, "arm-sd.txt")
+	if f.Model != "Radxa ROCK 5B" || f.UEFI || f.System != "aarch64-linux" || f.RootFS != "ext4" {
+		t.Fatalf("model %q uefi %v system %q root %q", f.Model, f.UEFI, f.System, f.RootFS)
+	}
+	if !f.Installer || f.InstallerReason != "VARIANT_ID=installer in /etc/os-release" {
+		t.Fatalf("installer %v: %q", f.Installer, f.InstallerReason)
+	}
+	var names []string
+	for _, d := range f.Disks {
+		names = append(names, d.Name)
+	}
+	if !reflect.DeepEqual(names, []string{"mmcblk0", "mmcblk1", "nvme0n1"}) {
+		t.Fatalf("disks %v", names)
+	}
+	sd, _ := f.Disk("/dev/mmcblk1")
+	if !sd.Root || len(sd.Partitions) != 2 || sd.Partitions[1].Path != "/dev/mmcblk1p2" || sd.Partitions[1].Number != 2 {
+		t.Fatalf("sd card: %+v", sd)
+	}
+	if want := []string{"/dev/mmcblk1p1 mounted at /boot/firmware", "/dev/mmcblk1p2 mounted at /"}; !reflect.DeepEqual(sd.InUse, want) {
+		t.Fatalf("sd card in use %q, want %q", sd.InUse, want)
+	}
+	nv, _ := f.Disk("/dev/disk/by-id/nvme-WD_Red_SN700_1TB_2231")
+	if nv.Name != "nvme0n1" || !nv.Free() || nv.Root || nv.Model != "WD Red SN700 1000GB" || nv.SizeBytes != 1953525168*512 {
+		t.Fatalf("nvme: %+v", nv)
+	}
+	if len(nv.Partitions) != 2 || nv.Partitions[0].Path != "/dev/nvme0n1p1" || nv.Partitions[1].Path != "/dev/nvme0n1p2" {
+		t.Fatalf("nvme partitions: %+v", nv.Partitions)
+	}
+	if emmc, _ := f.Disk("mmcblk0"); !emmc.Free() || len(emmc.Partitions) != 0 || emmc.SizeBytes != 61071360*512 {
+		t.Fatalf("emmc: %+v", emmc)
+	}
+}
+
+// TestParseInstallerByLiveRoot: a NixOS image without VARIANT_ID=installer
+// whose / is tmpfs (as a kexec image's is) is an installer, and says why.
+func TestParseInstallerByLiveRoot(t *testing.T) {
+	f := parseFixture(t, "kexec.txt")
+	if !f.Installer || f.InstallerReason != "/ is tmpfs, a live root (no VARIANT_ID=installer in /etc/os-release)" {
+		t.Fatalf("installer %v: %q", f.Installer, f.InstallerReason)
+	}
+	if f.Model != "Standard PC (Q35 + ICH9, 2009)" || !f.UEFI || f.RootFS != "tmpfs" {
+		t.Fatalf("model %q uefi %v root %q", f.Model, f.UEFI, f.RootFS)
+	}
+	for _, d := range f.Disks {
+		if d.Root || !d.Free() {
+			t.Fatalf("%s: root %v in use %q", d.Name, d.Root, d.InUse)
+		}
+	}
+}
+
+// TestParseInstalledNixOSRefused: an installed NixOS is no installer, and
+// the reason names both checks that failed.
+func TestParseInstalledNixOSRefused(t *testing.T) {
+	f := parseFixture(t, "installed.txt")
+	want := "its /etc/os-release has no VARIANT_ID=installer, and / is ext4 on /dev/sda2, not a live root (overlay or tmpfs)"
+	if f.Installer || f.InstallerReason != want {
+		t.Fatalf("installer %v: %q\nwant %q", f.Installer, f.InstallerReason, want)
+	}
+	f2, err := Parse([]byte(strings.Replace(mustRead(t, "testdata/installed.txt"), "@@kernel", "VARIANT_ID=server\n@@kernel", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "its /etc/os-release has VARIANT_ID=server, not installer, and / is ext4 on /dev/sda2, not a live root (overlay or tmpfs)"; f2.Installer || f2.InstallerReason != want {
+		t.Fatalf("installer %v: %q", f2.Installer, f2.InstallerReason)
+	}
+}
+
+// TestParseEscapesHostileFields: what a machine reports cannot drive the
+// terminal fleet prints it on.
+func TestParseEscapesHostileFields(t *testing.T) {
+	out := strings.NewReplacer(
+		"PRETTY_NAME=\"NixOS 25.05 (Warbler)\"", "PRETTY_NAME=\"\x1b[2J\x1b]0;pwned\x07NixOS\"",
+		"dt Radxa ROCK 5B", "dt Radxa\x1b[32m ok",
+		"/boot/firmware", "/boot/\x1b[31mfw",
+		"WD Red SN700 1000GB", "WD\u009b1m Red",
+	).Replace(mustRead(t, "testdata/arm-sd.txt"))
+	f, err := Parse([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(f)
+	if strings.ContainsAny(string(b), "\x1b\x07\u009b") || strings.Contains(string(b), `\u001b`) {
+		t.Fatalf("raw control characters in the facts: %s", b)
+	}
+	sd, _ := f.Disk("mmcblk1")
+	nv, _ := f.Disk("nvme0n1")
+	if f.OSName != `\x1b[2J\x1b]0;pwned\x07NixOS` || f.Model != `Radxa\x1b[32m ok` || sd.InUse[0] != `/dev/mmcblk1p1 mounted at /boot/\x1b[31mfw` || nv.Model != `WD\u009b1m Red` {
+		t.Fatalf("os %q model %q in use %q disk model %q", f.OSName, f.Model, sd.InUse, nv.Model)
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestGatherThisMachine checks what Gather reports about this machine
+// against the machine itself: the model DMI gives (or none), UEFI or not,
+// the root filesystem findmnt sees, and the installer check's reason for
+// a system that is not NixOS.
+func TestGatherThisMachine(t *testing.T) {
+	testenv.Programs(t, "findmnt")
+	f, err := Gather(context.Background(), &remote.Local{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := ""
+	if b, err := os.ReadFile("/sys/firmware/devicetree/base/model"); err == nil {
+		model = strings.TrimRight(string(b), "\x00\n")
+	} else if b, err := os.ReadFile("/sys/class/dmi/id/product_name"); err == nil {
+		model = strings.TrimSpace(string(b))
+	}
+	_, efiErr := os.Stat("/sys/firmware/efi")
+	out, err := exec.Command("findmnt", "-n", "-o", "FSTYPE", "/").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Model != model || f.UEFI != (efiErr == nil) || f.RootFS != strings.TrimSpace(string(out)) {
+		t.Fatalf("model %q uefi %v root %q; the machine says model %q, efi %v, root %q", f.Model, f.UEFI, f.RootFS, model, efiErr == nil, out)
+	}
+	if _, err := os.Stat("/etc/NIXOS"); err != nil {
+		if want := "it runs " + f.OSName + ", not NixOS (no /etc/NIXOS)"; f.Installer || f.InstallerReason != want {
+			t.Fatalf("installer %v: %q, want %q", f.Installer, f.InstallerReason, want)
+		}
+	}
+}
+
+// TestMissingPrograms asks a real shell, locally and over SSH, which
+// programs it lacks: builtins are not programs, busybox-style applets on
+// PATH are.
+func TestMissingPrograms(t *testing.T) {
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "fleet-applet"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(bin, "fleet-not-exec"), []byte("#!/bin/sh\n"), 0o644)
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	ctx := context.Background()
+	missing, err := MissingPrograms(ctx, &remote.Local{}, []string{"sh", "fleet-no-such-tool", "cd", "fleet-applet", "fleet-not-exec", "git"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"fleet-no-such-tool", "cd", "fleet-not-exec"}; !reflect.DeepEqual(missing, want) {
+		t.Fatalf("missing %q, want %q", missing, want)
+	}
+	if m, err := MissingPrograms(ctx, &remote.Local{}, []string{"sh"}); err != nil || m != nil {
+		t.Fatalf("all there: %q %v", m, err)
+	}
+	for _, bad := range []string{"-rf", "/bin/sh", "a b", "$(id)", ""} {
+		if _, err := MissingPrograms(ctx, &remote.Local{}, []string{"sh", bad}); err == nil || err.Error() != fmt.Sprintf("check programs: %q is not a program name", bad) {
+			t.Errorf("%q: got %v", bad, err)
+		}
+	}
+
+	k := sshtest.NewKey(t, "ed25519", "", "c")
+	s := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{k.Line}})
+	c, err := remote.Dial(ctx, remote.Target{User: s.User, Host: s.Host, Port: s.Port}, remote.Options{
+		HostKey: remote.HostKeyPolicy{Pin: s.Fingerprint()},
+		Auth:    remote.Auth{IdentityFiles: []string{k.Path}, AgentSocket: "none"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	missing, err = MissingPrograms(ctx, c, []string{"sgdisk", "fleet-no-such-tool", "mkfs.ext4"})
+	if err != nil || !reflect.DeepEqual(missing, []string{"fleet-no-such-tool"}) {
+		t.Fatalf("over SSH: missing %q, %v", missing, err)
+	}
+	if c.Sessions() != 1 {
+		t.Fatalf("%d sessions, want one round trip", c.Sessions())
+	}
 }

@@ -33,6 +33,16 @@ type Auth struct {
 	IdentityFiles []string
 	// Passphrase asks for a key's passphrase; nil means none can be asked.
 	Passphrase PassphraseFunc
+	// Password, when set, answers the password and keyboard-interactive
+	// methods, tried after the keys as OpenSSH does (first contact with
+	// the NixOS installer's nixos user). It is asked only when the host
+	// wants a password; a refused password is never retried
+	// ([ErrPasswordRefused]). Without it, a host that wants a password
+	// fails with [ErrPasswordNeeded].
+	Password PasswordFunc
+	// PasswordFrom names where the password comes from ("$SSHPASS"), for
+	// errors.
+	PasswordFrom string
 }
 
 // credentials are the signers for one Dial, agent first. Keys from files are
@@ -43,6 +53,8 @@ type credentials struct {
 	agent     agent.ExtendedAgent
 	signers   []ssh.Signer
 	signErr   error // the first error a lazy signer hit (wrong passphrase, no terminal)
+	pw        *passwordAuth
+	pause     func() (resume func()) // stops the handshake deadline while the operator is asked
 	mu        sync.Mutex
 }
 
@@ -50,6 +62,13 @@ func (c *credentials) Close() {
 	if c.agentConn != nil {
 		c.agentConn.Close()
 	}
+	c.pw.wipe()
+}
+
+// setPause makes prompts stop the handshake deadline while they wait.
+func (c *credentials) setPause(pause func() (resume func())) {
+	c.pause = pause
+	c.pw.pause = pause
 }
 
 // defaultIdentityFiles are tried when present, as OpenSSH does.
@@ -130,7 +149,8 @@ func (a Auth) load(e Endpoint) (*credentials, error) {
 			c.signers = append(c.signers, s)
 		}
 	}
-	if len(c.signers) == 0 {
+	c.pw = &passwordAuth{get: a.Password, from: a.PasswordFrom, user: e.User, host: e.Addr(), keys: len(c.signers)}
+	if len(c.signers) == 0 && a.Password == nil {
 		c.Close()
 		return nil, fmt.Errorf("%w: no ssh-agent keys and no identity file\nhint: load a key with ssh-add, or pass -i ~/.ssh/id_ed25519", ErrNoAuth)
 	}
@@ -222,6 +242,9 @@ func (l *lazySigner) unlock() (ssh.Signer, error) {
 		l.creds.mu.Unlock()
 		return nil, err
 	}
+	if l.creds.pause != nil {
+		defer l.creds.pause()()
+	}
 	if l.ask == nil {
 		return fail(fmt.Errorf("identity file %s is passphrase-protected: %w\nhint: add it to ssh-agent (ssh-add %s) or run fleet from a terminal", l.file, ErrNoTerminal, l.file))
 	}
@@ -246,7 +269,12 @@ func (l *lazySigner) unlock() (ssh.Signer, error) {
 	return s, nil
 }
 
-// authMethods are the ssh.AuthMethods for these credentials.
+// authMethods are the ssh.AuthMethods for these credentials: keys first,
+// then a password, each method tried once.
 func (c *credentials) authMethods() []ssh.AuthMethod {
-	return []ssh.AuthMethod{ssh.PublicKeys(c.signers...)}
+	var m []ssh.AuthMethod
+	if len(c.signers) > 0 {
+		m = append(m, ssh.PublicKeys(c.signers...))
+	}
+	return append(m, ssh.PasswordCallback(c.pw.password), ssh.KeyboardInteractive(c.pw.challenge))
 }

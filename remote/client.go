@@ -31,6 +31,11 @@ type Options struct {
 	// KeepAlive is the interval of keepalive requests (default 15s); after
 	// 3 unanswered ones the connection is closed and commands fail.
 	KeepAlive time.Duration
+	// NoSudo runs commands as the login user even when it is not root.
+	// By default a login that is not root (the NixOS installer's nixos)
+	// runs every command, uploads included, through `sudo -n`, checked
+	// once when connecting ([ErrNoSudo] when it does not work).
+	NoSudo bool
 }
 
 // Client is one verified SSH connection to a target; commands and uploads
@@ -42,6 +47,7 @@ type Client struct {
 	hostKey  ssh.PublicKey
 	recorded string // known_hosts file a new key was added to ("" if none)
 	log      *log.Logger
+	sudo     bool // commands run through sudo -n
 	done     chan struct{}
 	once     sync.Once
 
@@ -114,6 +120,12 @@ func DialEndpoint(ctx context.Context, ep Endpoint, o Options) (*Client, error) 
 		o.Log.Warn("trusted new host key", "host", ep.KnownHostsName(), "fingerprint", ssh.FingerprintSHA256(key), "file", added)
 	}
 	go c.keepalive(o.KeepAlive)
+	if !o.NoSudo && ep.User != "root" {
+		if err := c.setupSudo(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -158,10 +170,13 @@ func handshake(ctx context.Context, ep Endpoint, o Options, via *ssh.Client) (*s
 		}
 		return nil, nil, "", fmt.Errorf("%w: connect to %s: %w\nhint: is the host up and sshd listening on port %d?", ErrConnection, ep.Addr(), err, ep.Port)
 	}
-	// The handshake has no context: bound it by closing the socket.
-	stop := context.AfterFunc(dctx, func() { raw.Close() })
+	// The handshake has no context: bound it by closing the socket. The
+	// time the operator takes to type a password or passphrase does not
+	// count.
+	dl := startDeadline(ctx, o.Timeout, func() { raw.Close() })
+	creds.setPause(dl.pause)
 	sc, chans, reqs, err := ssh.NewClientConn(raw, ep.Addr(), cfg)
-	stop()
+	expired := dl.stop()
 	if err != nil {
 		raw.Close()
 		switch {
@@ -171,8 +186,10 @@ func handshake(ctx context.Context, ep Endpoint, o Options, via *ssh.Client) (*s
 			return nil, nil, "", creds.signErr
 		case ctx.Err() != nil:
 			return nil, nil, "", ctx.Err()
-		case dctx.Err() != nil:
+		case expired:
 			return nil, nil, "", fmt.Errorf("%w: %s: no SSH handshake within %s", ErrConnection, ep.Addr(), o.Timeout)
+		case creds.pw.failure() != nil:
+			return nil, nil, "", creds.pw.failure()
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, nil, "", fmt.Errorf("%w: %s@%s refused every key offered (%d)\nhint: authorize your key in the host's authorized_keys, or pass -i KEY", ErrConnection, ep.User, ep.Addr(), len(creds.signers))
 		}
@@ -272,6 +289,8 @@ func (c *Client) Run(ctx context.Context, cmd Cmd) (*Result, error) {
 }
 
 // RunWith is Run with a hook on the session before the command starts.
+// A hook marks a session that uses a forwarded agent: when commands run
+// through sudo, its SSH_AUTH_SOCK is passed to the command.
 func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Result, error) {
 	if len(cmd.Args) == 0 {
 		return nil, errors.New("run: empty command")
@@ -291,63 +310,65 @@ func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Resul
 			return nil, err
 		}
 	}
-	var stdout, stderr bytes.Buffer
-	if cmd.Stdout != nil {
-		sess.Stdout = cmd.Stdout
-	} else {
-		sess.Stdout = &stdout
-	}
-	var errw io.Writer = &stderr
-	if logger != nil && !cmd.Quiet {
-		lw := newLineLogger(logger)
-		defer lw.Flush()
-		errw = io.MultiWriter(&stderr, lw)
-	}
-	pid := &pidSniffer{w: errw, found: make(chan int, 1)}
+	// Stdout past its limit stops the command as cancelling would.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	out := newOutput(cmd, logger, stop)
+	defer out.done()
+	sess.Stdout = out.stdoutWriter()
+	pid := &pidSniffer{w: out.stderrWriter(), found: make(chan int, 1)}
 	sess.Stderr = pid
 	if cmd.Stdin != nil {
 		sess.Stdin = cmd.Stdin
 	}
-	// sshd makes the remote shell a session and process-group leader; it
-	// reports its pid and execs the command, which keeps that pid. So the
-	// whole process group can be killed from another session: OpenSSH
-	// refuses "signal" requests for root logins.
-	line := "echo " + pidMarker + "$$ >&2; exec " + cmd.String()
-	if len(cmd.Env) > 0 {
-		line = "echo " + pidMarker + "$$ >&2; exec env " + ShellJoin(cmd.Env) + " " + cmd.String()
-	}
 	if logger != nil {
 		logger.Debug("run", "cmd", cmd.display())
 	}
-	if err := sess.Start(line); err != nil {
+	if err := sess.Start(c.commandLine(cmd, hook != nil)); err != nil {
 		return nil, fmt.Errorf("%w: start %s on %s: %w", ErrConnection, cmd.display(), c.Host(), err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
 	select {
 	case err = <-waited:
-	case <-ctx.Done():
-		c.kill(pid, "TERM")
+	case <-runCtx.Done():
+		// The pid line comes before any output: once stdout is past its
+		// limit, a pid not seen yet never will be.
+		pidWait := time.Second
+		if out.overflowed() {
+			pidWait = 100 * time.Millisecond
+		}
+		if !c.kill(pid, "TERM", pidWait) {
+			// No pid to signal (the host ran something else than the
+			// command line, a ForceCommand say): closing the session is
+			// what is left, and the command's next write fails.
+			sess.Close()
+		}
 		select {
 		case err = <-waited:
 		case <-time.After(killGrace):
-			c.kill(pid, "KILL")
+			c.kill(pid, "KILL", 0)
 			sess.Close()
 			select {
 			case <-waited:
 			case <-time.After(killGrace):
 			}
 		}
-		res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-		return res, fmt.Errorf("%s: %w", cmd.display(), ctx.Err())
+		if tl := out.tooLarge(c.Host()); tl != nil {
+			return out.result(), tl
+		}
+		return out.result(), fmt.Errorf("%s: %w", cmd.display(), ctx.Err())
 	}
-	res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	res := out.result()
+	if tl := out.tooLarge(c.Host()); tl != nil {
+		return res, tl
+	}
 	if err == nil {
 		return res, nil
 	}
 	var xe *ssh.ExitError
 	if errors.As(err, &xe) {
-		ee := &ExitError{Host: c.Host(), Cmd: cmd.display(), Code: xe.ExitStatus(), Stderr: Tail(stderr.Bytes(), stderrTailLines)}
+		ee := out.exitError(c.Host(), xe.ExitStatus(), "")
 		if xe.Signal() != "" {
 			ee.Code, ee.Signal = -1, xe.Signal()
 		}
@@ -358,6 +379,30 @@ func (c *Client) RunWith(ctx context.Context, cmd Cmd, hook SessionHook) (*Resul
 		return res, fmt.Errorf("%w: %s on %s: the connection dropped before the command finished", ErrConnection, cmd.display(), c.Host())
 	}
 	return res, fmt.Errorf("%s on %s: %w", cmd.display(), c.Host(), err)
+}
+
+// commandLine is what the login shell runs for cmd. sshd makes that shell
+// a session and process-group leader; it reports its pid and execs the
+// command, which keeps that pid, so the whole process group can be killed
+// from another session (OpenSSH refuses "signal" requests for root
+// logins). Every argument is quoted, so none is re-split or expanded.
+func (c *Client) commandLine(cmd Cmd, agent bool) string {
+	var b strings.Builder
+	b.WriteString("echo " + pidMarker + "$$ >&2; exec ")
+	env := ShellJoin(cmd.Env)
+	if c.sudo {
+		b.WriteString(sudoPrefix)
+		if agent {
+			// sudo resets the environment; the forwarded agent's socket
+			// belongs to the login user, and root may use it.
+			env = strings.TrimSpace(sudoAgentEnv + " " + env)
+		}
+	}
+	if env != "" {
+		b.WriteString("env " + env + " ")
+	}
+	b.WriteString(cmd.String())
+	return b.String()
 }
 
 // Sessions counts the sessions opened on this connection.
@@ -401,22 +446,27 @@ func (p *pidSniffer) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// kill signals the process group of a running command from a new session.
-func (c *Client) kill(p *pidSniffer, sig string) {
+// kill signals the process group of a running command from a new session,
+// waiting up to wait for its pid, and reports whether it could.
+func (c *Client) kill(p *pidSniffer, sig string, wait time.Duration) bool {
 	var pid int
 	select {
 	case pid = <-p.found:
 		p.found <- pid // keep it for a second signal
-	case <-time.After(time.Second):
-		return // never started, or the connection is gone
+	case <-time.After(wait):
+		return false // never started, the connection is gone, or no pid line came
 	}
 	if pid <= 1 {
-		return
+		return false
 	}
 	sess, err := c.conn.NewSession()
 	if err != nil {
-		return
+		return false
 	}
 	defer sess.Close()
-	_ = sess.Run(fmt.Sprintf("kill -%s -- -%d 2>/dev/null || kill -%s %d 2>/dev/null; true", sig, pid, sig, pid))
+	kill := "kill"
+	if c.sudo {
+		kill = sudoPrefix + "kill" // the command runs as root
+	}
+	return sess.Run(fmt.Sprintf("%s -%s -- -%d 2>/dev/null || %s -%s %d 2>/dev/null; true", kill, sig, pid, kill, sig, pid)) == nil
 }

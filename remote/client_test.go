@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -134,7 +135,7 @@ func TestExitStatusAndStderr(t *testing.T) {
 	ctx := context.Background()
 	_, err := c.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", "echo one >&2; echo two >&2; exit 7"}})
 	var ee *remote.ExitError
-	if !errors.As(err, &ee) || ee.Code != 7 || ee.Stderr != "one; two" {
+	if !errors.As(err, &ee) || ee.Code != 7 || !slices.Equal(ee.Stderr, []string{"one", "two"}) {
 		t.Fatalf("got %#v", err)
 	}
 	if err.Error() != `sh -c 'echo one >&2; echo two >&2; exit 7': exit status 7: one; two` {
@@ -342,7 +343,7 @@ func TestUploadCutShortLeavesNothing(t *testing.T) {
 	}
 	err = remote.Upload(context.Background(), c, strings.NewReader("x"), 1, filepath.Join(dir, "no/such/f"), remote.UploadOptions{})
 	var ee *remote.ExitError
-	if !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "directory "+dir+"/no/such does not exist") {
+	if !errors.As(err, &ee) || ee.StderrLine("directory "+dir+"/no/such does not exist") == "" {
 		t.Fatalf("missing dir: %v", err)
 	}
 	// MkdirParents creates them 0700.

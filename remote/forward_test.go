@@ -276,7 +276,7 @@ func TestForwardUnlistedDeployKeyIsNotUsable(t *testing.T) {
 	}
 	_, _, err = r.clone(t, fwd.Hook())
 	var xe *remote.ExitError
-	if !errors.As(err, &xe) || !strings.Contains(xe.Stderr, "Permission denied (publickey)") {
+	if !errors.As(err, &xe) || xe.StderrLine("Permission denied (publickey)") == "" {
 		t.Fatalf("clone without the deploy key: %v, want Permission denied (publickey)", err)
 	}
 	if n := len(scoped.Log()); n != 0 {

@@ -40,7 +40,8 @@ func withPhase(ctx context.Context, l *log.Logger, host string) *log.Logger {
 
 // LineLogger writes each complete line written to it as one log record at
 // its level, with the logger's fields (host, phase): command output made
-// into structured logs.
+// into structured logs, streamed (a line longer than 64 KiB is logged in
+// pieces) and escaped with [Escape].
 type LineLogger struct {
 	mu    sync.Mutex
 	l     *log.Logger
@@ -69,12 +70,12 @@ func (w *LineLogger) Write(p []byte) (int, error) {
 			break
 		}
 		if line := bytes.TrimRight(w.buf[:i], "\r"); len(line) > 0 {
-			w.l.Log(w.level, string(line))
+			w.l.Log(w.level, Escape(string(line)))
 		}
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > 64<<10 { // a line without end: log what we have
-		w.l.Log(w.level, string(w.buf))
+		w.l.Log(w.level, Escape(string(w.buf)))
 		w.buf = w.buf[:0]
 	}
 	return len(p), nil
@@ -85,7 +86,7 @@ func (w *LineLogger) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.buf) > 0 {
-		w.l.Log(w.level, string(w.buf))
+		w.l.Log(w.level, Escape(string(w.buf)))
 		w.buf = w.buf[:0]
 	}
 }

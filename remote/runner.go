@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,8 +23,13 @@ type Cmd struct {
 	// Env holds extra KEY=VALUE pairs for the command.
 	Env []string
 	// Stdout, when set, receives the command's output as it comes instead
-	// of it being collected in Result.Stdout.
+	// of it being collected in Result.Stdout (and MaxStdout does not apply).
 	Stdout io.Writer
+	// MaxStdout bounds how much stdout is collected in Result.Stdout; 0
+	// means DefaultMaxStdout. A command printing more is stopped and fails
+	// with ErrOutputTooLarge. Raise it for output that is legitimately
+	// large (a file's content, a long listing).
+	MaxStdout int64
 	// Label, when set, names the command in logs and errors instead of
 	// its whole argv (for long scripts).
 	Label string
@@ -47,8 +51,13 @@ func (c Cmd) display() string {
 
 // Result is what a finished command produced.
 type Result struct {
-	Stdout []byte // empty when Cmd.Stdout was set
-	Stderr []byte // the whole stderr, as produced
+	// Stdout is what the command printed, at most Cmd.MaxStdout bytes;
+	// empty when Cmd.Stdout was set.
+	Stdout []byte
+	// Stderr is the last 64 KiB of what the command printed on stderr, as
+	// produced: raw bytes from the host, to be escaped ([Escape]) before
+	// they are shown.
+	Stderr []byte
 }
 
 // Runner runs external commands somewhere: on a target over SSH ([Client])
@@ -66,9 +75,14 @@ type ExitError struct {
 	Cmd    string
 	Code   int    // exit status; -1 when killed by a signal
 	Signal string // the signal's name when Code is -1
-	Stderr string // the last lines of its stderr
+	// Stderr is the tail of the command's stderr: its last non-empty
+	// lines (at most 8), oldest first, trimmed, escaped with [Escape] and
+	// each cut at 512 bytes; empty when it printed nothing there.
+	Stderr []string
 }
 
+// Error is one line: the command, its status and its stderr's last lines
+// joined by "; ".
 func (e *ExitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: ", e.Cmd)
@@ -77,29 +91,21 @@ func (e *ExitError) Error() string {
 	} else {
 		fmt.Fprintf(&b, "exit status %d", e.Code)
 	}
-	if e.Stderr != "" {
-		fmt.Fprintf(&b, ": %s", e.Stderr)
+	if len(e.Stderr) > 0 {
+		fmt.Fprintf(&b, ": %s", strings.Join(e.Stderr, "; "))
 	}
 	return b.String()
 }
 
-// stderrTailLines is how much of a failed command's stderr goes into its error.
-const stderrTailLines = 8
-
-// Tail returns the last n non-empty lines of b, joined by "; " so an error
-// stays one line per command.
-func Tail(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	var keep []string
-	for i := len(lines) - 1; i >= 0 && len(keep) < n; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" {
-			keep = append(keep, l)
+// StderrLine returns the first line of the stderr tail that contains
+// sub, or "" when none does.
+func (e *ExitError) StderrLine(sub string) string {
+	for _, l := range e.Stderr {
+		if strings.Contains(l, sub) {
+			return l
 		}
 	}
-	for i, j := 0, len(keep)-1; i < j; i, j = i+1, j-1 {
-		keep[i], keep[j] = keep[j], keep[i]
-	}
-	return strings.Join(keep, "; ")
+	return ""
 }
 
 // ShellJoin quotes args for a POSIX shell and joins them with spaces.
@@ -138,13 +144,16 @@ type Local struct {
 func (l *Local) Host() string { return "local" }
 
 // Run implements Runner. Cancelling ctx sends SIGTERM to the command's
-// process group, then SIGKILL after a grace period.
+// process group, then SIGKILL after a grace period; so does stdout passing
+// c.MaxStdout.
 func (l *Local) Run(ctx context.Context, c Cmd) (*Result, error) {
 	if len(c.Args) == 0 {
 		return nil, errors.New("run: empty command")
 	}
 	logger := withPhase(ctx, l.Log, "local")
-	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	cmd := exec.CommandContext(runCtx, c.Args[0], c.Args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = killGrace
@@ -152,23 +161,17 @@ func (l *Local) Run(ctx context.Context, c Cmd) (*Result, error) {
 		cmd.Env = append(os.Environ(), c.Env...)
 	}
 	cmd.Stdin = c.Stdin
-	var stdout, stderr bytes.Buffer
-	if c.Stdout != nil {
-		cmd.Stdout = c.Stdout
-	} else {
-		cmd.Stdout = &stdout
-	}
-	cmd.Stderr = io.Writer(&stderr)
-	if logger != nil && !c.Quiet {
-		lw := newLineLogger(logger)
-		defer lw.Flush()
-		cmd.Stderr = io.MultiWriter(&stderr, lw)
-	}
+	out := newOutput(c, logger, stop)
+	cmd.Stdout, cmd.Stderr = out.stdoutWriter(), out.stderrWriter()
 	if logger != nil {
 		logger.Debug("run", "cmd", c.display())
 	}
 	err := cmd.Run()
-	res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	out.done()
+	res := out.result()
+	if tl := out.tooLarge(l.Host()); tl != nil {
+		return res, tl
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -177,7 +180,7 @@ func (l *Local) Run(ctx context.Context, c Cmd) (*Result, error) {
 	}
 	var xe *exec.ExitError
 	if errors.As(err, &xe) {
-		ee := &ExitError{Host: l.Host(), Cmd: c.display(), Code: xe.ExitCode(), Stderr: Tail(stderr.Bytes(), stderrTailLines)}
+		ee := out.exitError(l.Host(), xe.ExitCode(), "")
 		if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			ee.Code, ee.Signal = -1, ws.Signal().String()
 		}

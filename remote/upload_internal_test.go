@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,7 +107,7 @@ func TestUploadCorrupted(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "f")
 	err := Upload(context.Background(), r, strings.NewReader("hunter2"), 7, dst, UploadOptions{})
 	var ee *ExitError
-	if !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "upload corrupted: the sha256 of the bytes received differs from the bytes sent") {
+	if !errors.As(err, &ee) || !slices.Contains(ee.Stderr, "upload corrupted: the sha256 of the bytes received differs from the bytes sent") {
 		t.Fatalf("got %v", err)
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 0 {

@@ -30,7 +30,9 @@ func WaitForSSH(ctx context.Context, target Target, o Options, timeout time.Dura
 		if err == nil {
 			return c, time.Since(start), nil
 		}
-		if errors.Is(err, ErrNoAuth) || errors.Is(err, ErrNoTerminal) || errors.Is(err, ErrBadTarget) {
+		if errors.Is(err, ErrNoAuth) || errors.Is(err, ErrNoTerminal) || errors.Is(err, ErrBadTarget) ||
+			errors.Is(err, ErrPasswordRefused) || errors.Is(err, ErrPasswordNeeded) || errors.Is(err, ErrNoSudo) {
+			// Waiting cannot fix these, and a password is never retried.
 			return nil, time.Since(start), err
 		}
 		if ctx.Err() == nil || last == nil {

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
 	"github.com/fleetnix/fleet/remote"
@@ -25,6 +27,13 @@ type connFlags struct {
 	sshConfig  string
 	insecure   bool
 	timeout    time.Duration
+	// envPassword: the login password is in $SSHPASS (nixos-anywhere's
+	// --env-password). Without it, fleet asks on the terminal when a host
+	// wants a password; a password is never taken from the command line.
+	envPassword bool
+	// noSudo runs commands as a login user that is not root, rather than
+	// through sudo -n.
+	noSudo bool
 }
 
 // add registers the connection flags on fs.
@@ -39,6 +48,8 @@ func (cf *connFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&cf.sshConfig, "ssh-config", "", `ssh_config file (default ~/.ssh/config and /etc/ssh/ssh_config; "none" for none)`)
 	fs.BoolVar(&cf.insecure, "insecure-ignore-host-key", false, "DANGEROUS: accept any host key (anyone on the path can impersonate the machine)")
 	fs.DurationVar(&cf.timeout, "connect-timeout", 20*time.Second, "time limit for connecting and the SSH handshake")
+	fs.BoolVar(&cf.envPassword, "env-password", false, "log in with the password in $SSHPASS when the host refuses your keys (the NixOS ISO's nixos user); without it fleet asks on the terminal")
+	fs.BoolVar(&cf.noSudo, "no-sudo", false, "run commands as a login user that is not root (by default they run through sudo -n)")
 }
 
 // resolve turns the flags into a target and dial options. A missing or
@@ -51,7 +62,7 @@ func (cf *connFlags) resolve(a *app) (remote.Target, remote.Options, error) {
 	if err != nil {
 		return t, remote.Options{}, err
 	}
-	o, err := cf.options(a, askPassphrase)
+	o, err := cf.options(a, askPassphrase, askPassword)
 	if err != nil {
 		return t, remote.Options{}, err
 	}
@@ -62,9 +73,9 @@ func (cf *connFlags) resolve(a *app) (remote.Target, remote.Options, error) {
 // resolveMany is resolve for several targets, given as the user wrote
 // them. Every target is parsed before anything is dialed (a malformed one
 // is a usage error) and ssh_config is read once. The options ask for an
-// encrypted key's passphrase at most once, however many dials need it at
-// the same time; forget wipes the remembered passphrases and must be
-// called when the dials are done.
+// encrypted key's passphrase (and each host's password) at most once,
+// however many dials need it at the same time; forget wipes the remembered
+// passphrases and passwords and must be called when the dials are done.
 func (cf *connFlags) resolveMany(a *app, names []string) (ts []remote.Target, o remote.Options, forget func(), err error) {
 	ts = make([]remote.Target, len(names))
 	for i, n := range names {
@@ -73,13 +84,18 @@ func (cf *connFlags) resolveMany(a *app, names []string) (ts []remote.Target, o 
 		}
 	}
 	pass := &passphraseOnce{ask: askPassphrase}
-	if o, err = cf.options(a, pass.get); err != nil {
+	pw := &passphraseOnce{ask: func(key string) ([]byte, error) {
+		user, host, _ := strings.Cut(key, "@")
+		return askPassword(user, host)
+	}}
+	perHost := func(user, host string) ([]byte, error) { return pw.get(user + "@" + host) }
+	if o, err = cf.options(a, pass.get, perHost); err != nil {
 		return nil, remote.Options{}, nil, err
 	}
 	for _, t := range ts {
 		cf.warnInsecure(a, t)
 	}
-	return ts, o, pass.forget, nil
+	return ts, o, func() { pass.forget(); pw.forget() }, nil
 }
 
 // parseTarget reads a target as the user wrote it; a malformed one is a
@@ -93,9 +109,10 @@ func parseTarget(s string) (remote.Target, error) {
 }
 
 // options turns every flag but the target into dial options, with ask
-// asking for key passphrases. Host-key flags that do not go together are
-// a usage error.
-func (cf *connFlags) options(a *app, ask remote.PassphraseFunc) (remote.Options, error) {
+// asking for key passphrases and askPw for a login password (unless
+// --env-password gives it). Host-key flags that do not go together are a
+// usage error.
+func (cf *connFlags) options(a *app, ask remote.PassphraseFunc, askPw remote.PasswordFunc) (remote.Options, error) {
 	if cf.hostKey != "" && cf.acceptNew {
 		return remote.Options{}, usagef("--host-key and --accept-new do not go together\nhint: a pinned key needs no trust on first use; drop --accept-new")
 	}
@@ -117,13 +134,35 @@ func (cf *connFlags) options(a *app, ask remote.PassphraseFunc) (remote.Options,
 	if err != nil {
 		return remote.Options{}, err
 	}
+	auth := remote.Auth{IdentityFiles: cf.identities, Passphrase: ask, Password: askPw, PasswordFrom: "the prompt"}
+	if cf.envPassword {
+		pw, err := envPassword()
+		if err != nil {
+			return remote.Options{}, err
+		}
+		auth.Password, auth.PasswordFrom = pw, "$SSHPASS"
+	}
 	return remote.Options{
 		HostKey:   remote.HostKeyPolicy{Pin: cf.hostKey, KnownHosts: cf.knownHosts, AcceptNew: cf.acceptNew, InsecureIgnore: cf.insecure},
-		Auth:      remote.Auth{IdentityFiles: cf.identities, Passphrase: ask},
+		Auth:      auth,
 		SSHConfig: cfg,
 		Log:       a.log,
 		Timeout:   cf.timeout,
+		NoSudo:    cf.noSudo,
 	}, nil
+}
+
+// envPassword takes the login password out of $SSHPASS (--env-password,
+// as sshpass -e reads it) and out of the environment, so no command fleet
+// starts inherits it.
+func envPassword() (remote.PasswordFunc, error) {
+	v, ok := os.LookupEnv("SSHPASS")
+	if !ok || v == "" {
+		return nil, usagef("--env-password: SSHPASS is not set\nhint: export SSHPASS with the host's login password first (read -rs SSHPASS; export SSHPASS)")
+	}
+	os.Unsetenv("SSHPASS")
+	pass := []byte(v)
+	return func(user, host string) ([]byte, error) { return bytes.Clone(pass), nil }, nil
 }
 
 // warnInsecure says loudly that t's host key will not be checked, when
@@ -153,9 +192,15 @@ func dialTarget(ctx context.Context, a *app, t remote.Target, o remote.Options) 
 	return c, nil
 }
 
-// askPassphrase asks for a key's passphrase; a variable so tests can
-// answer instead of a terminal.
-var askPassphrase remote.PassphraseFunc = terminalPassphrase
+// fingerprint is the SHA256 fingerprint of the host key c verified.
+func fingerprint(c *remote.Client) string { return ssh.FingerprintSHA256(c.HostKey()) }
+
+// askPassphrase asks for a key's passphrase, and askPassword for a login
+// password; variables so tests can answer instead of a terminal.
+var (
+	askPassphrase remote.PassphraseFunc = terminalPassphrase
+	askPassword   remote.PasswordFunc   = terminalPassword
+)
 
 // passphraseOnce asks for each key file's passphrase at most once, for
 // dials running at the same time: the first asks, the others wait for
@@ -201,6 +246,17 @@ func (p *passphraseOnce) forget() {
 // terminalPassphrase asks for a key's passphrase on the controlling
 // terminal, never on stdin (which may carry data).
 func terminalPassphrase(file string) ([]byte, error) {
+	return readTerminal("Enter passphrase for "+file+": ", "passphrase")
+}
+
+// terminalPassword asks for user's login password at host on the
+// controlling terminal.
+func terminalPassword(user, host string) ([]byte, error) {
+	return readTerminal(user+"@"+host+"'s password: ", "password")
+}
+
+// readTerminal prints prompt on /dev/tty and reads a line without echo.
+func readTerminal(prompt, what string) ([]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v)", remote.ErrNoTerminal, err)
@@ -209,14 +265,14 @@ func terminalPassphrase(file string) ([]byte, error) {
 	if !term.IsTerminal(int(tty.Fd())) {
 		return nil, remote.ErrNoTerminal
 	}
-	fmt.Fprintf(tty, "Enter passphrase for %s: ", file)
+	fmt.Fprint(tty, prompt)
 	pass, err := term.ReadPassword(int(tty.Fd()))
 	fmt.Fprintln(tty)
 	if err != nil {
-		return nil, fmt.Errorf("read passphrase: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	if len(pass) == 0 {
-		return nil, errors.New("empty passphrase")
+		return nil, errors.New("empty " + what)
 	}
 	return pass, nil
 }

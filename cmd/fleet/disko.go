@@ -2,18 +2,14 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/fleetnix/fleet/disko"
-	"github.com/fleetnix/fleet/provision"
 	"github.com/fleetnix/fleet/remote"
 )
 
@@ -73,9 +69,7 @@ func newDiskoPlanCmd(a *app) *cobra.Command {
 				if steps == nil {
 					steps = []disko.Step{}
 				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(steps)
+				return a.printJSON(steps)
 			}
 			for i, st := range steps {
 				fmt.Fprintf(a.stdout, "%d. %s %s %s\n", i+1, st.Phase, st.Action, st.Node)
@@ -178,88 +172,4 @@ func (a *app) confirmDisks() func(disks []string) bool {
 		line, _ := bufio.NewReader(a.stdin).ReadString('\n')
 		return strings.Join(strings.Fields(line), " ") == strings.Join(disks, " ")
 	}
-}
-
-func init() { newDisks = installDisks }
-
-// installDisks makes the host's disko layout the install's disk step.
-func installDisks(a *app, spec *provision.Spec, devices, diskKeys []string, yes bool) (provision.Disks, error) {
-	s, err := disko.Parse(spec.Disko)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: disko layout: %w", spec.Name, err)
-	}
-	devs, err := parseNameValues("device", devices)
-	if err != nil {
-		return nil, err
-	}
-	files, err := parseNameValues("disk-key", diskKeys)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string][]byte{}
-	for name, f := range files {
-		if keys[name], err = os.ReadFile(f); err != nil {
-			return nil, fmt.Errorf("--disk-key %s: %w", name, err)
-		}
-	}
-	return &diskoLayout{spec: s, devices: devs, keys: keys, yes: yes, confirm: a.confirmDisks(), log: a.log}, nil
-}
-
-// diskoLayout adapts the disko package to provision.Disks.
-type diskoLayout struct {
-	spec    *disko.Spec
-	devices map[string]string
-	keys    map[string][]byte
-	yes     bool
-	confirm func([]string) bool
-	log     *log.Logger
-}
-
-func (d *diskoLayout) Devices() []string {
-	var out []string
-	for _, n := range d.spec.Disks {
-		if dev, ok := d.devices[n.Name]; ok {
-			out = append(out, dev)
-		} else {
-			out = append(out, n.Device)
-		}
-	}
-	return out
-}
-
-// MinSize is the smallest disk that holds the layout of the disk at dev.
-func (d *diskoLayout) MinSize(dev string) int64 {
-	for _, n := range d.spec.Disks {
-		if p, ok := d.devices[n.Name]; (ok && p == dev) || (!ok && n.Device == dev) {
-			return disko.Needs(n)
-		}
-	}
-	return 0
-}
-
-func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode, root string) error {
-	m, err := disko.ParseMode(mode)
-	if err != nil {
-		return err
-	}
-	return disko.Apply(ctx, r, d.spec, disko.ApplyOptions{Mode: m, Plan: disko.Options{Root: root, Devices: d.devices},
-		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log})
-}
-
-func (d *diskoLayout) Plan(mode, root string) ([]string, error) {
-	m, err := disko.ParseMode(mode)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := disko.BuildPlan(d.spec, m, disko.Options{Root: root, Devices: d.devices})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, st := range steps {
-		for _, c := range st.Cmds {
-			out = append(out, remote.ShellJoin(c))
-		}
-	}
-	return out, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/fleetnix/fleet/facts"
 	"github.com/fleetnix/fleet/remote"
@@ -81,9 +79,7 @@ func factsOne(ctx context.Context, a *app, cf *connFlags, asJSON bool) error {
 			*facts.Facts
 			HostKey string `json:"host_key"`
 		}{f, fingerprint(c)}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return a.printJSON(out)
 	}
 	printFacts(a.stdout, f, fingerprint(c))
 	return nil
@@ -139,9 +135,7 @@ func factsMany(ctx context.Context, a *app, cf *connFlags, names []string, paral
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := a.printJSON(out); err != nil {
 			return err
 		}
 	} else {
@@ -177,8 +171,6 @@ func gatherOne(ctx context.Context, a *app, t remote.Target, o remote.Options) (
 	return f, fingerprint(c), err
 }
 
-func fingerprint(c *remote.Client) string { return ssh.FingerprintSHA256(c.HostKey()) }
-
 func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 	yes := func(b bool) string {
 		if b {
@@ -192,7 +184,9 @@ func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 	fmt.Fprintf(tw, "os\t%s\n", f.OSName)
 	fmt.Fprintf(tw, "kernel\t%s\n", f.Kernel)
 	fmt.Fprintf(tw, "system\t%s\n", f.System)
-	fmt.Fprintf(tw, "nixos installer\t%s\n", yes(f.Installer))
+	fmt.Fprintf(tw, "model\t%s\n", orDash(f.Model))
+	fmt.Fprintf(tw, "uefi\t%s\n", yes(f.UEFI))
+	fmt.Fprintf(tw, "nixos installer\t%s (%s)\n", yes(f.Installer), f.InstallerReason)
 	fmt.Fprintf(tw, "nix\t%s\n", yes(f.HasNix))
 	fmt.Fprintf(tw, "nixos-install\t%s\n", yes(f.HasNixOSInst))
 	fmt.Fprintf(tw, "memory\t%s\n", facts.HumanBytes(f.MemoryBytes))
@@ -215,11 +209,7 @@ func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 		if d.Root {
 			state += " (running root)"
 		}
-		model := d.Model
-		if model == "" {
-			model = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Path, facts.HumanBytes(d.SizeBytes), model, kind, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Path, facts.HumanBytes(d.SizeBytes), orDash(d.Model), kind, state)
 		for _, p := range d.Partitions {
 			fmt.Fprintf(tw, "  %s\t%s\t\t\t%s\n", p.Path, facts.HumanBytes(p.SizeBytes), strings.Join(p.Mounts, " "))
 		}
@@ -228,4 +218,11 @@ func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 		}
 	}
 	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

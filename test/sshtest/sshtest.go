@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +43,16 @@ type Options struct {
 	// NetNS runs sshd in this network namespace (made by the test, see
 	// ip-netns(8)), listening on ListenAddress there; both or neither.
 	NetNS, ListenAddress string
+	// Users are login users besides the test's own, visible only to this
+	// server (see [User]).
+	Users []User
+	// PasswordAuth turns PasswordAuthentication on (sshd checks
+	// /etc/shadow itself, without PAM).
+	PasswordAuth bool
+	// KbdInteractive turns keyboard-interactive on, through PAM with
+	// pam_unix alone (UsePAM yes): without PAM, OpenSSH offers no
+	// keyboard-interactive device on Linux.
+	KbdInteractive bool
 }
 
 // Server is a running sshd.
@@ -55,8 +66,10 @@ type Server struct {
 	AuthorizedKeys string        // path of its authorized_keys file
 	LogFile        string        // sshd's log (-E)
 
-	cmd    *exec.Cmd
-	exited chan error // receives sshd's exit
+	accounts []account
+	binds    [][2]string // private /etc files bind-mounted in sshd's namespace
+	cmd      *exec.Cmd
+	exited   chan error // receives sshd's exit
 }
 
 // Addr is "127.0.0.1:PORT" (or ListenAddress:PORT).
@@ -103,10 +116,15 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-// AcceptedConnections counts the logins sshd accepted so far.
+// AcceptedConnections counts the logins sshd accepted so far, by any
+// method.
 func (s *Server) AcceptedConnections() int {
-	return strings.Count(s.Log(), "Accepted publickey")
+	return len(acceptedLine.FindAllString(s.Log(), -1))
 }
+
+// acceptedLine is sshd's log line for a login: "Accepted publickey for
+// root from ...", "Accepted password for nixos from ...".
+var acceptedLine = regexp.MustCompile(`Accepted [a-z/-]+ for \S+ from `)
 
 // RequireRoot skips t unless the test runs as root, saying why.
 func RequireRoot(t testenv.TB) {
@@ -150,6 +168,7 @@ func Start(t testenv.TB, opts Options) *Server {
 	if err := os.WriteFile(s.AuthorizedKeys, []byte(strings.Join(opts.AuthorizedKeys, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.binds = s.setupUsers(t, opts)
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		if lastErr = s.start(t, opts); lastErr == nil {
@@ -177,10 +196,10 @@ func (s *Server) start(t testenv.TB, opts Options) error {
 		"HostKey " + s.HostKeyFile,
 		"PidFile " + filepath.Join(s.Dir, "sshd.pid"),
 		"AuthorizedKeysFile " + s.AuthorizedKeys,
-		"UsePAM no",
+		"UsePAM " + yesNo(opts.KbdInteractive),
 		"StrictModes no",
-		"PasswordAuthentication no",
-		"KbdInteractiveAuthentication no",
+		"PasswordAuthentication " + yesNo(opts.PasswordAuth),
+		"KbdInteractiveAuthentication " + yesNo(opts.KbdInteractive),
 		"PubkeyAuthentication yes",
 		"PermitRootLogin yes",
 		"AllowAgentForwarding " + fwd,
@@ -191,13 +210,25 @@ func (s *Server) start(t testenv.TB, opts Options) error {
 		"Subsystem sftp internal-sftp",
 	}
 	cfg = append(cfg, opts.Config...)
+	if len(opts.Users) > 0 {
+		// The test's own user keeps the server's file; the others have
+		// theirs in their home, as on a real host. Match blocks go last.
+		var names []string
+		for _, a := range s.accounts {
+			names = append(names, a.Name)
+		}
+		cfg = append(cfg, "Match User "+strings.Join(names, ","), "  AuthorizedKeysFile .ssh/authorized_keys")
+	}
 	cfgPath := filepath.Join(s.Dir, "sshd_config")
 	if err := os.WriteFile(cfgPath, []byte(strings.Join(cfg, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
 	_ = os.Remove(s.LogFile)
-	script := fmt.Sprintf("mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -m 0755 /run/sshd && exec %s -D -e -E %s -f %s",
-		SSHD, s.LogFile, cfgPath)
+	script := "mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -m 0755 /run/sshd"
+	for _, b := range s.binds {
+		script += fmt.Sprintf(" && mount --bind %s %s", b[0], b[1])
+	}
+	script += fmt.Sprintf(" && exec %s -D -e -E %s -f %s", SSHD, s.LogFile, cfgPath)
 	args := []string{"unshare", "-m", "--propagation", "private", "sh", "-c", script}
 	if opts.NetNS != "" {
 		args = append([]string{"ip", "netns", "exec", opts.NetNS}, args...)
@@ -243,6 +274,13 @@ func (s *Server) stop() {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.exited
 	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
