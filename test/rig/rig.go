@@ -9,7 +9,8 @@
 // default; [ProfileISO], the official NixOS minimal ISO; [ProfileKexec],
 // nixos-images' kexec installer), optionally with ZFS.
 //
-// [Boot] starts a VM from it with live-media semantics: the installer
+// [Boot] starts a VM from it (or restores a snapshot of one booted
+// before, see snapshot.go) with live-media semantics: the installer
 // image is attached read-only and every write lands in an overlay whose
 // upper dir is on a separate writable image ([VM.Overlay]) that the host
 // inspects afterwards ([VM.Scan]). The VM gets target disks (blank, or

@@ -39,10 +39,11 @@ type Options struct {
 	// logs in with keys, see [Image.RootKeys]).
 	AuthorizedKeys []string
 	// Passwords sets users' passwords (user -> password) as a person does
-	// at the console with passwd: the rig hashes them on the host
-	// (SHA-512 crypt) into the live overlay's /etc/shadow, so the
-	// plaintext never enters the VM. The iso profile's nixos user needs
-	// one before anyone can log in over SSH.
+	// at the console with passwd, once the live system is up: the rig
+	// hashes them on the host (SHA-512 crypt) and sets the hash over its
+	// control channel (usermod -p), so the plaintext never enters the VM.
+	// The iso profile's nixos user needs one before anyone can log in
+	// over SSH.
 	Passwords map[string]string
 	// MemoryMiB defaults to 2048, CPUs to 2.
 	MemoryMiB, CPUs int
