@@ -3,6 +3,7 @@ package rig
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,12 +93,7 @@ func (vm *VM) shadow() ([]byte, error) {
 		return nil, fmt.Errorf("passwords: %w", err)
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	var users []string
-	for u := range vm.opts.Passwords {
-		users = append(users, u)
-	}
-	slices.Sort(users)
-	for _, u := range users {
+	for _, u := range slices.Sorted(maps.Keys(vm.opts.Passwords)) {
 		hash, err := cryptPassword(vm.opts.Passwords[u])
 		if err != nil {
 			return nil, err

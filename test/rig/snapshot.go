@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,12 +196,7 @@ func (vm *VM) personalize(ctx context.Context, restored bool) error {
 	if len(vm.opts.AuthorizedKeys) > 0 {
 		script = append(script, "umask 077 && mkdir -p /root/.ssh && printf '%s\\n' "+quoteAll(vm.opts.AuthorizedKeys)+" >>/root/.ssh/authorized_keys")
 	}
-	var users []string
-	for u := range vm.opts.Passwords {
-		users = append(users, u)
-	}
-	slices.Sort(users)
-	for _, u := range users {
+	for _, u := range slices.Sorted(maps.Keys(vm.opts.Passwords)) {
 		hash, err := cryptPassword(vm.opts.Passwords[u])
 		if err != nil {
 			return err

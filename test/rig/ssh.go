@@ -54,24 +54,35 @@ func (vm *VM) waitSSH(ctx context.Context) error {
 
 var errGotKey = errors.New("host key received")
 
-// presentedKey is the host key the sshd on vm.Port presents for
-// vm.HostKey's algorithm (the handshake stops there: nothing logs in).
-func (vm *VM) presentedKey(ctx context.Context) (ssh.PublicKey, error) {
+// dialSSHD connects to the sshd on vm.Port, with a deadline of timeout
+// on the connection, and returns the host key algorithms to ask for:
+// those of vm.HostKey.
+func (vm *VM) dialSSHD(ctx context.Context, timeout time.Duration) (net.Conn, string, []string, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(vm.Port))
 	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	conn, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var got ssh.PublicKey
+	_ = conn.SetDeadline(time.Now().Add(timeout))
 	algos := []string{vm.HostKey.Type()}
 	if algos[0] == ssh.KeyAlgoRSA {
 		algos = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
 	}
+	return conn, addr, algos, nil
+}
+
+// presentedKey is the host key the sshd on vm.Port presents for
+// vm.HostKey's algorithm (the handshake stops there: nothing logs in).
+func (vm *VM) presentedKey(ctx context.Context) (ssh.PublicKey, error) {
+	conn, addr, algos, err := vm.dialSSHD(ctx, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	var got ssh.PublicKey
 	_, _, _, err = ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User:              "rig-probe",
 		HostKeyAlgorithms: algos,
@@ -120,11 +131,17 @@ func (vm *VM) Target() string { return fmt.Sprintf("%s@127.0.0.1:%d", vm.Image.L
 // extra come first, so they override the defaults (ssh keeps the first
 // value of an option).
 func (vm *VM) SSHArgs(extra ...string) []string {
+	return vm.clientArgs(vm.ControlPort, vm.controlKnownHosts(), "root", extra)
+}
+
+// clientArgs are OpenSSH client arguments for user@127.0.0.1:port with
+// the operator key, pinned by knownHosts only; extra first.
+func (vm *VM) clientArgs(port int, knownHosts, user string, extra []string) []string {
 	args := append(append([]string{}, extra...),
-		"-F", "none", "-p", strconv.Itoa(vm.ControlPort),
+		"-F", "none", "-p", strconv.Itoa(port),
 		"-i", vm.Identity,
 		"-o", "IdentitiesOnly=yes",
-		"-o", "UserKnownHostsFile="+vm.controlKnownHosts(),
+		"-o", "UserKnownHostsFile="+knownHosts,
 		"-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "StrictHostKeyChecking=yes",
 		"-o", "BatchMode=yes",
@@ -132,7 +149,7 @@ func (vm *VM) SSHArgs(extra ...string) []string {
 		"-o", "ServerAliveInterval=5",
 		"-o", "LogLevel=ERROR",
 	)
-	return append(args, "root@127.0.0.1")
+	return append(args, user+"@127.0.0.1")
 }
 
 // Command is an ssh command running args (joined by spaces, as ssh does)
@@ -179,35 +196,15 @@ func (vm *VM) MustRun(t testenv.TB, args ...string) string {
 // key and the pinned host key: what fleet faces, as opposed to
 // [VM.SSHArgs]'s control channel. Append "--" and a command.
 func (vm *VM) LoginArgs(user string, extra ...string) []string {
-	args := append(append([]string{}, extra...),
-		"-F", "none", "-p", strconv.Itoa(vm.Port),
-		"-i", vm.Identity,
-		"-o", "IdentitiesOnly=yes",
-		"-o", "UserKnownHostsFile="+vm.KnownHosts(),
-		"-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "StrictHostKeyChecking=yes",
-		"-o", "BatchMode=yes",
-		"-o", "ConnectTimeout=10",
-		"-o", "LogLevel=ERROR",
-	)
-	return append(args, user+"@127.0.0.1")
+	return vm.clientArgs(vm.Port, vm.KnownHosts(), user, extra)
 }
 
 // Dial logs in to the sshd on vm.Port as user with auth (e.g.
 // [PasswordAuth]), with the pinned host key, using Go's SSH client.
 func (vm *VM) Dial(ctx context.Context, user string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(vm.Port))
-	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	conn, err := d.DialContext(dctx, "tcp", addr)
+	conn, addr, algos, err := vm.dialSSHD(ctx, 20*time.Second)
 	if err != nil {
 		return nil, err
-	}
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	algos := []string{vm.HostKey.Type()}
-	if algos[0] == ssh.KeyAlgoRSA {
-		algos = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
 	}
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User:              user,
