@@ -25,7 +25,8 @@ import (
 // more to SSH. Saving one costs ~3 s once.
 //
 // A snapshot belongs to an image and a machine shape (architecture, the
-// disks' number and sizes, memory, CPUs, overlay size, qemu's version):
+// disks' number and sizes, memory, CPUs, overlay size, qemu's version and
+// accelerator):
 // the first fresh boot of that shape saves one (the VM is paused right
 // after it answers SSH, its state migrated to a file, its overlay image
 // copied, then it runs on), later ones restore it. Only fresh boots use
@@ -68,8 +69,8 @@ func (vm *VM) snapshotFor() *snapshot {
 	if snapshotsOff() {
 		return nil
 	}
-	shape := fmt.Sprintf("v1|%s|%v|%d|%d|%d|%s", vm.Image.Arch, vm.opts.Disks, vm.opts.MemoryMiB, vm.opts.CPUs,
-		vm.opts.OverlaySize, qemuVersion(vm.qemuBinary()))
+	shape := fmt.Sprintf("v1|%s|%v|%d|%d|%d|%s|%s", vm.Image.Arch, vm.opts.Disks, vm.opts.MemoryMiB, vm.opts.CPUs,
+		vm.opts.OverlaySize, qemuVersion(vm.qemuBinary()), Accel(vm.Image))
 	sum := sha256.Sum256([]byte(shape))
 	return &snapshot{dir: filepath.Join(vm.Image.Dir, "snapshots", hex.EncodeToString(sum[:8]))}
 }
