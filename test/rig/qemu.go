@@ -53,7 +53,7 @@ func (vm *VM) qemuArgs() []string {
 		"-smp", strconv.Itoa(vm.opts.CPUs), "-m", strconv.Itoa(vm.opts.MemoryMiB),
 		"-kernel", vm.Image.Kernel, "-initrd", vm.Image.Initrd,
 		"-display", "none", "-no-reboot", "-nodefaults",
-		"-serial", "file:"+vm.consolePath(vm.boots),
+		"-serial", "file:"+vm.consolePath(vm.bootCount()),
 		"-qmp", "unix:"+vm.qmpPath()+",server=on,wait=off",
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:2222", vm.Port, vm.ControlPort),
 		"-device", "virtio-net-pci,netdev=n0",

@@ -36,8 +36,8 @@ func (vm *VM) waitSSH(ctx context.Context) error {
 		if err == nil {
 			var key ssh.PublicKey
 			if key, err = vm.presentedKey(ctx); err == nil {
-				if !bytes.Equal(key.Marshal(), vm.HostKey.Marshal()) {
-					return fmt.Errorf("the VM's sshd presented %s, not the pinned %s", ssh.FingerprintSHA256(key), ssh.FingerprintSHA256(vm.HostKey))
+				if pinned := vm.PinnedKey(); !bytes.Equal(key.Marshal(), pinned.Marshal()) {
+					return fmt.Errorf("the VM's sshd presented %s, not the pinned %s", ssh.FingerprintSHA256(key), ssh.FingerprintSHA256(pinned))
 				}
 				return nil
 			}
@@ -67,7 +67,7 @@ func (vm *VM) dialSSHD(ctx context.Context, timeout time.Duration) (net.Conn, st
 		return nil, "", nil, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	algos := []string{vm.HostKey.Type()}
+	algos := []string{vm.PinnedKey().Type()}
 	if algos[0] == ssh.KeyAlgoRSA {
 		algos = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
 	}
@@ -101,8 +101,8 @@ func (vm *VM) presentedKey(ctx context.Context) (ssh.PublicKey, error) {
 // installed system's) sshd on vm.Port to the current host key, and
 // returns its path: for the OpenSSH client a test points at it.
 func (vm *VM) KnownHosts() string {
-	p := filepath.Join(vm.Dir, fmt.Sprintf("known_hosts-%d", vm.boots))
-	line := fmt.Sprintf("[127.0.0.1]:%d %s\n", vm.Port, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(vm.HostKey))))
+	p := filepath.Join(vm.Dir, fmt.Sprintf("known_hosts-%d", vm.bootCount()))
+	line := fmt.Sprintf("[127.0.0.1]:%d %s\n", vm.Port, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(vm.PinnedKey()))))
 	_ = os.WriteFile(p, []byte(line), 0o600)
 	return p
 }
@@ -118,7 +118,7 @@ func (vm *VM) controlKnownHosts() string {
 }
 
 // Fingerprint is the pinned host key's SHA256 fingerprint.
-func (vm *VM) Fingerprint() string { return ssh.FingerprintSHA256(vm.HostKey) }
+func (vm *VM) Fingerprint() string { return ssh.FingerprintSHA256(vm.PinnedKey()) }
 
 // Target is "USER@127.0.0.1:PORT", the installer's sshd as a person logs
 // in there: root, or nixos for the iso profile ([Image.Login]).
@@ -210,7 +210,7 @@ func (vm *VM) Dial(ctx context.Context, user string, auth ...ssh.AuthMethod) (*s
 		User:              user,
 		Auth:              auth,
 		HostKeyAlgorithms: algos,
-		HostKeyCallback:   ssh.FixedHostKey(vm.HostKey),
+		HostKeyCallback:   ssh.FixedHostKey(vm.PinnedKey()),
 	})
 	if err != nil {
 		conn.Close()

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -68,9 +69,12 @@ type VM struct {
 	// ControlPort is the rig's control channel (guest port 2222) on
 	// 127.0.0.1: what [VM.Command], [VM.Run] and [VM.SSHArgs] use.
 	ControlPort int
-	HostKey     ssh.PublicKey // the host key Port's sshd must present this boot
-	Disks       []string      // the target disk images, in /dev/vdX order
-	Overlay     string        // the installer's writable overlay image (ext4, upper/ and work/)
+	// HostKey is the host key Port's sshd must present this boot. Reboot
+	// and BootInstaller change it: while one of them may run in another
+	// goroutine, read it with [VM.PinnedKey] or [VM.Fingerprint].
+	HostKey ssh.PublicKey
+	Disks   []string // the target disk images, in /dev/vdX order
+	Overlay string   // the installer's writable overlay image (ext4, upper/ and work/)
 	// PastOverlays are the overlays of live boots before this one (a live
 	// system's writable layer does not survive a power cut or a reboot).
 	PastOverlays []string
@@ -89,8 +93,29 @@ type VM struct {
 	exited    chan struct{}
 	exitErr   error
 	installed bool
-	vars      string    // aarch64: this machine's UEFI variable store
-	snap      *snapshot // the snapshot of this machine's shape, nil when off
+	vars      string     // aarch64: this machine's UEFI variable store
+	snap      *snapshot  // the snapshot of this machine's shape, nil when off
+	mu        sync.Mutex // guards HostKey and boots across goroutines
+}
+
+// PinnedKey is HostKey, safe to read while another goroutine reboots.
+func (vm *VM) PinnedKey() ssh.PublicKey {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.HostKey
+}
+
+func (vm *VM) setHostKey(k ssh.PublicKey) {
+	vm.mu.Lock()
+	vm.HostKey = k
+	vm.mu.Unlock()
+}
+
+// bootCount is how many times qemu started.
+func (vm *VM) bootCount() int {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.boots
 }
 
 // Boot starts the live installer and waits until it answers SSH with its
@@ -270,7 +295,9 @@ func (vm *VM) startWith(loaded func() error, extra ...string) error {
 		vm.exitErr = err
 		close(vm.exited)
 	}()
+	vm.mu.Lock()
 	vm.boots++
+	vm.mu.Unlock()
 	if loaded != nil {
 		if err := loaded(); err != nil {
 			vm.Stop()
@@ -329,7 +356,7 @@ func (vm *VM) Reboot(ctx context.Context, hostKey ssh.PublicKey) error {
 		return err
 	}
 	vm.installed = true
-	vm.HostKey = hostKey
+	vm.setHostKey(hostKey)
 	start := time.Now()
 	if err := vm.start(); err != nil {
 		return fmt.Errorf("boot the installed machine: %w", err)
@@ -348,7 +375,7 @@ func (vm *VM) BootInstaller(ctx context.Context) error {
 	vm.Shutdown(ctx)
 	vm.PastOverlays = append(vm.PastOverlays, vm.Overlay)
 	vm.installed = false
-	vm.HostKey = vm.Image.HostKey
+	vm.setHostKey(vm.Image.HostKey)
 	if err := vm.newOverlay(true); err != nil {
 		return err
 	}
@@ -429,7 +456,7 @@ func (vm *VM) Stop() {
 // Console is the serial console of every boot so far.
 func (vm *VM) Console() string {
 	var b strings.Builder
-	for i := 0; i < vm.boots; i++ {
+	for i := 0; i < vm.bootCount(); i++ {
 		data, _ := os.ReadFile(vm.consolePath(i))
 		fmt.Fprintf(&b, "--- boot %d ---\n%s", i+1, data)
 	}
