@@ -34,7 +34,9 @@ func (vm *VM) qemuBinary() string {
 // pflash, which loads the kernel qemu hands it through fw_cfg as an EFI
 // application, so the guest runs under UEFI (/sys/firmware/efi) as an
 // ARM board with EDK2 does; -cpu max with pauth-impdef, whose pointer
-// authentication is far cheaper to emulate than the architected one.
+// authentication is far cheaper to emulate than the architected one
+// (firmware and kernel to a failing init: 42 s, against 62 s with plain
+// max, measured side by side on a loaded machine). Boot to SSH: 36-74 s.
 func (vm *VM) qemuArgs() []string {
 	var args []string
 	console := "ttyS0"

@@ -19,10 +19,11 @@ import (
 
 // Snapshots of a booted live installer, so that most boots skip the boot.
 //
-// Measured here (2 cores, TCG, a loaded machine): an x86_64 live
-// installer boots to SSH in 12-25 s; restoring a snapshot of it (qemu
-// migration state in a file, ~170 MB) takes ~3.4 s to load and ~3.3 s
-// more to SSH. Saving one costs ~3 s once.
+// Measured here (2 cores, TCG, shared with other builds): an x86_64 live
+// installer boots to SSH in 12 s on a quiet machine, 20-80 s on a loaded
+// one, an aarch64 one in 36-74 s; restoring a snapshot (qemu migration
+// state in a file, ~170 MB) answers SSH in 3-5 s on both. Saving one
+// costs 1.3-3.5 s, once per image and shape.
 //
 // A snapshot belongs to an image and a machine shape (architecture, the
 // disks' number and sizes, memory, CPUs, overlay size, qemu's version and

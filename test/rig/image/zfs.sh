@@ -7,7 +7,8 @@
 # (from bookworm-security or -updates, where Debian's current kernel
 # lives) and zfs-dkms, whose postinst builds the modules for every kernel
 # with headers. Measured cold here: debootstrap 30 s, apt-get install with
-# the dkms build 244 s (2 cores). Out: OUT/modules/*.ko, OUT/debs/*.deb
+# the dkms build 244 s (2 cores, lightly loaded); 13 to 22 minutes in all
+# while other builds and VMs shared the 2 cores. Out: OUT/modules/*.ko, OUT/debs/*.deb
 # (the userland and its libraries, plus a stand-in package that provides
 # python3, which zfsutils-linux depends on only for arcstat and friends).
 #
