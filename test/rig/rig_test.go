@@ -212,10 +212,10 @@ func blank(t *testing.T, p string) bool {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	buf := make([]byte, 1<<20)
+	buf, zero := make([]byte, 1<<20), make([]byte, 1<<20)
 	for {
 		n, err := f.Read(buf)
-		if !bytes.Equal(buf[:n], make([]byte, n)) {
+		if !bytes.Equal(buf[:n], zero[:n]) {
 			return false
 		}
 		if err != nil {
