@@ -71,6 +71,21 @@ func (vm *VM) qemuArgs() []string {
 	for i, d := range vm.Disks {
 		drive(fmt.Sprintf("d%d", i), d, fmt.Sprintf("fleet-disk%d", i), false)
 	}
+	// NVMe drives sit behind PCIe root ports of their own. qemu's nvme
+	// device cannot be migrated, so a boot that saves or restores a
+	// snapshot plugs them in afterwards (plugNVMe); the others start with
+	// them.
+	for i, d := range vm.NVMe {
+		args = append(args, "-device", fmt.Sprintf("pcie-root-port,id=nvport%d,bus=pcie.0,chassis=%d", i, 16+i),
+			"-drive", fmt.Sprintf("file=%s,if=none,id=nv%d,format=raw,cache=unsafe", d, i))
+		if !vm.nvmeLater {
+			args = append(args, "-device", nvmeDevice(i))
+		}
+	}
+	if vm.SD != "" {
+		args = append(args, "-device", "sdhci-pci", "-drive", fmt.Sprintf("file=%s,if=none,id=sd0,format=raw,cache=unsafe", vm.SD),
+			"-device", "sd-card,drive=sd0")
+	}
 	cmdline := "console=" + console + " net.ifnames=0 panic=1 loglevel=4 systemd.show_status=auto mitigations=off"
 	if vm.installed {
 		cmdline += " root=LABEL=" + vm.opts.RootLabel
@@ -162,4 +177,38 @@ func ProbeBoot(ctx context.Context, img *Image, accel string, limit time.Duratio
 		return took, fmt.Errorf("qemu -accel %s: %v: %s", accel, err, strings.TrimSpace(string(out)))
 	}
 	return took, nil
+}
+
+// nvmeDevice is NVMe drive i's device: on its root port, with its serial.
+func nvmeDevice(i int) string {
+	return fmt.Sprintf("nvme,id=nvme%d,drive=nv%d,bus=nvport%d,serial=fleet-nvme%d", i, i, i, i)
+}
+
+// plugNVMe plugs the NVMe drives into a running machine (PCIe hotplug,
+// as a drive put into a running server) and waits until the guest has
+// them as /dev/nvmeXn1.
+func (vm *VM) plugNVMe(ctx context.Context) error {
+	q, err := dialQMP(vm.qmpPath(), 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	var wait []string
+	for i := range vm.NVMe {
+		opts := map[string]any{}
+		for _, kv := range strings.Split(nvmeDevice(i), ",")[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			opts[k] = v
+		}
+		opts["driver"] = "nvme"
+		if _, err := q.do("device_add", opts); err != nil {
+			return fmt.Errorf("plug NVMe drive %d: %w", i, err)
+		}
+		wait = append(wait, fmt.Sprintf("/dev/nvme%dn1", i))
+	}
+	script := "for i in $(seq 600); do ok=1; for d in " + strings.Join(wait, " ") + "; do [ -b $d ] || ok=; done; [ -n \"$ok\" ] && exit 0; sleep 0.2; done; echo 'the NVMe drives did not appear' >&2; exit 1"
+	if out, err := vm.Command(ctx, script).CombinedOutput(); err != nil {
+		return fmt.Errorf("plug NVMe drives: %w: %s", err, out)
+	}
+	return nil
 }

@@ -72,6 +72,9 @@ func (vm *VM) snapshotFor() *snapshot {
 	}
 	shape := fmt.Sprintf("v1|%s|%v|%d|%d|%d|%s|%s", vm.Image.Arch, vm.opts.Disks, vm.opts.MemoryMiB, vm.opts.CPUs,
 		vm.opts.OverlaySize, qemuVersion(vm.qemuBinary()), Accel(vm.Image))
+	if len(vm.opts.NVMe) > 0 || vm.opts.SD > 0 {
+		shape += fmt.Sprintf("|nvme %v|sd %d", vm.opts.NVMe, vm.opts.SD)
+	}
 	sum := sha256.Sum256([]byte(shape))
 	return &snapshot{dir: filepath.Join(vm.Image.Dir, "snapshots", hex.EncodeToString(sum[:8]))}
 }

@@ -35,6 +35,13 @@ type Options struct {
 	// They keep their data across [VM.Reboot], [VM.HardReset] and
 	// [VM.BootInstaller]; [VM.ReplaceDisk] blanks one.
 	Disks []int64
+	// NVMe are the sizes of blank NVMe drives (qemu's nvme device:
+	// /dev/nvme0n1, ... with serials fleet-nvme0, ...), and SD the size
+	// of a blank SD card behind an SDHCI controller (/dev/mmcblk0; qemu
+	// wants a power of two), 0 for none: the disks ARM boards and small
+	// machines have. Like Disks, they keep their data across boots.
+	NVMe []int64
+	SD   int64
 	// AuthorizedKeys are extra authorized_keys lines for root, besides
 	// the operator key (which root gets only where the profile's root
 	// logs in with keys, see [Image.RootKeys]).
@@ -74,6 +81,8 @@ type VM struct {
 	// goroutine, read it with [VM.PinnedKey] or [VM.Fingerprint].
 	HostKey ssh.PublicKey
 	Disks   []string // the target disk images, in /dev/vdX order
+	NVMe    []string // the NVMe drives' images, in /dev/nvmeXn1 order
+	SD      string   // the SD card's image, "" without one
 	Overlay string   // the installer's writable overlay image (ext4, upper/ and work/)
 	// PastOverlays are the overlays of live boots before this one (a live
 	// system's writable layer does not survive a power cut or a reboot).
@@ -95,6 +104,7 @@ type VM struct {
 	installed bool
 	vars      string     // aarch64: this machine's UEFI variable store
 	snap      *snapshot  // the snapshot of this machine's shape, nil when off
+	nvmeLater bool       // this boot plugs the NVMe drives in once up (see plugNVMe)
 	mu        sync.Mutex // guards HostKey and boots across goroutines
 }
 
@@ -159,6 +169,15 @@ func Boot(t testenv.TB, opts Options) *VM {
 		t.Fatalf("boot rig VM: %v", err)
 	}
 	vm.Restored = restored
+	if vm.nvmeLater {
+		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := vm.plugNVMe(pctx)
+		cancel()
+		vm.nvmeLater = false
+		if err != nil {
+			t.Fatalf("rig VM: %v", err)
+		}
+	}
 	how := "boot"
 	if restored {
 		how = "restored from a snapshot"
@@ -175,6 +194,7 @@ func Boot(t testenv.TB, opts Options) *VM {
 // bootFresh boots the live installer the first time: from the snapshot
 // of its shape if there is one (else it boots and saves one).
 func (vm *VM) bootFresh() (restored bool, err error) {
+	vm.nvmeLater = vm.snap != nil && len(vm.NVMe) > 0
 	if s := vm.snap; s != nil && s.ready() {
 		err := vm.withPorts(func() error { return s.restore(vm) })
 		if err == nil {
@@ -245,6 +265,22 @@ func (vm *VM) prepare() error {
 			return err
 		}
 		vm.Disks = append(vm.Disks, p)
+	}
+	for i, size := range vm.opts.NVMe {
+		p := filepath.Join(vm.Dir, fmt.Sprintf("nvme%d.img", i))
+		if err := sparse(p, size); err != nil {
+			return err
+		}
+		vm.NVMe = append(vm.NVMe, p)
+	}
+	if vm.opts.SD > 0 {
+		if vm.opts.SD&(vm.opts.SD-1) != 0 {
+			return fmt.Errorf("SD card of %d bytes: qemu wants a power of two", vm.opts.SD)
+		}
+		vm.SD = filepath.Join(vm.Dir, "sd.img")
+		if err := sparse(vm.SD, vm.opts.SD); err != nil {
+			return err
+		}
 	}
 	if vm.Image.Arch == ArchAarch64 {
 		vm.vars = filepath.Join(vm.Dir, "efivars.fd")
