@@ -34,8 +34,11 @@ type Facts struct {
 	Machine   string `json:"machine"` // uname -m
 	System    string `json:"system"`  // Nix system double, e.g. x86_64-linux
 	// Model is the machine's model: the device tree's on ARM boards
-	// ("Raspberry Pi 4 Model B Rev 1.4"), DMI's product name elsewhere;
-	// "" when the firmware gives none.
+	// ("Raspberry Pi 4 Model B Rev 1.4"), DMI's product name elsewhere
+	// (a UEFI ARM machine booted with ACPI, qemu's virt machine among
+	// them: "QEMU Virtual Machine"); without either, the device tree's
+	// first compatible string ("linux,dummy-virt"); "" when the firmware
+	// gives none.
 	Model string `json:"model"`
 	// UEFI reports whether the machine booted through UEFI firmware
 	// (/sys/firmware/efi exists), as opposed to a BIOS or a board's own
@@ -114,6 +117,9 @@ echo @@nixos; [ -e /etc/NIXOS ] && echo yes
 echo @@model
 for f in /sys/firmware/devicetree/base/model /proc/device-tree/model; do
   if [ -r "$f" ]; then echo "dt $(tr -d '\000' < "$f")"; break; fi
+done
+for f in /sys/firmware/devicetree/base/compatible /proc/device-tree/compatible; do
+  if [ -r "$f" ]; then echo "dtc $(tr '\000' '\n' < "$f" | head -n1)"; break; fi
 done
 [ -r /sys/class/dmi/id/product_name ] && echo "dmi $(cat /sys/class/dmi/id/product_name)"
 echo @@efi; [ -d /sys/firmware/efi ] && echo yes
@@ -370,9 +376,10 @@ func Parse(out []byte) (*Facts, error) {
 	return f, nil
 }
 
-// model picks the device tree's model, else DMI's product name.
+// model picks the device tree's model, else DMI's product name, else
+// the device tree's first compatible string.
 func model(lines []string) string {
-	var dmi string
+	var dmi, compatible string
 	for _, l := range lines {
 		kind, v, _ := strings.Cut(l, " ")
 		v = strings.TrimSpace(v)
@@ -381,9 +388,14 @@ func model(lines []string) string {
 			return v
 		case kind == "dmi":
 			dmi = v
+		case kind == "dtc":
+			compatible = v
 		}
 	}
-	return dmi
+	if dmi != "" {
+		return dmi
+	}
+	return compatible
 }
 
 // escapeFacts escapes every string that came from the machine, so none

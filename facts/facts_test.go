@@ -199,6 +199,29 @@ func TestParseARMBoard(t *testing.T) {
 	}
 }
 
+// TestParseModel: the device tree's model first, then DMI's product
+// name (an ARM machine booted through UEFI with ACPI has no device tree
+// in /sys, as qemu's virt machine under AAVMF, which TestInstallAarch64OnRig
+// gathers), then the device tree's first compatible string (qemu's virt
+// machine booted without firmware: a device tree with no model).
+func TestParseModel(t *testing.T) {
+	for _, c := range []struct{ lines, want string }{
+		{"dt Raspberry Pi 4 Model B Rev 1.4\ndtc raspberrypi,4-model-b\n", "Raspberry Pi 4 Model B Rev 1.4"},
+		{"dmi QEMU Virtual Machine\n", "QEMU Virtual Machine"},
+		{"dtc linux,dummy-virt\n", "linux,dummy-virt"},
+		{"dtc linux,dummy-virt\ndmi QEMU Virtual Machine\n", "QEMU Virtual Machine"},
+		{"", ""},
+	} {
+		f, err := Parse([]byte("@@machine\naarch64\n@@model\n" + c.lines + "@@block\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Model != c.want {
+			t.Errorf("%q: model %q, want %q", c.lines, f.Model, c.want)
+		}
+	}
+}
+
 // TestParseInstallerByLiveRoot: a NixOS image without VARIANT_ID=installer
 // whose / is tmpfs (as a kexec image's is) is an installer, and says why.
 func TestParseInstallerByLiveRoot(t *testing.T) {
