@@ -63,6 +63,9 @@ type Options struct {
 	// from labels, logs and errors: they may hold tokens.
 	NixOptions []string
 	ExtraFiles string // a local tree copied onto the new root
+	// HardwareConfig, when set, writes the host's hardware configuration
+	// to a local file in preflight (--generate-hardware-config).
+	HardwareConfig HardwareConfig
 
 	// OnPhase and OnStep, when set, follow the install: each phase's
 	// state changes, and the steps inside long phases.
@@ -139,6 +142,12 @@ func (o *Options) check() error {
 		return badOption("--dry-run cannot evaluate on the installer: that fetches the secrets there\nhint: evaluate locally (drop --eval-on), or pass --host-spec FILE")
 	case o.SecretsFetch != FetchInstaller:
 		return badOption("--eval-on installer needs --secrets-fetch installer: the installer evaluates with the secrets it fetched")
+	}
+	if err := o.HardwareConfig.check(o.Host.FlakeDir, slices.Contains(o.Phases, PhaseStage)); err != nil {
+		return err
+	}
+	if o.HardwareConfig.Backend != "" && !slices.Contains(o.Phases, PhasePreflight) {
+		return badOption("--generate-hardware-config runs in the preflight phase\nhint: add preflight to --phases")
 	}
 	if !cleanAbs(o.Root) {
 		return badOption("--root %q: want a clean absolute path on the installer", o.Root)

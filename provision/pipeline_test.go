@@ -335,3 +335,63 @@ func TestPipelineFetchThroughScopedAgent(t *testing.T) {
 		t.Fatalf("%d connections, want 1", sum.Connections)
 	}
 }
+
+// TestPipelineHardwareConfig: --generate-hardware-config writes the file
+// in preflight, from the installer's reading when it has no
+// nixos-generate-config (the test sshd's machine has none); in the git
+// flake the untracked file is added with --intent-to-add, so the stage
+// carries it to the installer with the flake. A dry run writes nothing;
+// a path outside the flake, or no preflight to write it in, is refused
+// before anything runs.
+func TestPipelineHardwareConfig(t *testing.T) {
+	f := newPipelineFixture(t)
+	hw := filepath.Join(f.flakeDir, "hosts", "nas-hardware.nix")
+	o := f.options(t, PhasePreflight, PhaseStage)
+	o.HardwareConfig = HardwareConfig{Backend: "nixos-generate-config", Path: hw}
+
+	dry := o
+	dry.DryRun = true
+	var out bytes.Buffer
+	dry.Out = &out
+	if _, err := Install(context.Background(), dry); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(hw); !os.IsNotExist(err) || !strings.Contains(out.String(), "write "+hw+": the hardware configuration") {
+		t.Fatalf("dry run: %v\n%s", err, out.String())
+	}
+
+	if _, err := Install(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(hw)
+	if err != nil || !strings.HasPrefix(string(b), "# The hardware configuration of nas, written by fleet") {
+		t.Fatalf("written: %v\n%s", err, b)
+	}
+	if st, _ := os.Stat(hw); st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	if got := nixtest.Git(t, f.flakeDir, "status", "--porcelain", "--", "hosts"); got != "A hosts/nas-hardware.nix" {
+		t.Errorf("git status: %q, want it added with --intent-to-add", got)
+	}
+	if staged, _ := os.ReadFile(filepath.Join(f.root, "etc/nixos/hosts/nas-hardware.nix")); !bytes.Equal(staged, b) {
+		t.Fatalf("the stage did not carry the hardware configuration: %q", staged)
+	}
+
+	for _, c := range []struct {
+		phases []string
+		path   string
+		want   string
+	}{
+		{[]string{PhasePreflight, PhaseStage}, filepath.Join(t.TempDir(), "hw.nix"), "--generate-hardware-config " + "%s is outside the flake " + f.flakeDir + ": the install stages the flake, so the host could not import it\nhint: write it inside the flake, e.g. " + filepath.Join(f.flakeDir, "hardware-configuration.nix")},
+		{[]string{PhaseStage}, hw, "--generate-hardware-config runs in the preflight phase\nhint: add preflight to --phases"},
+		{[]string{PhasePreflight}, filepath.Join(f.flakeDir, "flake.nix"), "--generate-hardware-config %s would overwrite the flake's own flake.nix"},
+	} {
+		bad := f.options(t, c.phases...)
+		bad.HardwareConfig = HardwareConfig{Backend: "nixos-generate-config", Path: c.path}
+		_, err := Install(context.Background(), bad)
+		var oe *OptionError
+		if want := strings.ReplaceAll(c.want, "%s", c.path); !errors.As(err, &oe) || err.Error() != want {
+			t.Errorf("got %v, want the option error %q", err, want)
+		}
+	}
+}

@@ -44,6 +44,11 @@ func (in *job) preflight(ctx context.Context) error {
 			return err
 		}
 	}
+	if o.HardwareConfig.Backend != "" {
+		if err := in.hardwareConfig(ctx); err != nil {
+			return err
+		}
+	}
 	// The baseline is what the installer held before this install began:
 	// a resumed run keeps the one it recorded then.
 	if in.base.Keys == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetnix/fleet/hwconfig"
 	"github.com/fleetnix/fleet/provision"
 )
 
@@ -46,6 +47,7 @@ func newInstallCmd(a *app) *cobra.Command {
 		phases   string
 		devices  []string
 		diskKeys []string
+		hardware string
 		asJSON   bool
 	)
 	cmd := &cobra.Command{
@@ -59,7 +61,16 @@ declared secret.
 
 Phases (--phases picks a subset): ` + strings.Join(provision.AllPhases, ", ") + `.
 nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
---no-reboot, --extra-files, --disk-encryption-keys NAME FILE.
+--no-reboot, --extra-files, --disk-encryption-keys NAME FILE,
+--generate-hardware-config nixos-generate-config|nixos-facter PATH.
+
+--generate-hardware-config writes the host's hardware configuration (the disk and
+network controllers' kernel modules for its initrd, its CPU's microcode, its
+platform) to PATH in preflight, from the installer's own nixos-generate-config or
+nixos-facter when it has one, else from its /sys and /proc. Put PATH in the flake
+and import it from the host: the install stages it with the flake (in a git flake
+it is added with --intent-to-add), and the first-boot check compares the root
+device's drivers with the initrd modules the configuration declares.
 
 The forwarded agent holds only the --forward-key keys (default: the IdentityFile
 ~/.ssh/config gives the secrets server), signs a few times (--forward-max-signatures)
@@ -83,6 +94,13 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 			}
 			if o.DiskOptions.KeyFiles, err = parseNameValues("disk-key", diskKeys); err != nil {
 				return err
+			}
+			if hardware != "" {
+				b, p, ok := strings.Cut(hardware, "=")
+				if !ok || b == "" || p == "" {
+					return usagef("--generate-hardware-config %q: want BACKEND PATH (%s), as nixos-anywhere spells it", hardware, strings.Join(hwconfig.Backends, " or "))
+				}
+				o.HardwareConfig = provision.HardwareConfig{Backend: b, Path: p}
 			}
 			o.Identity = hf.identity
 			o.DiskOptions.Confirm = a.confirmDisks()
@@ -117,6 +135,7 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.StringArrayVar(&diskKeys, "disk-key", nil, "LUKS key for NAME from local FILE, given to cryptsetup on stdin (NAME=FILE, repeatable)")
 	f.BoolVar(&o.DiskOptions.Yes, "yes", false, "erase the layout's disks without asking (at a terminal fleet asks you to type their names)")
 	f.StringVar(&o.ExtraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
+	f.StringVar(&hardware, "generate-hardware-config", "", "write the host's hardware configuration to a local file before the install, with the installer's own tool or from its /sys: BACKEND PATH, BACKEND being "+strings.Join(hwconfig.Backends, " or ")+" (nixos-anywhere's spelling; also BACKEND=PATH); PATH inside the flake is staged with it")
 	f.StringArrayVar(&o.NixOptions, "option", nil, "nix setting for nixos-install (NAME=VALUE, repeatable; passed in NIX_CONFIG and redacted from logs)")
 	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
@@ -165,6 +184,18 @@ func printReport(w io.Writer, r *provision.Report) {
 			res = "absent (skipped, as agenix does)"
 		}
 		fmt.Fprintf(tw, "identity\t%s\t%s\t%s\t\t\t\t%s\n", i.Path, dash(i.Mode), dash(i.Owner), res)
+	}
+	if c := r.Initrd; c != nil {
+		res := "ok: the initrd declares " + strings.Join(c.Modules, ", ")
+		switch {
+		case !c.Declared:
+			res = "unchecked: the configuration declares no initrd modules"
+		case !c.OK:
+			res = "boot.initrd.availableKernelModules lacks " + strings.Join(c.Missing, ", ")
+		case len(c.Modules) == 0:
+			res = "ok: its drivers are built into the kernel"
+		}
+		fmt.Fprintf(tw, "initrd\t%s\t\t\t\t\t\t%s\n", dash(c.Root), res)
 	}
 	tw.Flush()
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/charmbracelet/log"
@@ -205,13 +206,20 @@ func (a *app) report(err error) int {
 	return code
 }
 
-// rewriteArgs accepts nixos-anywhere's two-argument flag
-// --disk-encryption-keys NAME FILE as --disk-key NAME=FILE.
+// rewriteArgs accepts nixos-anywhere's two-argument flags
+// --disk-encryption-keys NAME FILE as --disk-key NAME=FILE and
+// --generate-hardware-config BACKEND PATH as
+// --generate-hardware-config BACKEND=PATH.
 func rewriteArgs(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
 		if args[i] == "--disk-encryption-keys" && i+2 < len(args) {
 			out = append(out, "--disk-key", args[i+1]+"="+args[i+2])
+			i += 2
+			continue
+		}
+		if args[i] == "--generate-hardware-config" && i+2 < len(args) && !strings.Contains(args[i+1], "=") && !strings.HasPrefix(args[i+2], "-") {
+			out = append(out, "--generate-hardware-config", args[i+1]+"="+args[i+2])
 			i += 2
 			continue
 		}
