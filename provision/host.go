@@ -98,6 +98,7 @@ in {
   identityPaths = map toString (get [ "age" "identityPaths" ] [ ]);
   hostKeys = map (k: toString k.path) (get [ "services" "openssh" "hostKeys" ] [ ]);
   secretsInput = "secrets";
+  initrdModules = get [ "boot" "initrd" "availableKernelModules" ] [ ] ++ get [ "boot" "initrd" "kernelModules" ] [ ];
 }`
 
 // EvalSpec evaluates the spec of host from the flake in flakeDir with one

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fleetnix/fleet/hwconfig"
 	"github.com/fleetnix/fleet/remote"
 )
 
@@ -37,12 +38,30 @@ type IdentityCheck struct {
 	Problems []string `json:"problems"`
 }
 
+// InitrdCheck compares the drivers of the device the booted system's
+// root is on with the kernel modules the host's configuration gives its
+// initrd (boot.initrd.availableKernelModules and kernelModules). A
+// missing one is the classic first-boot failure: this boot found its
+// root (an installer's initrd, a driver built into this kernel), but an
+// initrd built from the configuration will not.
+type InitrdCheck struct {
+	Root    string   `json:"root"`    // the root filesystem's device
+	Disks   []string `json:"disks"`   // the whole disks under it
+	Modules []string `json:"modules"` // their drivers' kernel modules, from each disk up to the bus
+	// Declared reports whether the configuration declares initrd modules
+	// at all; when it does not (a spec without them), nothing is checked.
+	Declared bool     `json:"declared"`
+	Missing  []string `json:"missing"` // Modules the configuration lacks
+	OK       bool     `json:"ok"`
+}
+
 // Report is the result of Verify.
 type Report struct {
 	Host       string          `json:"host"`
 	AgenixLink string          `json:"agenix_link"` // what /run/agenix points at
 	Secrets    []SecretCheck   `json:"secrets"`
 	Identities []IdentityCheck `json:"identities"`
+	Initrd     *InitrdCheck    `json:"initrd,omitempty"`
 	OK         bool            `json:"ok"`
 }
 
@@ -61,13 +80,15 @@ for p in "$@"; do
   sum=$(sha256sum < "$p"); sum=${sum%% *}
   printf 'S\t%s\tok\t%s\t%s\t%s\t%s\n' "$p" "$r" "$fst" "$st" "$sum"
 done
-`
+` + hwconfig.RootScript
 
 // Verify checks, on the booted host r, every secret the spec declares:
 // it exists, resolves into /run/agenix.d on ramfs or tmpfs (for agenix's
 // symlinked secrets), has the declared mode, owner and group, and its
 // sha256 equals want[name] (the sha256 hex of the local decryption). It
-// also checks the identity files are 0600 and owned by root.
+// also checks the identity files are 0600 and owned by root, and that
+// the spec's initrd modules include the drivers of the root's device
+// ([InitrdCheck]). One command does it all.
 func Verify(ctx context.Context, r remote.Runner, spec *Spec, want map[string]string) (*Report, error) {
 	names := spec.SecretNames()
 	args := []string{"sh", "-c", verifyScript, "fleet-verify"}
@@ -93,6 +114,9 @@ func Verify(ctx context.Context, r remote.Runner, spec *Spec, want map[string]st
 			secrets[f[1]] = f
 		case f[0] == "I" && len(f) >= 3:
 			idents[f[1]] = f
+		case f[0] == "R":
+			rep.Initrd = checkInitrd(hwconfig.ParseRoot(f[1:]), spec.InitrdModules)
+			rep.OK = rep.OK && rep.Initrd.OK
 		}
 	}
 	for _, n := range names {
@@ -174,4 +198,22 @@ func checkSecret(name string, s Secret, f []string, want map[string]string) Secr
 // name and number stat reported.
 func sameID(declared, name, id string) bool {
 	return declared == name || declared == id
+}
+
+// checkInitrd: every module of the root device's driver chain is among
+// the declared initrd modules (when the spec declares any).
+func checkInitrd(root hwconfig.Root, declared []string) *InitrdCheck {
+	c := &InitrdCheck{Root: root.Source, Disks: orNone(root.Disks), Modules: orNone(root.Modules), Declared: len(declared) > 0, Missing: []string{}}
+	if c.Declared {
+		c.Missing = orNone(root.Missing(declared))
+	}
+	c.OK = len(c.Missing) == 0
+	return c
+}
+
+func orNone(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

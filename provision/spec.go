@@ -33,7 +33,8 @@ var ErrBadSpec = errors.New("invalid host spec")
 //	  },
 //	  "identityPaths": ["/etc/ssh/ssh_host_ed25519_key"],   // age.identityPaths
 //	  "hostKeys": ["/etc/ssh/ssh_host_ed25519_key"],        // services.openssh.hostKeys paths
-//	  "secretsInput": "secrets"            // the flake input holding the .age files
+//	  "secretsInput": "secrets",           // the flake input holding the .age files
+//	  "initrdModules": ["virtio_blk"]      // boot.initrd.availableKernelModules ++ kernelModules
 //	}
 type Spec struct {
 	Name          string            `json:"name"`
@@ -44,6 +45,11 @@ type Spec struct {
 	IdentityPaths []string          `json:"identityPaths"`
 	HostKeys      []string          `json:"hostKeys"`
 	SecretsInput  string            `json:"secretsInput"`
+	// InitrdModules are the kernel modules the host's initrd has:
+	// boot.initrd.availableKernelModules and boot.initrd.kernelModules.
+	// The first-boot check compares them with the drivers of the root
+	// device (none declared: not checked).
+	InitrdModules []string `json:"initrdModules,omitempty"`
 }
 
 // Secret is one age.secrets entry.
@@ -75,6 +81,9 @@ func (s *Spec) hasDisko() bool {
 
 // storePath matches a Nix store path prefix: /nix/store/<hash>-<name>/.
 var storePath = regexp.MustCompile(`^/nix/store/[0-9a-df-np-sv-z]{32}-[^/]+/`)
+
+// kernelModule is what a kernel module's name may be.
+var kernelModule = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // DefaultSecretsInput is the flake input that holds the .age files.
 const DefaultSecretsInput = "secrets"
@@ -133,6 +142,11 @@ func (s *Spec) Validate() error {
 		return bad("system is empty (want e.g. x86_64-linux or aarch64-linux)")
 	default:
 		return bad("system %q is not a Linux system fleet can install", s.System)
+	}
+	for i, m := range s.InitrdModules {
+		if !kernelModule.MatchString(m) {
+			return bad("initrdModules[%d] %q: want a kernel module name", i, m)
+		}
 	}
 	if !inputName.MatchString(s.SecretsInput) {
 		return bad("secretsInput %q: want a flake input name (letters, digits, _ and -)", s.SecretsInput)

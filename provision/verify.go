@@ -2,7 +2,9 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/charmbracelet/log"
 
@@ -59,13 +61,34 @@ func (in *job) verify(ctx context.Context) error {
 	}
 	in.sum.Verify = rep
 	if !rep.OK {
-		bad := 0
-		for _, s := range rep.Secrets {
-			if !s.OK {
-				bad++
-			}
-		}
-		return fmt.Errorf("%d of %d secrets did not decrypt as declared on first boot", bad, len(rep.Secrets))
+		return rep.problem()
 	}
 	return nil
+}
+
+// problem says what the first boot got wrong.
+func (rep *Report) problem() error {
+	var what []string
+	bad := 0
+	for _, s := range rep.Secrets {
+		if !s.OK {
+			bad++
+		}
+	}
+	if bad > 0 {
+		what = append(what, fmt.Sprintf("%d of %d secrets did not decrypt as declared on first boot", bad, len(rep.Secrets)))
+	}
+	for _, i := range rep.Identities {
+		if !i.OK {
+			what = append(what, fmt.Sprintf("identity %s: %s", i.Path, strings.Join(i.Problems, "; ")))
+		}
+	}
+	if c := rep.Initrd; c != nil && !c.OK {
+		what = append(what, fmt.Sprintf("the root %s is on %s, driven by %s, but the configuration's boot.initrd.availableKernelModules lacks %s: an initrd built from it cannot find the root\nhint: generate the host's hardware configuration (fleet install --generate-hardware-config nixos-generate-config PATH) or add them to boot.initrd.availableKernelModules",
+			c.Root, strings.Join(c.Disks, ", "), strings.Join(c.Modules, ", "), strings.Join(c.Missing, ", ")))
+	}
+	if len(what) == 0 {
+		return errors.New("the first boot is not as declared")
+	}
+	return errors.New(strings.Join(what, "\n"))
 }

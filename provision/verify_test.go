@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/hwconfig"
 	"github.com/fleetnix/fleet/remote"
 	"github.com/fleetnix/fleet/test/sshtest"
 )
@@ -90,6 +91,11 @@ printf 'k' > ` + etc + `/loose; chmod 0644 ` + etc + `/loose
 	if !reflect.DeepEqual(idp, map[string][]string{etc + "/key": {}, etc + "/loose": {"mode 0644, want 0600"}, etc + "/absent": {}}) {
 		t.Fatalf("identities: %q", idp)
 	}
+	// The same command found this machine's root (the spec declares no
+	// initrd modules: reported, not checked).
+	if rep.Initrd == nil || rep.Initrd.Declared || !rep.Initrd.OK || rep.Initrd.Root == "" {
+		t.Fatalf("initrd: %+v", rep.Initrd)
+	}
 }
 
 func fsType(t *testing.T, c *remote.Client, dir string) string {
@@ -98,4 +104,26 @@ func fsType(t *testing.T, c *remote.Client, dir string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestVerifyInitrd: the root's drivers against the declared initrd
+// modules, and what the first boot's failure says (the rig tests run it
+// against real machines: TestInstallOnRig, TestInstallAarch64OnRig).
+func TestVerifyInitrd(t *testing.T) {
+	root := hwconfig.Root{Source: "/dev/vda2", Disks: []string{"vda"}, Modules: []string{"virtio_blk", "virtio_pci"}}
+	if c := checkInitrd(root, nil); c.Declared || !c.OK || len(c.Missing) != 0 {
+		t.Fatalf("nothing declared: %+v", c)
+	}
+	if c := checkInitrd(root, []string{"virtio-pci", "virtio_blk"}); !c.Declared || !c.OK {
+		t.Fatalf("all declared: %+v", c)
+	}
+	c := checkInitrd(root, []string{"ahci", "virtio_pci"})
+	if c.OK || !reflect.DeepEqual(c.Missing, []string{"virtio_blk"}) {
+		t.Fatalf("virtio_blk not declared: %+v", c)
+	}
+	rep := &Report{Secrets: []SecretCheck{{Name: "a", OK: true}}, Initrd: c}
+	want := "the root /dev/vda2 is on vda, driven by virtio_blk, virtio_pci, but the configuration's boot.initrd.availableKernelModules lacks virtio_blk: an initrd built from it cannot find the root\nhint: generate the host's hardware configuration (fleet install --generate-hardware-config nixos-generate-config PATH) or add them to boot.initrd.availableKernelModules"
+	if err := rep.problem(); err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
 }
