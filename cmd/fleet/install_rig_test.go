@@ -36,12 +36,22 @@ type rigInstall struct {
 	target string
 }
 
+// newRigInstall sets up the example fleet and boots an x86_64 installer
+// with blank disks of these sizes. The example's nas (aarch64-linux, the
+// ARM NAS) is instantiated as x86_64-linux here (homelab.Platform): the
+// x86 rig installs it cheaply; TestInstallAarch64OnRig installs it as it is.
 func newRigInstall(t *testing.T, disks []int64) *rigInstall {
-	rig.Require(t)
+	return newRigInstallOn(t, rig.Options{Disks: disks}, homelab.Platform("nas", homelab.RigSystem(rig.ArchX86_64)))
+}
+
+// newRigInstallOn sets up the example fleet with opts and boots the
+// installer vmOpts describe.
+func newRigInstallOn(t *testing.T, vmOpts rig.Options, opts ...homelab.Option) *rigInstall {
+	rig.RequireArch(t, vmOpts.Arch)
 	nixtest.Require(t, "git", "age", "nix")
 	ri := &rigInstall{t: t}
 	ri.say("the example fleet (examples/homelab): keys made now, the seed's secrets encrypted by its secrets.nix,\n    the secrets repo on a private git server on this machine's loopback (git-shell, deploy key only)")
-	ri.fl = homelab.Setup(t)
+	ri.fl = homelab.Setup(t, opts...)
 	ri.say("flake %s, secrets locked at rev %s", ri.fl.Dir, ri.fl.Rev[:12])
 	// The operator's agent holds the deploy key and a personal key; only
 	// the deploy key may be used by the installer.
@@ -56,8 +66,8 @@ func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 		}
 		ri.env = append(ri.env, kv)
 	}
-	ri.say("boot the live installer VM (qemu) with %d blank disks", len(disks))
-	ri.vm = rig.Boot(t, rig.Options{Disks: disks})
+	ri.say("boot the live installer VM (qemu, %s) with %d blank disks", homelab.RigSystem(vmOpts.Arch), len(vmOpts.Disks)+len(vmOpts.NVMe)+min(int(vmOpts.SD), 1))
+	ri.vm = rig.Boot(t, vmOpts)
 	ri.target = ri.vm.Target()
 	ri.say("installer up on 127.0.0.1:%d, host key %s (pinned)", ri.vm.Port, ri.vm.Fingerprint())
 	return ri

@@ -72,7 +72,9 @@ func TestInstall(t *testing.T) {
 // phases' durations, the whole command's time and the connections the
 // installer's sshd accepted.
 func installOnce(t *testing.T, fleet string) (map[string]time.Duration, time.Duration, int64) {
-	fl := homelab.Setup(t)
+	// The example's nas is aarch64-linux; on the x86_64 rig it is
+	// instantiated as x86_64-linux (TestInstallAarch64 installs it as is).
+	fl := homelab.Setup(t, homelab.Platform("nas", homelab.RigSystem(rig.ArchX86_64)))
 	agent := sshtest.StartAgent(t, fl.Deploy)
 	st := nixtest.NewStore(t)
 	vm := rig.Boot(t, rig.Options{Disks: []int64{2 << 30, 512 << 20, 512 << 20}})

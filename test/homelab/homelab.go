@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 
@@ -67,13 +68,43 @@ func Source() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "examples", "homelab")
 }
 
-// Setup instantiates the example fleet for t (see the package doc).
-func Setup(t testenv.TB) *Fleet {
+// Option changes how [Setup] instantiates the example.
+type Option func(t testenv.TB, f *Fleet)
+
+// Platform instantiates the example with host's platform
+// (nixpkgs.hostPlatform) set to system, e.g. "x86_64-linux", instead of
+// the one its file declares. The example's nas is the mission's ARM NAS,
+// aarch64-linux; the tests and demo scenarios that install it on the
+// x86_64 rig (cheap: no emulated ARM guest) set it to the rig's
+// architecture with this, and say so. Only the instantiated copy
+// changes.
+func Platform(host, system string) Option {
+	return func(t testenv.TB, f *Fleet) {
+		t.Helper()
+		f.setSystem(t, host, system)
+	}
+}
+
+// RigSystem is the Nix system of the rig's architecture arch
+// (rig.ArchX86_64 -> x86_64-linux).
+func RigSystem(arch string) string {
+	if arch == "" {
+		arch = rig.ArchX86_64
+	}
+	return arch + "-linux"
+}
+
+// Setup instantiates the example fleet for t (see the package doc), with
+// opts applied to the copy.
+func Setup(t testenv.TB, opts ...Option) *Fleet {
 	t.Helper()
 	nixtest.Require(t, "git")
 	f := &Fleet{Dir: filepath.Join(t.TempDir(), "homelab"), HostKeys: map[string]sshtest.Key{}, Plain: map[string]string{}}
 	if err := copyTree(Source(), f.Dir); err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(t, f)
 	}
 
 	// Keys, made on the spot.
@@ -210,6 +241,29 @@ func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
 
 // HostPublicKey is host's SSH host key as an ssh.PublicKey.
 func (f *Fleet) HostPublicKey(host string) ssh.PublicKey { return f.HostKeys[host].Public }
+
+// commonCall matches a host file's call of common.nix, with the
+// platform it may give.
+var commonCall = regexp.MustCompile(`import \./common\.nix \{ hostName = "([^"]+)";(?: system = "[^"]*";)? \}`)
+
+// setSystem makes host's file give system to common.nix.
+func (f *Fleet) setSystem(t testenv.TB, host, system string) {
+	t.Helper()
+	p := filepath.Join(f.Dir, "hosts", host+".nix")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := commonCall.FindSubmatchIndex(b)
+	if m == nil || string(b[m[2]:m[3]]) != host {
+		t.Fatalf("%s no longer calls common.nix as test/homelab expects (%s): update Platform", p, commonCall)
+	}
+	call := fmt.Sprintf(`import ./common.nix { hostName = %q; system = %q; }`, host, system)
+	out := append(append(append([]byte{}, b[:m[0]]...), call...), b[m[1]:]...)
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func (f *Fleet) rewrite(t testenv.TB, name, old, new string) {
 	t.Helper()

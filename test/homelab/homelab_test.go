@@ -64,3 +64,39 @@ func TestSetup(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatform: the example's nas is aarch64-linux and the other hosts
+// x86_64-linux, as the real nix evaluates the instantiated flake's host
+// files; Platform changes nas's in the copy only. A hardware
+// configuration next to a host file is merged under it (hosts/hardware.nix):
+// its initrd modules appear, its platform (lib.mkDefault) does not win.
+func TestPlatform(t *testing.T) {
+	nixtest.Require(t, "git", "git-shell", "ssh-keygen", "nix-instantiate")
+	platforms := func(dir string) string {
+		return strings.TrimSpace(nixtest.Run(t, dir, []string{"NIX_CONFIG=build-users-group ="}, "nix-instantiate", "--eval", "--strict", "-E", `
+let h = n: let c = import (./hosts + "/${n}.nix") { secrets = "/secrets"; }; in
+  "${n}=${c.nixpkgs.hostPlatform.system}:${builtins.concatStringsSep "," (c.boot.initrd.availableKernelModules or [ ])}";
+in builtins.concatStringsSep " " (map h [ "nas" "router" "vault" ])`))
+	}
+	f := Setup(t)
+	if got := platforms(f.Dir); got != `"nas=aarch64-linux: router=x86_64-linux: vault=x86_64-linux:"` {
+		t.Errorf("the example as committed: %s", got)
+	}
+	os.WriteFile(filepath.Join(f.Dir, "hosts", "nas-hardware.nix"), []byte(`{ config, lib, modulesPath, ... }: {
+  imports = [ (modulesPath + "/profiles/qemu-guest.nix") ];
+  boot.initrd.availableKernelModules = [ "virtio_pci" "virtio_blk" ];
+  networking.useDHCP = lib.mkDefault true;
+  nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux";
+}
+`), 0o644)
+	if got := platforms(f.Dir); got != `"nas=aarch64-linux:virtio_pci,virtio_blk router=x86_64-linux: vault=x86_64-linux:"` {
+		t.Errorf("with nas-hardware.nix: %s", got)
+	}
+	x := Setup(t, Platform("nas", RigSystem("x86_64")))
+	if got := platforms(x.Dir); got != `"nas=x86_64-linux: router=x86_64-linux: vault=x86_64-linux:"` {
+		t.Errorf("with Platform(nas, x86_64-linux): %s", got)
+	}
+	if got := platforms(Source()); got != `"nas=aarch64-linux: router=x86_64-linux: vault=x86_64-linux:"` {
+		t.Errorf("Platform changed the committed example: %s", got)
+	}
+}

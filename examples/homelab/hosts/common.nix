@@ -1,7 +1,9 @@
-# What every host shares: the platform, sshd's host key, and agenix
-# decrypting with that host key.
-{ hostName }: {
-  nixpkgs.hostPlatform.system = "x86_64-linux";
+# What every host shares: the platform (x86_64 unless the host says
+# otherwise), sshd's host key, agenix decrypting with that host key, and
+# the host's hardware configuration once one is written (see hardware.nix).
+{ hostName, system ? "x86_64-linux" }:
+import ./hardware.nix (./. + "/${hostName}-hardware.nix") {
+  nixpkgs.hostPlatform.system = system;
   networking.hostName = hostName;
   services.openssh.hostKeys = [ { path = "/etc/ssh/ssh_host_ed25519_key"; type = "ed25519"; } ];
   age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];

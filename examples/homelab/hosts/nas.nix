@@ -1,8 +1,9 @@
-# nas: a 3-disk NAS. The system disk has an EFI system partition and an
-# ext4 root; two data disks form an mdadm raid1 with xfs on /srv/data.
+# nas: the ARM NAS (aarch64, UEFI), 3 disks. The system disk has an EFI
+# system partition and an ext4 root; two data disks form an mdadm raid1
+# with xfs on /srv/data.
 { secrets }:
 let parts = import ./parts.nix; in
-import ./common.nix { hostName = "nas"; } // {
+import ./common.nix { hostName = "nas"; system = "aarch64-linux"; } // {
   disko.devices = {
     disk = {
       main = {
