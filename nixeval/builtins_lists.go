@@ -54,6 +54,7 @@ func listAttrBuiltins(b *Attrs) {
 			}
 			if _, dup := out.M[name]; !dup {
 				out.M[name] = vt
+				out.setPos(name, e.posOf("value"))
 			}
 		}
 		return out, nil
@@ -246,6 +247,7 @@ func listAttrBuiltins(b *Attrs) {
 		for k, t := range s.M {
 			if !drop[k] {
 				out.M[k] = t
+				out.setPos(k, s.posOf(k))
 			}
 		}
 		return out, nil
@@ -263,6 +265,7 @@ func listAttrBuiltins(b *Attrs) {
 		for k, t := range y.M {
 			if _, ok := x.M[k]; ok {
 				out.M[k] = t
+				out.setPos(k, y.posOf(k))
 			}
 		}
 		return out, nil

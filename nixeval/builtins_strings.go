@@ -35,7 +35,11 @@ func fileStringBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
-		ents, err := os.ReadDir(p)
+		real, err := ev.confine(pos, p, true)
+		if err != nil {
+			return nil, err
+		}
+		ents, err := os.ReadDir(real)
 		if err != nil {
 			return nil, &Error{Pos: pos, Msg: "cannot read directory '" + p + "'", Err: unwrapPathErr(err)}
 		}
@@ -59,7 +63,11 @@ func fileStringBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
-		_, err = os.Stat(p)
+		real, err := ev.confine(pos, p, true)
+		if err != nil {
+			return nil, err
+		}
+		_, err = os.Stat(real)
 		return err == nil, nil
 	})
 	add("baseNameOf", 1, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {

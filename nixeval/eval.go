@@ -12,6 +12,12 @@ type Options struct {
 	MaxDepth int   // nested evaluations (default 10000)
 	MaxSteps int64 // expression evaluations (default 50,000,000)
 	MaxBytes int   // length of any one string, list or file read (default 64 MiB)
+	// Root is the directory tree the evaluation may read files in
+	// (readFile, readDir, pathExists, import, paths copied to the store);
+	// "" means the repository holding the evaluated file ([RepoRoot]).
+	// A path outside it, also through a symlink, is an error matching
+	// [ErrForbidden].
+	Root string
 }
 
 func (o *Options) defaults() {
@@ -36,6 +42,7 @@ type evaluator struct {
 	stored   map[string]string // store paths of local paths, computed once
 	builtins *Attrs
 	base     *Env
+	root     string // resolved; every file access stays below it (confine)
 }
 
 func newEvaluator(ctx context.Context, opts Options) *evaluator {
@@ -54,6 +61,7 @@ func EvalFile(ctx context.Context, path string, opts Options) (Value, error) {
 		return nil, err
 	}
 	ev.names[abs] = path
+	ev.setRoot(opts.Root, filepath.Dir(abs))
 	return ev.importFile(Pos{}, abs)
 }
 
@@ -68,6 +76,7 @@ func EvalFileJSON(ctx context.Context, path string, opts Options) (any, error) {
 		return nil, err
 	}
 	ev.names[abs] = path
+	ev.setRoot(opts.Root, filepath.Dir(abs))
 	v, err := ev.importFile(Pos{}, abs)
 	if err != nil {
 		return nil, err
@@ -79,6 +88,7 @@ func EvalFileJSON(ctx context.Context, path string, opts Options) (any, error) {
 // paths in it resolve against dir.
 func EvalStringJSON(ctx context.Context, name, dir, text string, opts Options) (any, error) {
 	ev := newEvaluator(ctx, opts)
+	ev.setRoot(opts.Root, dir)
 	e, err := Parse(name, dir, text)
 	if err != nil {
 		return nil, err
@@ -91,7 +101,11 @@ func EvalStringJSON(ctx context.Context, name, dir, text string, opts Options) (
 }
 
 func (ev *evaluator) importFile(pos Pos, abs string) (Value, error) {
-	if st, err := os.Stat(abs); err == nil && st.IsDir() {
+	real, err := ev.confine(pos, abs, true)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(real); err == nil && st.IsDir() {
 		abs = filepath.Join(abs, "default.nix")
 	}
 	t, ok := ev.files[abs]
@@ -116,8 +130,13 @@ func (ev *evaluator) importFile(pos Pos, abs string) (Value, error) {
 	return ev.force(t, pos)
 }
 
+// readFile reads the file at abs, which must be inside the root.
 func (ev *evaluator) readFile(pos Pos, abs string) ([]byte, error) {
-	f, err := os.Open(abs)
+	real, err := ev.confine(pos, abs, true)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(real)
 	if err != nil {
 		return nil, &Error{Pos: pos, Msg: "opening file '" + abs + "'", Err: unwrapPathErr(err)}
 	}
@@ -476,6 +495,7 @@ func (ev *evaluator) evalAttrs(x *AttrsExpr, outer, inner *Env) (Value, error) {
 			t = ev.thunk(d.E, inner)
 		}
 		a.M[name] = t
+		a.setPos(name, d.P)
 		if inner != outer {
 			inner.Vars[name] = t
 		}
@@ -496,6 +516,7 @@ func (ev *evaluator) evalAttrs(x *AttrsExpr, outer, inner *Env) (Value, error) {
 			return nil, errorf(d.P, "dynamic attribute '%s' already defined", s)
 		}
 		a.M[s] = ev.thunk(d.E, inner)
+		a.setPos(s, d.P)
 	}
 	return a, nil
 }

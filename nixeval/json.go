@@ -47,15 +47,25 @@ func (ev *evaluator) toJSONValue(pos Pos, v Value) (any, error) {
 		}
 		out := make(map[string]any, len(x.M))
 		for _, k := range x.Keys() {
-			e, err := ev.force(x.M[k], pos)
+			// As Nix does, a value is named by the attribute holding
+			// it, and list elements by their list's.
+			at := x.posOf(k)
+			e, err := ev.force(x.M[k], at)
 			if err != nil {
 				return nil, err
 			}
-			if out[k], err = ev.toJSONValue(pos, e); err != nil {
+			if out[k], err = ev.toJSONValue(at, e); err != nil {
 				return nil, err
 			}
 		}
 		return out, nil
+	case *Lambda:
+		return nil, errorf(x.E.P, "cannot convert a function to JSON")
+	case *PrimOp:
+		if len(x.Args) > 0 {
+			return nil, errorf(pos, "cannot convert the partially applied built-in function '%s' to JSON", x.Name)
+		}
+		return nil, errorf(pos, "cannot convert the built-in function '%s' to JSON", x.Name)
 	}
 	return nil, errorf(pos, "cannot convert %s to JSON", typeName(v))
 }

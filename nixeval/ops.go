@@ -67,14 +67,14 @@ func (ev *evaluator) evalBin(x *BinExpr, env *Env) (Value, error) {
 		if err := ev.charge(x.P, len(la.M)+len(ra.M)); err != nil {
 			return nil, err
 		}
-		m := make(map[string]*Thunk, len(la.M)+len(ra.M))
-		for k, t := range la.M {
-			m[k] = t
+		out := &Attrs{M: make(map[string]*Thunk, len(la.M)+len(ra.M))}
+		for _, a := range []*Attrs{la, ra} {
+			for k, t := range a.M {
+				out.M[k] = t
+				out.setPos(k, a.posOf(k))
+			}
 		}
-		for k, t := range ra.M {
-			m[k] = t
-		}
-		return &Attrs{M: m}, nil
+		return out, nil
 	case "++":
 		ll, ok := l.(*List)
 		if !ok {

@@ -126,6 +126,9 @@ func EvalRules(ctx context.Context, path string, ev Evaluator) (any, error) {
 		if errors.Is(err, nixeval.ErrUnsupported) {
 			return nil, fmt.Errorf("read rules: %w; hint: use --evaluator auto or nix (needs nix-instantiate)", err)
 		}
+		if errors.Is(err, nixeval.ErrForbidden) {
+			return nil, fmt.Errorf("read rules: %w\nhint: the rules may read files of their own repository only (the git work tree holding them, or their directory when none does)", err)
+		}
 		return nil, fmt.Errorf("read rules: %w", err)
 	}
 	return nil, fmt.Errorf("unknown evaluator %q; hint: use auto, builtin or nix", ev)
