@@ -15,14 +15,24 @@ func (ev *evaluator) toJSONValue(pos Pos, v Value) (any, error) {
 	if ev.depth > ev.opts.MaxDepth {
 		return nil, limitf(pos, "stack overflow: value nested more than %d levels", ev.opts.MaxDepth)
 	}
+	// What is built here is what gets printed: charged like any value,
+	// so a shared string printed a million times is not free.
 	switch x := v.(type) {
 	case Null:
 		return nil, nil
-	case bool, int64, float64, string:
+	case bool, int64, float64:
+		return x, nil
+	case string:
+		if err := ev.allocJSON(pos, costNode+int64(len(x))); err != nil {
+			return nil, err
+		}
 		return x, nil
 	case Path:
 		return ev.storePath(pos, string(x))
 	case *List:
+		if err := ev.allocJSON(pos, costNode+2*costSlot*int64(len(x.Elems))); err != nil {
+			return nil, err
+		}
 		out := make([]any, len(x.Elems))
 		for i, t := range x.Elems {
 			e, err := ev.force(t, pos)
@@ -44,6 +54,9 @@ func (ev *evaluator) toJSONValue(pos Pos, v Value) (any, error) {
 				return nil, err
 			}
 			return ev.toJSONValue(pos, o)
+		}
+		if err := ev.allocJSON(pos, costNode+costEntry*int64(len(x.M))); err != nil {
+			return nil, err
 		}
 		out := make(map[string]any, len(x.M))
 		for _, k := range x.Keys() {
