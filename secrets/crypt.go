@@ -34,7 +34,7 @@ func Decrypt(ciphertext []byte, ids *Identities) ([]byte, error) {
 	if err != nil {
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
-			return nil, fmt.Errorf("%w: the file is encrypted to none of the %d loaded identities; hint: pass the right key with -i", ErrCannotDecrypt, len(ids.List))
+			return nil, fmt.Errorf("%w: the file is encrypted to none of the %d loaded identities\nhint: pass the right key with -i", ErrCannotDecrypt, len(ids.List))
 		}
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func PrivateTempDir() (string, error) {
 		}
 		return d, nil
 	}
-	return "", fmt.Errorf("no tmpfs for plaintext (tried %v); hint: set XDG_RUNTIME_DIR to a tmpfs directory", tried)
+	return "", fmt.Errorf("no tmpfs for plaintext (tried %v)\nhint: set XDG_RUNTIME_DIR to a tmpfs directory", tried)
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

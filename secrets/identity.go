@@ -66,7 +66,7 @@ func LoadIdentities(paths []string, ask PassphraseFunc) (*Identities, error) {
 		paths = DefaultIdentityPaths()
 	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("%w: no -i given and neither ~/.ssh/id_ed25519 nor ~/.ssh/id_rsa exists; hint: pass -i KEY", ErrNoIdentity)
+		return nil, fmt.Errorf("%w: no -i given and neither ~/.ssh/id_ed25519 nor ~/.ssh/id_rsa exists\nhint: pass -i KEY", ErrNoIdentity)
 	}
 	ids := &Identities{}
 	for _, p := range paths {
@@ -113,7 +113,7 @@ func loadIdentityFile(path string, ask PassphraseFunc) ([]*Identity, error) {
 			}
 			out = append(out, &Identity{File: path, Identity: id})
 		default:
-			return nil, fmt.Errorf("line %d: not an SSH private key nor an age identity; hint: -i takes a private key file", n)
+			return nil, fmt.Errorf("line %d: not an SSH private key nor an age identity\nhint: -i takes a private key file", n)
 		}
 	}
 	if len(out) == 0 {
@@ -148,7 +148,7 @@ func loadSSHIdentity(path string, pem []byte, ask PassphraseFunc) ([]*Identity, 
 	if pub == nil {
 		pb, rerr := os.ReadFile(path + ".pub")
 		if rerr != nil {
-			return nil, fmt.Errorf("encrypted key without its public key; hint: put it next to the key as %s.pub", path)
+			return nil, fmt.Errorf("encrypted key without its public key\nhint: put it next to the key as %s.pub", path)
 		}
 		if pub, _, _, _, err = ssh.ParseAuthorizedKey(pb); err != nil {
 			return nil, fmt.Errorf("%s.pub: %w", path, err)

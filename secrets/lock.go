@@ -44,7 +44,11 @@ func Lock(dir string) (unlock func(), err error) {
 func SweepTemps(r *Rules) ([]string, error) {
 	dirs := map[string]bool{r.Dir: true}
 	for _, e := range r.Entries {
-		dirs[filepath.Join(r.Dir, filepath.Dir(e.File))] = true
+		// Only directories inside r.Dir: an entry that leads out of it
+		// (refused everywhere else) must not get another tree swept.
+		if p, err := r.FilePath(e); err == nil {
+			dirs[filepath.Dir(p)] = true
+		}
 	}
 	var swept []string
 	for d := range dirs {

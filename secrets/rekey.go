@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 
@@ -107,7 +106,10 @@ func Rekey(ctx context.Context, r *Rules, ids *Identities, o RekeyOptions) (Reke
 var ErrNoRule = errors.New("no rule for this file in the rules file")
 
 func rekeyOne(ctx context.Context, r *Rules, ids *Identities, e Rule, all bool) (string, error) {
-	path := filepath.Join(r.Dir, e.File)
+	path, err := r.FilePath(e)
+	if err != nil {
+		return "", err
+	}
 	ct, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return "missing", nil

@@ -81,7 +81,12 @@ func Check(r *Rules) []FileStatus {
 // CheckEntry compares one rule with its file.
 func CheckEntry(r *Rules, e Rule) FileStatus {
 	fs := FileStatus{File: e.File, Wanted: e.PublicKeys, Armor: e.Armor, Actual: []ActualRecipient{}}
-	h, err := ReadRecipients(filepath.Join(r.Dir, e.File))
+	path, err := r.FilePath(e)
+	if err != nil {
+		fs.Status, fs.Problem = StatusUnreadable, err.Error()
+		return fs
+	}
+	h, err := ReadRecipients(path)
 	if errors.Is(err, os.ErrNotExist) {
 		fs.Status = StatusMissing
 		return fs

@@ -72,7 +72,10 @@ func editSecret(ctx context.Context, cmd *cobra.Command, a *app, f *secretsFlags
 	for _, s := range swept {
 		a.log.Info("removed a temp file an interrupted run left (ciphertext)", "file", s)
 	}
-	path := filepath.Join(r.Dir, rule.File)
+	path, err := r.FilePath(rule)
+	if err != nil {
+		return fmt.Errorf("%s: %w; nothing changed", rule.File, err)
+	}
 	var before []byte
 	exists := false
 	if _, err := os.Stat(path); err == nil {
