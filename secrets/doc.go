@@ -8,7 +8,9 @@
 // What fleet adds on top:
 //   - [ReadRecipients] reads who a file is encrypted to from its header,
 //     without decrypting: ssh-ed25519 and ssh-rsa stanzas carry a tag derived
-//     from the public key ([SSHTag]); X25519 and plugin stanzas only count.
+//     from the public key ([SSHTag]); X25519 and plugin stanzas only count;
+//     grease stanzas (rage and ragenix add one to every file) are ignored
+//     ([Want.Mismatch]).
 //   - [LoadIdentities] loads SSH keys, age identity files and plugin
 //     identities once per run; a passphrase-protected SSH key asks for its
 //     passphrase at most once, and only when a file is encrypted to it.

@@ -12,8 +12,11 @@ import (
 
 	"github.com/fleetnix/fleet/test/testenv"
 
+	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/fleetnix/fleet/secrets"
+	"github.com/fleetnix/fleet/test/agetest"
 	"github.com/fleetnix/fleet/test/sshtest"
 )
 
@@ -70,6 +73,36 @@ func runSecretsScripts(t *testing.T, dir string, env ...map[string]string) {
 					time.Sleep(50 * time.Millisecond)
 				}
 				ts.Fatalf("%s did not appear", args[0])
+			},
+			// rage [-a] -R PUBFILE|-r RECIPIENT... -o OUT IN: encrypt IN as
+			// rage writes files (a grease stanza last; see test/agetest).
+			"rage": func(ts *testscript.TestScript, neg bool, args []string) {
+				var recips []age.Recipient
+				var out, in string
+				armored := false
+				for i := 0; i < len(args); i++ {
+					switch args[i] {
+					case "-a":
+						armored = true
+					case "-R", "-r":
+						line := args[i+1]
+						if args[i] == "-R" {
+							line = strings.TrimSpace(ts.ReadFile(args[i+1]))
+						}
+						rs, err := secrets.ParseRecipients([]string{line})
+						ts.Check(err)
+						recips = append(recips, rs...)
+						i++
+					case "-o":
+						out = args[i+1]
+						i++
+					default:
+						in = args[i]
+					}
+				}
+				ct, err := agetest.RageEncrypt([]byte(ts.ReadFile(in)), recips, armored, agetest.Grease())
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(out), ct, 0o600))
 			},
 			// emptydir DIR: DIR exists and holds nothing.
 			"emptydir": func(ts *testscript.TestScript, neg bool, args []string) {
