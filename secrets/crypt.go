@@ -125,31 +125,4 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	return nil
 }
 
-// PrivateTempDir creates a 0700 directory on tmpfs for plaintext:
-// $XDG_RUNTIME_DIR if set, else /dev/shm. It refuses to fall back to a
-// disk-backed directory. The caller removes it (os.RemoveAll).
-func PrivateTempDir() (string, error) {
-	var tried []string
-	for _, base := range []string{os.Getenv("XDG_RUNTIME_DIR"), "/dev/shm"} {
-		if base == "" {
-			continue
-		}
-		if st, err := os.Stat(base); err != nil || !st.IsDir() {
-			tried = append(tried, base)
-			continue
-		}
-		d, err := os.MkdirTemp(base, "fleet-secret-")
-		if err != nil {
-			tried = append(tried, base)
-			continue
-		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			os.RemoveAll(d)
-			return "", err
-		}
-		return d, nil
-	}
-	return "", fmt.Errorf("no tmpfs for plaintext (tried %v)\nhint: set XDG_RUNTIME_DIR to a tmpfs directory", tried)
-}
-
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

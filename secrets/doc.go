@@ -21,6 +21,8 @@
 //     lock file): a second rekey or edit fails at once instead of racing,
 //     and the lock holder removes the temp files a killed writer left
 //     ([SweepTemps]).
-//   - Plaintext that must touch a disk goes to a private directory on tmpfs
-//     ([PrivateTempDir]).
+//   - Plaintext that must touch a filesystem goes to a private, locked
+//     directory in memory, tmpfs or ramfs ([PrivateTempDir]; on macOS the
+//     per-user $TMPDIR, with a warning); directories that killed processes
+//     left are swept by the next one.
 package secrets
