@@ -3,6 +3,7 @@ package secrets
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -137,6 +138,15 @@ func loadSSHIdentity(path string, pem []byte, ask PassphraseFunc) ([]*Identity, 
 			if sg, err := ssh.NewSignerFromKey(raw); err == nil {
 				rec = authorizedKey(sg.PublicKey())
 			}
+			// ssh-ed25519 keys unwrap with fleet's own (see sshed25519.go).
+			if k, ok := raw.(*ed25519.PrivateKey); ok {
+				raw = *k
+			}
+			if k, ok := raw.(ed25519.PrivateKey); ok {
+				if fast, err := newSSHEd25519Identity(k); err == nil {
+					id = fast
+				}
+			}
 		}
 		return []*Identity{{File: path, Recipient: rec, Identity: id}}, nil
 	}
@@ -216,6 +226,11 @@ func ParseRecipients(list []string) ([]age.Recipient, error) {
 			err error
 		)
 		switch {
+		case strings.HasPrefix(s, ssh.KeyAlgoED25519+" "):
+			var pk ssh.PublicKey
+			if pk, _, _, _, err = ssh.ParseAuthorizedKey([]byte(s)); err == nil {
+				r, err = newSSHEd25519Recipient(pk)
+			}
 		case strings.HasPrefix(s, "ssh-"):
 			r, err = agessh.ParseRecipient(s)
 		case strings.HasPrefix(s, "age1pq1"):
