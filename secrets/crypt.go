@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
@@ -55,7 +54,13 @@ func Encrypt(plaintext []byte, recipients []string, armored bool) ([]byte, error
 	if len(rs) == 0 {
 		return nil, errors.New("no recipients")
 	}
+	return encryptTo(plaintext, rs, armored)
+}
+
+// encryptTo is Encrypt to recipients already parsed.
+func encryptTo(plaintext []byte, rs []age.Recipient, armored bool) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(len(plaintext) + 200*len(rs) + 512)
 	var dst io.Writer = &buf
 	var aw io.WriteCloser
 	if armored {
@@ -78,51 +83,6 @@ func Encrypt(plaintext []byte, recipients []string, armored bool) ([]byte, error
 		}
 	}
 	return buf.Bytes(), nil
-}
-
-// TempPrefix starts the names of the temporary files [WriteFileAtomic]
-// creates next to their destination.
-const TempPrefix = ".fleet-tmp-"
-
-// WriteFileAtomic writes data to path so that path holds either its old or
-// its new content at any moment: a temp file in the same directory, fsync,
-// chmod perm, rename, fsync of the directory. The temp file is removed on
-// error.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, TempPrefix+base+"-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

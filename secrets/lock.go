@@ -44,10 +44,14 @@ func Lock(dir string) (unlock func(), err error) {
 func SweepTemps(r *Rules) ([]string, error) {
 	dirs := map[string]bool{r.Dir: true}
 	for _, e := range r.Entries {
-		// Only directories inside r.Dir: an entry that leads out of it
+		// Only directories inside r.Dir: one a symlink leads out of
 		// (refused everywhere else) must not get another tree swept.
-		if p, err := r.FilePath(e); err == nil {
-			dirs[filepath.Dir(p)] = true
+		d := filepath.Dir(filepath.FromSlash(e.File))
+		if _, seen := dirs[filepath.Join(r.Dir, d)]; seen || d == "." {
+			continue
+		}
+		if p, err := r.FilePath(Rule{File: filepath.ToSlash(d)}); err == nil {
+			dirs[p] = true
 		}
 	}
 	var swept []string

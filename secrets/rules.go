@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
@@ -61,6 +62,9 @@ type Rules struct {
 	Dir     string // its directory; Rule.File is relative to it
 	Entries []Rule // sorted by File
 	Raw     any    // the evaluated value as JSON-able Go values
+
+	real     sync.Once // resolves Dir's symlinks once, for FilePath
+	realPath string
 }
 
 // ErrInvalidRules is wrapped by every validation failure of a rules file.
@@ -406,12 +410,35 @@ var ErrOutside = errors.New("outside the rules file's directory")
 // rule's recipients and written here) with an error wrapping [ErrOutside].
 // Entries that climb out as written are refused by [LoadRules].
 func (r *Rules) FilePath(e Rule) (string, error) {
-	p := filepath.Join(r.Dir, filepath.FromSlash(e.File))
-	dir := resolvePath(r.Dir)
-	if real := resolvePath(p); real != dir && !strings.HasPrefix(real, dir+string(filepath.Separator)) {
+	rel := filepath.FromSlash(e.File)
+	p := filepath.Join(r.Dir, rel)
+	r.real.Do(func() { r.realPath = resolvePath(r.Dir) })
+	dir := r.realPath
+	if real := resolveUnder(dir, rel); real != dir && !strings.HasPrefix(real, dir+string(filepath.Separator)) {
 		return "", fmt.Errorf("resolves to %s, %w %s", real, ErrOutside, dir)
 	}
 	return p, nil
+}
+
+// resolveUnder resolves rel below dir (whose own symlinks are resolved):
+// each component is looked at once, and only a symlink sends the rest
+// through resolvePath. A component that does not exist ends the walk.
+func resolveUnder(dir, rel string) string {
+	parts := strings.Split(filepath.Clean(rel), string(filepath.Separator))
+	cur := dir
+	for i, part := range parts {
+		next := filepath.Join(cur, part)
+		rest := filepath.Join(append([]string{next}, parts[i+1:]...)...)
+		st, err := os.Lstat(next)
+		switch {
+		case err != nil:
+			return rest
+		case st.Mode()&os.ModeSymlink != 0:
+			return resolvePath(rest)
+		}
+		cur = next
+	}
+	return cur
 }
 
 // resolvePath resolves the symlinks of the longest part of p that exists
