@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/fleetnix/fleet/internal/realpath"
 )
 
 // ErrForbidden is matched (errors.Is) by errors about a file the
@@ -64,43 +65,15 @@ func (ev *evaluator) confine(pos Pos, abs string, followLast bool) (string, erro
 	abs = filepath.Clean(abs)
 	resolved := abs
 	if followLast {
-		resolved = resolveExisting(abs)
+		resolved = realpath.Resolve(abs)
 	} else if dir, base := filepath.Split(abs); base != "" {
-		resolved = filepath.Join(resolveExisting(filepath.Clean(dir)), base)
+		resolved = filepath.Join(realpath.Resolve(filepath.Clean(dir)), base)
 	}
-	if within(resolved, ev.root) {
+	if realpath.Within(resolved, ev.root) {
 		return resolved, nil
 	}
-	if resolved != abs && within(abs, ev.root) {
+	if resolved != abs && realpath.Within(abs, ev.root) {
 		return "", &Error{Pos: pos, Kind: ErrForbidden, Msg: fmt.Sprintf("access to path '%s' is forbidden: it resolves to '%s', outside the repository %s", abs, resolved, ev.root)}
 	}
 	return "", &Error{Pos: pos, Kind: ErrForbidden, Msg: fmt.Sprintf("access to path '%s' is forbidden: it is outside the repository %s", abs, ev.root)}
-}
-
-// resolveExisting resolves the symlinks of the longest part of p that
-// exists and appends the rest unchanged.
-func resolveExisting(p string) string {
-	var rest []string
-	for cur := p; ; {
-		if r, err := filepath.EvalSymlinks(cur); err == nil {
-			for i := len(rest) - 1; i >= 0; i-- {
-				r = filepath.Join(r, rest[i])
-			}
-			return r
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return p
-		}
-		rest = append(rest, filepath.Base(cur))
-		cur = parent
-	}
-}
-
-// within reports whether p is root or below it (both clean and absolute).
-func within(p, root string) bool {
-	if root == string(filepath.Separator) {
-		return true
-	}
-	return p == root || strings.HasPrefix(p, root+string(filepath.Separator))
 }

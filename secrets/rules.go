@@ -20,6 +20,7 @@ import (
 	"filippo.io/age/plugin"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fleetnix/fleet/internal/realpath"
 	"github.com/fleetnix/fleet/nixeval"
 	"github.com/fleetnix/fleet/remote"
 )
@@ -412,9 +413,9 @@ var ErrOutside = errors.New("outside the rules file's directory")
 func (r *Rules) FilePath(e Rule) (string, error) {
 	rel := filepath.FromSlash(e.File)
 	p := filepath.Join(r.Dir, rel)
-	r.real.Do(func() { r.realPath = resolvePath(r.Dir) })
+	r.real.Do(func() { r.realPath = realpath.Resolve(r.Dir) })
 	dir := r.realPath
-	if real := resolveUnder(dir, rel); real != dir && !strings.HasPrefix(real, dir+string(filepath.Separator)) {
+	if real := resolveUnder(dir, rel); !realpath.Within(real, dir) {
 		return "", fmt.Errorf("resolves to %s, %w %s", real, ErrOutside, dir)
 	}
 	return p, nil
@@ -434,29 +435,11 @@ func resolveUnder(dir, rel string) string {
 		case err != nil:
 			return rest
 		case st.Mode()&os.ModeSymlink != 0:
-			return resolvePath(rest)
+			return realpath.Resolve(rest)
 		}
 		cur = next
 	}
 	return cur
-}
-
-// resolvePath resolves the symlinks of the longest part of p that exists
-// and appends the rest as it is.
-func resolvePath(p string) string {
-	var rest []string
-	for cur := p; ; cur = filepath.Dir(cur) {
-		if r, err := filepath.EvalSymlinks(cur); err == nil {
-			for i := len(rest) - 1; i >= 0; i-- {
-				r = filepath.Join(r, rest[i])
-			}
-			return r
-		}
-		if filepath.Dir(cur) == cur {
-			return p
-		}
-		rest = append(rest, filepath.Base(cur))
-	}
 }
 
 // Lookup finds the rule of file, given relative to r.Dir ("x.age",
