@@ -109,7 +109,7 @@ func describeActual(s secrets.FileStatus) string {
 		if r.Grease {
 			continue // encrypts to nobody (rage adds one to every file)
 		}
-		r.Type, r.Tag = printable(r.Type), printable(r.Tag)
+		r.Type, r.Tag = printableHeader(r.Type), printableHeader(r.Tag)
 		if r.Tag != "" {
 			name := r.Type + ":" + r.Tag
 			if r.Key == "" {
@@ -132,10 +132,10 @@ func describeActual(s secrets.FileStatus) string {
 	return strings.Join(parts, ",")
 }
 
-// printable escapes what came from a file's header for the terminal: the
+// printableHeader escapes what came from a file's header for the terminal: the
 // header parser admits only visible ASCII in stanza lines, and this keeps
 // it so whatever reaches it.
-func printable(s string) string {
+func printableHeader(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x21 || s[i] > 0x7e {
 			q := strconv.QuoteToASCII(s)
