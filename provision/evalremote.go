@@ -45,7 +45,6 @@ func (in *job) evalOnInstaller(ctx context.Context) (err error) {
 	if err := remote.UploadTree(ctx, in.c, src.Dir, evalDir+"/flake", remote.TreeOptions{Include: include}); err != nil {
 		return fmt.Errorf("send the flake to the installer for evaluation: %w", err)
 	}
-	in.o.Spec = &Spec{Name: host, SecretsInput: DefaultSecretsInput}
 	in.evaluating = true
 	sin, ok, err := in.secretsInput()
 	in.evaluating = false
@@ -73,7 +72,15 @@ git -C "$mirror" archive --end-of-options "$rev" | tar -x -C "$dest"`
 	if err != nil {
 		return fmt.Errorf("on the installer: %w", err)
 	}
-	in.o.Spec = spec
+	// The store paths are the installer's; the inputs' follow from the
+	// lock, and the flake's own files are the ones sent there.
+	if err := resolveSources(ctx, in.o.LocalRunner, spec, in.o.Host.FlakeDir, in.o.Host.SecretsInput); err != nil {
+		return err
+	}
+	if ok && spec.needsInput() && spec.SecretsInput != sin.Name {
+		return fmt.Errorf("host %s's .age files are in the input %s, but the installer fetched %s to evaluate it\nhint: pass --secrets-input %s", host, spec.SecretsInput, sin.Name, spec.SecretsInput)
+	}
+	in.o.Spec, in.specPending = spec, false
 	in.o.Log.Info("evaluated the host spec on the installer", "host", in.c.Host(), "phase", PhasePreflight, "secrets", len(spec.Secrets))
 	return in.completeSpec(ctx)
 }

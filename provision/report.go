@@ -10,9 +10,6 @@ import (
 	"github.com/fleetnix/fleet/remote"
 )
 
-// agenixDir is where agenix's generations live on the installed host.
-const agenixDir = "/run/agenix.d/"
-
 // SecretCheck is the first-boot state of one declared secret.
 type SecretCheck struct {
 	Name     string   `json:"name"`
@@ -40,7 +37,8 @@ type IdentityCheck struct {
 // Report is the result of Verify.
 type Report struct {
 	Host       string          `json:"host"`
-	AgenixLink string          `json:"agenix_link"` // what /run/agenix points at
+	SecretsDir string          `json:"secrets_dir"` // age.secretsDir
+	AgenixLink string          `json:"agenix_link"` // what the secrets dir points at: the current generation
 	Secrets    []SecretCheck   `json:"secrets"`
 	Identities []IdentityCheck `json:"identities"`
 	OK         bool            `json:"ok"`
@@ -49,7 +47,9 @@ type Report struct {
 // verifyScript prints one line per path: for secrets their resolved path,
 // filesystem type, mode, owners and sha256 (computed there: the plaintext
 // never leaves the host), for identities their mode and owner.
-const verifyScript = `echo "L	$(readlink /run/agenix 2>/dev/null)"
+const verifyScript = `dir=$1 mnt=$2; shift 2
+echo "L	$(readlink -- "$dir" 2>/dev/null)"
+echo "G	$(readlink -f -- "$dir" 2>/dev/null)	$(readlink -f -- "$mnt" 2>/dev/null)"
 mode=S
 for p in "$@"; do
   if [ "$p" = "--identities" ]; then mode=I; continue; fi
@@ -63,14 +63,18 @@ for p in "$@"; do
 done
 `
 
-// Verify checks, on the booted host r, every secret the spec declares:
-// it exists, resolves into /run/agenix.d on ramfs or tmpfs (for agenix's
-// symlinked secrets), has the declared mode, owner and group, and its
-// sha256 equals want[name] (the sha256 hex of the local decryption). It
-// also checks the identity files are 0600 and owned by root.
+// Verify checks, on the booted host r, every secret the spec declares,
+// where agenix's module puts it (age.secretsDir, age.secretsMountPoint,
+// and each secret's name, path and symlink): it exists; a symlinked one
+// (the default) resolves to its name in the current generation, the one
+// the secrets dir links to, on ramfs or tmpfs under the mount point; it
+// has the declared mode, owner and group; and its sha256 equals
+// want[name] (the sha256 hex of the local decryption). It also checks the
+// identity files are 0600 and owned by root.
 func Verify(ctx context.Context, r remote.Runner, spec *Spec, want map[string]string) (*Report, error) {
 	names := spec.SecretNames()
-	args := []string{"sh", "-c", verifyScript, "fleet-verify"}
+	dir, mnt := orDefault(spec.SecretsDir, DefaultSecretsDir), orDefault(spec.SecretsMountPoint, DefaultSecretsMountPoint)
+	args := []string{"sh", "-c", verifyScript, "fleet-verify", dir, mnt}
 	for _, n := range names {
 		args = append(args, spec.Secrets[n].Path)
 	}
@@ -80,15 +84,19 @@ func Verify(ctx context.Context, r remote.Runner, spec *Spec, want map[string]st
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	rep := &Report{Host: r.Host(), Secrets: []SecretCheck{}, Identities: []IdentityCheck{}, OK: true}
+	rep := &Report{Host: r.Host(), SecretsDir: dir, Secrets: []SecretCheck{}, Identities: []IdentityCheck{}, OK: true}
+	loc := agenixLayout{dir: dir, mnt: mnt}
 	secrets := map[string][]string{}
 	idents := map[string][]string{}
 	sc := bufio.NewScanner(strings.NewReader(string(res.Stdout)))
 	for sc.Scan() {
-		f := strings.Split(sc.Text(), "\t")
+		// What the host printed is shown and logged: escaped first.
+		f := strings.Split(remote.Escape(sc.Text()), "\t")
 		switch {
 		case f[0] == "L" && len(f) > 1:
 			rep.AgenixLink = f[1]
+		case f[0] == "G" && len(f) > 2:
+			loc.gen, loc.mntReal = f[1], f[2]
 		case f[0] == "S" && len(f) >= 3:
 			secrets[f[1]] = f
 		case f[0] == "I" && len(f) >= 3:
@@ -96,7 +104,7 @@ func Verify(ctx context.Context, r remote.Runner, spec *Spec, want map[string]st
 		}
 	}
 	for _, n := range names {
-		c := checkSecret(n, spec.Secrets[n], secrets[spec.Secrets[n].Path], want)
+		c := loc.checkSecret(n, spec.Secrets[n], secrets[spec.Secrets[n].Path], want)
 		rep.OK = rep.OK && c.OK
 		rep.Secrets = append(rep.Secrets, c)
 	}
@@ -128,7 +136,14 @@ func Verify(ctx context.Context, r remote.Runner, spec *Spec, want map[string]st
 	return rep, nil
 }
 
-func checkSecret(name string, s Secret, f []string, want map[string]string) SecretCheck {
+// agenixLayout is where agenix put the secrets on the host: the secrets
+// dir and mount point as declared, and as the host resolved them.
+type agenixLayout struct {
+	dir, mnt     string // age.secretsDir, age.secretsMountPoint
+	gen, mntReal string // the secrets dir and the mount point, symlinks resolved on the host
+}
+
+func (l agenixLayout) checkSecret(name string, s Secret, f []string, want map[string]string) SecretCheck {
 	c := SecretCheck{Name: name, Path: s.Path, Content: "missing", Problems: []string{}}
 	bad := func(format string, args ...any) { c.Problems = append(c.Problems, fmt.Sprintf(format, args...)) }
 	if len(f) < 11 || f[2] != "ok" {
@@ -137,11 +152,18 @@ func checkSecret(name string, s Secret, f []string, want map[string]string) Secr
 	}
 	c.Resolved, c.FSType = f[3], f[4]
 	c.Mode, c.Owner, c.Group = "0"+f[5], f[6], f[8]
-	onRamfs := *s.Symlink || strings.HasPrefix(s.Path, "/run/agenix/")
-	if onRamfs {
-		if !strings.HasPrefix(c.Resolved, agenixDir) {
-			bad("resolves to %s, outside %s", c.Resolved, agenixDir)
-		}
+	// A symlinked secret (agenix's default) lives in the generation the
+	// secrets dir links to, under its name; one that is not is written
+	// at its path, which is on the ramfs only when it is in the secrets dir.
+	symlinked := s.Symlink == nil || *s.Symlink
+	mnt := orDefault(l.mntReal, l.mnt)
+	switch {
+	case symlinked && !strings.HasPrefix(c.Resolved, mnt+"/"):
+		bad("resolves to %s, outside %s/", c.Resolved, l.mnt)
+	case symlinked && l.gen != "" && c.Resolved != l.gen+"/"+s.Name:
+		bad("resolves to %s, not %s/%s in the current generation (%s -> %s)", c.Resolved, l.gen, s.Name, l.dir, l.gen)
+	}
+	if symlinked || strings.HasPrefix(s.Path, l.dir+"/") {
 		if c.FSType != "ramfs" && c.FSType != "tmpfs" {
 			bad("on %s, not ramfs or tmpfs: the plaintext is on disk", c.FSType)
 		}
