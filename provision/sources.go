@@ -146,7 +146,7 @@ func (res *sourceResolver) resolve(name string, sec *Secret, specInput string) e
 		sec.Input, sec.File = res.want, rel
 		return res.checkRel(name, sec)
 	}
-	f, err := res.selfFile(name, rel)
+	f, err := res.selfFile(name, sec.File, rel)
 	if err == nil && f == "" {
 		f, err = res.selfCopy(name, sp)
 	}
@@ -177,10 +177,10 @@ func (res *sourceResolver) checkRel(name string, sec *Secret) error {
 // what Nix copies: the git work tree's top), to a file of the flake,
 // relative to the flake's directory, that is staged with it: tracked by
 // git, or in a path flake, a regular file there.
-func (res *sourceResolver) selfFile(name, rel string) (string, error) {
+func (res *sourceResolver) selfFile(name, file, rel string) (string, error) {
 	src, err := res.flake()
 	if err != nil {
-		return "", fmt.Errorf("secrets.%s.file: %w", name, err)
+		return "", res.noFlake(name, file, err)
 	}
 	if rel == "" {
 		return "", nil
@@ -225,13 +225,18 @@ func (res *sourceResolver) flakeFile(name, what, f string) error {
 	return nil
 }
 
+// noFlake: a file in no input, and the flake's own files cannot be read.
+func (res *sourceResolver) noFlake(name, file string, err error) error {
+	return fmt.Errorf("%w: secrets.%s.file %s is in no input locked in flake.lock (%s), and the flake's own files cannot be read: %s\nhint: pass --secrets-input with the input that holds it (self: the flake), or name it in the spec file (\"secretsInput\")", ErrSecretSource, name, file, orNone(res.names), firstLine(err.Error()))
+}
+
 // selfCopy maps a store path that is a single file (what "${./x.age}"
 // makes) to the flake's file it is a copy of: a file of the same name
 // whose NAR hash gives that store path.
 func (res *sourceResolver) selfCopy(name, storePath string) (string, error) {
 	src, err := res.flake()
 	if err != nil {
-		return "", fmt.Errorf("secrets.%s.file: %w", name, err)
+		return "", res.noFlake(name, storePath, err)
 	}
 	_, base, _ := strings.Cut(path.Base(storePath), "-")
 	files := src.Files
