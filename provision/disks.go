@@ -3,10 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
-	"strings"
 
 	"github.com/charmbracelet/log"
 
@@ -44,9 +41,9 @@ type DiskOptions struct {
 	Devices  map[string]string // the layout's disk NAME -> device PATH (--device)
 	KeyFiles map[string]string // LUKS device NAME -> local key FILE (--disk-key)
 	Yes      bool              // erase the layout's disks without asking
-	// Confirm asks the operator to allow erasing the named disks; nil
-	// means no terminal: erasing then needs Yes.
-	Confirm func(disks []string) bool
+	// Confirm asks the operator to allow erasing the disks, each with its
+	// name and device path; nil means no terminal: erasing then needs Yes.
+	Confirm func(disks []disko.Target) bool
 }
 
 // diskoLayout is a host's disko layout, with the operator's device
@@ -56,7 +53,7 @@ type diskoLayout struct {
 	devices map[string]string
 	keys    map[string][]byte
 	yes     bool
-	confirm func([]string) bool
+	confirm func([]disko.Target) bool
 	log     *log.Logger
 }
 
@@ -68,14 +65,8 @@ func newDiskoLayout(spec *Spec, o DiskOptions, l *log.Logger) (*diskoLayout, err
 	if err != nil {
 		return nil, fmt.Errorf("host %s: disko layout: %w", spec.Name, err)
 	}
-	var names []string
-	for _, d := range s.Disks {
-		names = append(names, d.Name)
-	}
-	for _, n := range slices.Sorted(maps.Keys(o.Devices)) {
-		if !slices.Contains(names, n) {
-			return nil, badOption("--device %s=%s: host %s's layout has no disk %q\nhint: its disks are %s", n, o.Devices[n], spec.Name, n, strings.Join(names, ", "))
-		}
+	if err := disko.ValidateDevices(s, o.Devices); err != nil {
+		return nil, &OptionError{fmt.Errorf("host %s: %w", spec.Name, err)}
 	}
 	keys := map[string][]byte{}
 	luks := luksNodes(s)
@@ -124,11 +115,15 @@ func (d *diskoLayout) MinSize(dev string) int64 {
 	return 0
 }
 
-// Apply runs mode. step is not fed yet: disko.ApplyOptions is getting a
-// Progress hook, to be given step here.
+// Apply runs mode, calling step as each of its steps starts, with the
+// step's number (1-based: the step it is at), the total and its name.
 func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode disko.Mode, root string, step func(done, total int, name string)) error {
-	return disko.Apply(ctx, r, d.spec, disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices},
-		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log})
+	opt := disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices},
+		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log}
+	if step != nil {
+		opt.Progress = func(done, total int, name string) { step(done+1, total, name) }
+	}
+	return disko.Apply(ctx, r, d.spec, opt)
 }
 
 func (d *diskoLayout) Plan(mode disko.Mode, root string) ([]string, error) {

@@ -72,7 +72,7 @@ func newDiskoPlanCmd(a *app) *cobra.Command {
 				return a.printJSON(steps)
 			}
 			for i, st := range steps {
-				fmt.Fprintf(a.stdout, "%d. %s %s %s\n", i+1, st.Phase, st.Action, st.Node)
+				fmt.Fprintf(a.stdout, "%d. %s\n", i+1, st.String())
 				for _, c := range st.Cmds {
 					line := remote.ShellJoin(c)
 					if st.KeyName != "" {
@@ -161,15 +161,43 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 }
 
 // confirmDisks asks, at a terminal, to type the names of the disks about
-// to be erased; with no terminal it is nil (destroying then needs --yes).
-func (a *app) confirmDisks() func(disks []string) bool {
+// to be erased, each shown with its device path; with no terminal it is
+// nil (destroying then needs --yes).
+func (a *app) confirmDisks() func(disks []disko.Target) bool {
 	f, ok := a.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return func(disks []string) bool {
-		fmt.Fprintf(a.stderr, "This erases every byte on disks %s.\nType their names (%s) to continue: ", strings.Join(disks, ", "), strings.Join(disks, " "))
+	return func(disks []disko.Target) bool {
+		fmt.Fprint(a.stderr, confirmPrompt(disks))
 		line, _ := bufio.NewReader(a.stdin).ReadString('\n')
-		return strings.Join(strings.Fields(line), " ") == strings.Join(disks, " ")
+		return strings.Join(strings.Fields(line), " ") == strings.Join(targetNames(disks), " ")
 	}
+}
+
+// confirmPrompt lists each disk to be erased with its path and the node
+// it resolves to, then asks for their names.
+func confirmPrompt(disks []disko.Target) string {
+	var b strings.Builder
+	b.WriteString("This erases every byte on:\n")
+	for _, d := range disks {
+		fmt.Fprintf(&b, "  %s  %s", d.Name, d.Device)
+		if d.Node != "" && d.Node != d.Device {
+			fmt.Fprintf(&b, " (%s)", d.Node)
+		}
+		if d.Size > 0 {
+			fmt.Fprintf(&b, ", %.1f GB", float64(d.Size)/1e9)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Type the disk names (%s) to continue: ", strings.Join(targetNames(disks), " "))
+	return b.String()
+}
+
+func targetNames(disks []disko.Target) []string {
+	names := make([]string, len(disks))
+	for i, d := range disks {
+		names[i] = d.Name
+	}
+	return names
 }

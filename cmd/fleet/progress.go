@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/provision"
 )
 
@@ -35,7 +36,7 @@ func (a *app) showProgress(o *provision.Options) (done func()) {
 	o.OnPhase, o.OnStep = s.phase, s.step
 	// What asks at the terminal asks with the status line out of the way.
 	if c := o.DiskOptions.Confirm; c != nil {
-		o.DiskOptions.Confirm = func(disks []string) bool { defer s.hold()(); return c(disks) }
+		o.DiskOptions.Confirm = func(disks []disko.Target) bool { defer s.hold()(); return c(disks) }
 	}
 	if ask := o.Dial.Auth.Passphrase; ask != nil {
 		o.Dial.Auth.Passphrase = func(file string) ([]byte, error) { defer s.hold()(); return ask(file) }
