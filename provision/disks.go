@@ -3,7 +3,10 @@ package provision
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/charmbracelet/log"
 
@@ -38,9 +41,13 @@ type DiskSizer interface {
 
 // DiskOptions say how a host's disko layout meets the machine's disks.
 type DiskOptions struct {
-	Devices  map[string]string // the layout's disk NAME -> device PATH (--device)
-	KeyFiles map[string]string // LUKS device NAME -> local key FILE (--disk-key)
-	Yes      bool              // erase the layout's disks without asking
+	Devices map[string]string // the layout's disk NAME -> device PATH (--device)
+	// KeyFiles are the LUKS keys: a LUKS device's NAME, or the path its
+	// passwordFile or settings.keyFile names on the installer
+	// (nixos-anywhere's --disk-encryption-keys REMOTE_PATH LOCAL_PATH)
+	// -> the local key FILE. The key reaches cryptsetup on stdin only.
+	KeyFiles map[string]string
+	Yes      bool // erase the layout's disks without asking
 	// Confirm asks the operator to allow erasing the disks, each with its
 	// name and device path; nil means no terminal: erasing then needs Yes.
 	Confirm func(disks []disko.Target) bool
@@ -153,6 +160,9 @@ func luksNodes(s *disko.Spec) []*disko.Node {
 		}
 		walk(n.Content)
 		for _, p := range n.Partitions {
+			walk(p.Content)
+		}
+		for _, p := range n.TableParts {
 			walk(p.Content)
 		}
 		for _, lv := range n.LVs {
