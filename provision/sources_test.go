@@ -69,13 +69,8 @@ func newSourcesFixture(t *testing.T) *sourcesFixture {
 	nixtest.Git(t, f.repo, "init", "-q", "-b", "main")
 	nixtest.Git(t, f.repo, "add", "-A")
 	st := nixtest.NewStore(t)
-	for i, kv := range st.Env {
+	for _, kv := range st.ClientEnv() {
 		k, v, _ := strings.Cut(kv, "=")
-		if k == "NIX_CONFIG" {
-			// Offline: no binary cache to ask for the inputs.
-			st.Env[i] += "\nsubstituters ="
-			v += "\nsubstituters ="
-		}
 		t.Setenv(k, v)
 	}
 	f.store = st.Path

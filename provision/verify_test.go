@@ -18,16 +18,7 @@ func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToSt
 // activation does (ramfs at /run/agenix.d, generation 1, symlink), inside
 // the test sshd's private mount namespace, and verifies it over SSH.
 func TestVerifyAgainstAgenixLayout(t *testing.T) {
-	k := sshtest.NewKey(t, "ed25519", "", "op")
-	s := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{k.Line}})
-	c, err := remote.Dial(context.Background(), remote.Target{User: s.User, Host: s.Host, Port: s.Port}, remote.Options{
-		HostKey: remote.HostKeyPolicy{Pin: s.Fingerprint()},
-		Auth:    remote.Auth{IdentityFiles: []string{k.Path}, AgentSocket: "none"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := bootedHost(t)
 	etc := t.TempDir()
 	layout := `set -e
 mkdir -p /run/agenix.d && mount -t ramfs -o mode=0751 ramfs /run/agenix.d
@@ -92,6 +83,23 @@ printf 'k' > ` + etc + `/loose; chmod 0644 ` + etc + `/loose
 	}
 }
 
+// bootedHost is a test sshd (its own mount namespace, /run private)
+// standing in for a booted host, and a connection to it.
+func bootedHost(t *testing.T) *remote.Client {
+	t.Helper()
+	k := sshtest.NewKey(t, "ed25519", "", "op")
+	s := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{k.Line}})
+	c, err := remote.Dial(context.Background(), remote.Target{User: s.User, Host: s.Host, Port: s.Port}, remote.Options{
+		HostKey: remote.HostKeyPolicy{Pin: s.Fingerprint()},
+		Auth:    remote.Auth{IdentityFiles: []string{k.Path}, AgentSocket: "none"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func fsType(t *testing.T, c *remote.Client, dir string) string {
 	out, err := remote.Output(context.Background(), c, "stat", "-f", "-c", "%T", dir)
 	if err != nil {
@@ -106,16 +114,7 @@ func fsType(t *testing.T, c *remote.Client, dir string) string {
 // with generation 2 left behind, and checks Verify finds each secret
 // where agenix puts it, and nowhere else.
 func TestVerifyHonoursAgenixOptions(t *testing.T) {
-	k := sshtest.NewKey(t, "ed25519", "", "op")
-	s := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{k.Line}})
-	c, err := remote.Dial(context.Background(), remote.Target{User: s.User, Host: s.Host, Port: s.Port}, remote.Options{
-		HostKey: remote.HostKeyPolicy{Pin: s.Fingerprint()},
-		Auth:    remote.Auth{IdentityFiles: []string{k.Path}, AgentSocket: "none"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := bootedHost(t)
 	etc := t.TempDir()
 	layout := `set -e
 mkdir -p /run/secrets.d && mount -t ramfs -o mode=0751 ramfs /run/secrets.d

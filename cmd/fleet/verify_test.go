@@ -159,13 +159,8 @@ func TestVerifyAllScripts(t *testing.T) {
 		"secrets/wg.age": encrypt(plain["router"][0], opRecipient, hostKeys["router"].Line)})
 	st := nixtest.NewStore(t)
 	env := map[string]string{"HOME": t.TempDir(), "FLAKE": fl, "OPERATOR": opAge, "SECRETSREPO": secretsRepo, "AGENIXREPO": agenixRepo}
-	for i, kv := range st.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == "NIX_CONFIG" {
-			st.Env[i] += "\nsubstituters ="
-			v += "\nstore = " + st.Path + "\nsubstituters ="
-		}
-		if k != "HOME" {
+	for _, kv := range st.ClientEnv() {
+		if k, v, _ := strings.Cut(kv, "="); k != "HOME" {
 			env[k] = v
 		}
 	}

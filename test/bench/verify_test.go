@@ -78,14 +78,7 @@ func TestVerifyFleet(t *testing.T) {
 	}
 	fl := nixtest.Repo(t, files)
 	st := nixtest.NewStore(t)
-	env := os.Environ()
-	for i, kv := range st.Env {
-		if strings.HasPrefix(kv, "NIX_CONFIG=") {
-			st.Env[i] += "\nsubstituters ="
-			kv += "\nstore = " + st.Path + "\nsubstituters ="
-		}
-		env = append(env, kv)
-	}
+	env := append(os.Environ(), st.ClientEnv()...)
 	st.Nix(fl, "flake", "lock", fl)
 
 	key := sshtest.NewKey(t, "ed25519", "", "bench")
@@ -116,17 +109,7 @@ func TestVerifyFleet(t *testing.T) {
 	}
 	common := []string{"--flake", fl, "--ssh-config", cfg, "--known-hosts", kh, "--host-identity", opFile}
 	env = append(env, "SSH_AUTH_SOCK=", "HOSTS="+strings.Join(hosts, " "), "FLEET="+fleet, "COMMON="+remote.ShellJoin(common))
-	run := func(name string, args ...string) ([]byte, error) {
-		cmd := exec.Command(name, args...)
-		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return out, fmt.Errorf("%s: %w: %s", name, err, stderr.Bytes())
-		}
-		return out, nil
-	}
+	run := Runner(env)
 	// all checks every host is reported ok with all four secrets.
 	all := func(args ...string) error {
 		out, err := run(fleet, append(append([]string{"verify", "--all", "--json"}, common...), args...)...)

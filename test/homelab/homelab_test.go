@@ -78,12 +78,8 @@ func TestSetup(t *testing.T) {
 	}
 
 	// fleet's view, from the real nix.
-	st := nixtest.NewStore(t)
-	for _, kv := range st.Env {
+	for _, kv := range nixtest.NewStore(t).ClientEnv() {
 		k, v, _ := strings.Cut(kv, "=")
-		if k == "NIX_CONFIG" {
-			v += "\nstore = " + st.Path + "\nsubstituters ="
-		}
 		t.Setenv(k, v)
 	}
 	for host, declared := range Declared {

@@ -65,7 +65,8 @@ func Repo(t testing.TB, files map[string]string) string {
 }
 
 // Store is a private nix store and home (nix-bin 2.8 as root without a
-// daemon needs the empty build-users-group).
+// daemon needs the empty build-users-group), offline: no binary cache is
+// asked for what is fetched or built.
 type Store struct {
 	t    testing.TB
 	Path string   // the chroot store (--store)
@@ -78,7 +79,7 @@ func NewStore(t testing.TB) *Store {
 	Require(t, "nix")
 	home := t.TempDir()
 	return &Store{t: t, Path: filepath.Join(home, "store"),
-		Env: []string{"HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "NIX_CONFIG=build-users-group ="}}
+		Env: []string{"HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "NIX_CONFIG=build-users-group =\nsubstituters ="}}
 }
 
 // Nix runs the nix CLI (flakes enabled) in dir against the store.
@@ -98,4 +99,17 @@ func Nix(t testing.TB, dir string, args ...string) string {
 func Lock(t testing.TB, flakeDir string) {
 	t.Helper()
 	Nix(t, flakeDir, "flake", "lock", flakeDir)
+}
+
+// ClientEnv is the environment of a nix that a program under test runs
+// (without --store): Env, with the store in NIX_CONFIG.
+func (s *Store) ClientEnv() []string {
+	out := make([]string, len(s.Env))
+	for i, kv := range s.Env {
+		if strings.HasPrefix(kv, "NIX_CONFIG=") {
+			kv += "\nstore = " + s.Path
+		}
+		out[i] = kv
+	}
+	return out
 }
