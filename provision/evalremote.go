@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
@@ -70,6 +71,13 @@ git -C "$mirror" archive --end-of-options "$rev" | tar -x -C "$dest"`
 	}
 	spec, err := EvalSpec(ctx, in.c, evalDir+"/flake", host, nixArgs...)
 	if err != nil {
+		fetched := "no input"
+		if ok {
+			fetched = "the input " + sin.Name
+		}
+		if !strings.Contains(err.Error(), "\nhint: ") {
+			err = fmt.Errorf("%w\nhint: the installer has only what fleet sent it: the flake, and %s; if the evaluation fetched another input, name the one that holds the .age files with --secrets-input", err, fetched)
+		}
 		return fmt.Errorf("on the installer: %w", err)
 	}
 	// The store paths are the installer's; the inputs' follow from the
