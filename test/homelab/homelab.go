@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"testing"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
@@ -32,6 +31,7 @@ import (
 	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/rig"
 	"github.com/fleetnix/fleet/test/sshtest"
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // Hosts are the example's hosts.
@@ -90,7 +90,7 @@ func Source() string {
 }
 
 // Setup instantiates the example fleet for t (see the package doc).
-func Setup(t testing.TB) *Fleet {
+func Setup(t testenv.TB) *Fleet {
 	t.Helper()
 	nixtest.Require(t, "git")
 	f := &Fleet{Dir: filepath.Join(t.TempDir(), "homelab"), HostKeys: map[string]sshtest.Key{}, Plain: map[string]string{}}
@@ -161,7 +161,7 @@ const SelfInput = "self"
 // the place holds: its secrets.nix, keys.nix and each .age file its rules
 // name, encrypted to the rule's keys (a demo value per secret, the same
 // wherever it is kept).
-func (f *Fleet) encrypt(t testing.TB, src, keysNix string) map[string]string {
+func (f *Fleet) encrypt(t testenv.TB, src, keysNix string) map[string]string {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(src, "keys.nix"), []byte(keysNix), 0o644); err != nil {
 		t.Fatal(err)
@@ -204,14 +204,14 @@ func (f *Fleet) SecretsDirFor(host string) string {
 // WriteLock (re)writes the flake's lock with the secrets input at rev and
 // narHash, and the other inputs at their served commits (for tests that
 // lock something the repository does not have).
-func (f *Fleet) WriteLock(t testing.TB, rev, narHash string) {
+func (f *Fleet) WriteLock(t testenv.TB, rev, narHash string) {
 	t.Helper()
 	f.WriteInputLock(t, "secrets", rev, narHash)
 }
 
 // WriteInputLock (re)writes the flake's lock with input at rev and
 // narHash, and the other inputs at their served commits.
-func (f *Fleet) WriteInputLock(t testing.TB, input, rev, narHash string) {
+func (f *Fleet) WriteInputLock(t testenv.TB, input, rev, narHash string) {
 	t.Helper()
 	var nodes, roots []string
 	for _, name := range Repos {
@@ -248,10 +248,45 @@ var Declared = map[string]map[string]string{
 	"vault":  {"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key"},
 }
 
+// PrivateKeys are the bytes of every private key the example made: the
+// deploy key, the operator's age identity and each host key. None may be
+// found on an installer after an install.
+func (f *Fleet) PrivateKeys() ([][]byte, error) {
+	paths := []string{f.Deploy.Path, f.Operator}
+	for _, h := range Hosts {
+		paths = append(paths, f.HostKeys[h].Path)
+	}
+	var keys [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, b)
+	}
+	return keys, nil
+}
+
+// InstallArgs are the `fleet install` arguments that install host from
+// this fleet onto the installer at target (USER@HOST:PORT), whose host key
+// has the fingerprint hostKey, logging in with identity (a private key
+// file): the .age files of an input fetched by the installer through an
+// agent scoped to the deploy key (and checked here against the local
+// clone), the flake's own staged with it; the disks erased without asking.
+func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
+	args := []string{"install", host, "--flake", f.Dir, "--target", target, "-i", identity,
+		"--host-key", hostKey, "--ssh-config", "none", "--known-hosts", f.KnownHosts,
+		"--host-identity", f.HostKeys[host].Path, "--forward-key", f.Deploy.Fingerprint(), "--yes"}
+	if d := f.SecretsDirFor(host); d != "" {
+		args = append(args, "--secrets-dir", d)
+	}
+	return args
+}
+
 // HostPublicKey is host's SSH host key as an ssh.PublicKey.
 func (f *Fleet) HostPublicKey(host string) ssh.PublicKey { return f.HostKeys[host].Public }
 
-func (f *Fleet) rewrite(t testing.TB, name, old, new string) {
+func (f *Fleet) rewrite(t testenv.TB, name, old, new string) {
 	t.Helper()
 	p := filepath.Join(f.Dir, name)
 	b, err := os.ReadFile(p)
