@@ -3,7 +3,10 @@ package provision
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/charmbracelet/log"
 
@@ -38,9 +41,13 @@ type DiskSizer interface {
 
 // DiskOptions say how a host's disko layout meets the machine's disks.
 type DiskOptions struct {
-	Devices  map[string]string // the layout's disk NAME -> device PATH (--device)
-	KeyFiles map[string]string // LUKS device NAME -> local key FILE (--disk-key)
-	Yes      bool              // erase the layout's disks without asking
+	Devices map[string]string // the layout's disk NAME -> device PATH (--device)
+	// KeyFiles are the LUKS keys: a LUKS device's NAME, or the path its
+	// passwordFile or settings.keyFile names on the installer
+	// (nixos-anywhere's --disk-encryption-keys REMOTE_PATH LOCAL_PATH)
+	// -> the local key FILE. The key reaches cryptsetup on stdin only.
+	KeyFiles map[string]string
+	Yes      bool // erase the layout's disks without asking
 	// Confirm asks the operator to allow erasing the disks, each with its
 	// name and device path; nil means no terminal: erasing then needs Yes.
 	Confirm func(disks []disko.Target) bool
@@ -69,9 +76,21 @@ func newDiskoLayout(spec *Spec, o DiskOptions, l *log.Logger) (*diskoLayout, err
 		return nil, &OptionError{fmt.Errorf("host %s: %w", spec.Name, err)}
 	}
 	keys := map[string][]byte{}
-	for name, f := range o.KeyFiles {
-		if keys[name], err = os.ReadFile(f); err != nil {
-			return nil, fmt.Errorf("--disk-key %s: %w", name, err)
+	luks := luksNodes(s)
+	for _, k := range slices.Sorted(maps.Keys(o.KeyFiles)) {
+		names, err := luksFor(k, luks, spec.Name)
+		if err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(o.KeyFiles[k])
+		if err != nil {
+			return nil, fmt.Errorf("disk key for %s: %w", k, err)
+		}
+		for _, n := range names {
+			if _, dup := keys[n]; dup {
+				return nil, badOption("two disk keys for the LUKS device %s (one given for %s)\nhint: give each device one key, by its name or by the path its layout reads", n, k)
+			}
+			keys[n] = b
 		}
 	}
 	return &diskoLayout{spec: s, devices: o.Devices, keys: keys, yes: o.Yes, confirm: o.Confirm, log: l}, nil
@@ -126,4 +145,69 @@ func (d *diskoLayout) Plan(mode disko.Mode, root string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// luksNodes are the layout's LUKS devices, in layout order.
+func luksNodes(s *disko.Spec) []*disko.Node {
+	var out []*disko.Node
+	var walk func(n *disko.Node)
+	walk = func(n *disko.Node) {
+		if n == nil {
+			return
+		}
+		if n.Type == "luks" {
+			out = append(out, n)
+		}
+		walk(n.Content)
+		for _, p := range n.Partitions {
+			walk(p.Content)
+		}
+		for _, p := range n.TableParts {
+			walk(p.Content)
+		}
+		for _, lv := range n.LVs {
+			walk(lv.Content)
+		}
+	}
+	for _, n := range s.Top() {
+		walk(n)
+	}
+	return out
+}
+
+// luksFor names the LUKS devices a disk key is for: the device called
+// key, else (nixos-anywhere's REMOTE_PATH) every device whose
+// passwordFile or settings.keyFile is the path key. A key no device
+// takes is refused, naming the devices there are.
+func luksFor(key string, luks []*disko.Node, host string) ([]string, error) {
+	var names, have []string
+	for _, n := range luks {
+		if n.Name == key {
+			return []string{n.Name}, nil
+		}
+		if strings.HasPrefix(key, "/") && (n.PasswordFile == key || n.KeyFile == key) {
+			names = append(names, n.Name)
+		}
+		var reads []string
+		for _, f := range []struct{ what, path string }{{"passwordFile", n.PasswordFile}, {"settings.keyFile", n.KeyFile}} {
+			if f.path != "" {
+				reads = append(reads, f.what+" "+f.path)
+			}
+		}
+		if len(reads) == 0 {
+			reads = []string{"no key file: name it"}
+		}
+		have = append(have, fmt.Sprintf("%s (%s)", n.Name, strings.Join(reads, ", ")))
+	}
+	if len(names) > 0 {
+		return names, nil
+	}
+	hint := "its LUKS devices are " + strings.Join(have, ", ")
+	if len(have) == 0 {
+		hint = "its layout has no LUKS device: drop the key"
+	}
+	if strings.HasPrefix(key, "/") {
+		return nil, badOption("disk key for %s: no LUKS device of host %s's layout reads %s (as its passwordFile or settings.keyFile)\nhint: %s", key, host, key, hint)
+	}
+	return nil, badOption("disk key for %s: host %s's layout has no LUKS device %q\nhint: %s", key, host, key, hint)
 }

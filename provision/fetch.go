@@ -18,15 +18,16 @@ const secretsMirror = recordDir + "/secrets.git"
 // gitKnownHosts holds the secrets server's host key for git on the installer.
 const gitKnownHosts = recordDir + "/git_known_hosts"
 
-// secretsInput returns the locked secrets input, or ok=false when the
-// flake has none.
+// secretsInput returns the locked input the host's .age files are in, or
+// ok=false when there is none to fetch: they are all in the flake itself
+// (or there are none).
 func (in *job) secretsInput() (flake.Input, bool, error) {
-	if in.lock == nil || (len(in.o.Spec.Secrets) == 0 && !in.evaluating) {
+	if in.lock == nil || !in.needsFetch() {
 		return flake.Input{}, false, nil
 	}
 	sin, err := in.lock.Input(in.o.Spec.SecretsInput)
 	if errors.Is(err, flake.ErrNoInput) {
-		return flake.Input{}, false, fmt.Errorf("the flake has no input %q for the secrets: %w", in.o.Spec.SecretsInput, err)
+		return flake.Input{}, false, fmt.Errorf("the flake has no input %q for the secrets: %w\nhint: name the input that holds the .age files with --secrets-input (self: the flake itself)", in.o.Spec.SecretsInput, err)
 	}
 	if err != nil {
 		return flake.Input{}, false, err
@@ -35,6 +36,17 @@ func (in *job) secretsInput() (flake.Input, bool, error) {
 		return flake.Input{}, false, fmt.Errorf("secrets input %q is a %s input; fleet fetches git inputs locked to a rev", sin.Name, sin.Locked.Type)
 	}
 	return sin, true, nil
+}
+
+// needsFetch: the installer fetches an input for the .age files. Before
+// the installer has evaluated the spec (evaluating), that is the input
+// --secrets-input names (prepare picks a default).
+func (in *job) needsFetch() bool {
+	s := in.o.Spec
+	if in.evaluating || in.specPending {
+		return s.SecretsInput != "" && s.SecretsInput != SelfInput
+	}
+	return s.needsInput()
 }
 
 // fetchSecrets fetches the secrets repository on the installer through

@@ -72,6 +72,16 @@ func (in *job) identity(ctx context.Context) error {
 			return fmt.Errorf("extra files: %w", err)
 		}
 	}
+	for _, c := range o.Chown {
+		full, err := underRoot(o.Root, "/"+strings.TrimPrefix(c.Path, "/"))
+		if err != nil {
+			return fmt.Errorf("--chown: %w", err)
+		}
+		// -h: a symlink among the extra files is owned, not followed.
+		if _, err := in.r.Run(ctx, remote.Cmd{Args: []string{"chown", "-R", "-h", "--", c.Owner, full}}); err != nil {
+			return fmt.Errorf("--chown %s %s: %w", c.Path, c.Owner, err)
+		}
+	}
 	return nil
 }
 

@@ -50,6 +50,9 @@ type job struct {
 	hostPub   string // authorized_keys form of the installed host key
 	staged    string // where the secrets input was staged under Root
 	evalThere bool   // preflight evaluates the spec on the installer
+	// specPending: the spec is a placeholder until the installer has
+	// evaluated it (evalThere).
+	specPending bool
 	// evaluating: the spec is being evaluated on the installer, so the
 	// secrets input is fetched before its secrets are known.
 	evaluating bool

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -63,6 +64,9 @@ type Options struct {
 	// from labels, logs and errors: they may hold tokens.
 	NixOptions []string
 	ExtraFiles string // a local tree copied onto the new root
+	// Chown changes the ownership of extra files, recursively, after
+	// they are copied (nixos-anywhere's --chown PATH OWNER).
+	Chown []Chown
 
 	// OnPhase and OnStep, when set, follow the install: each phase's
 	// state changes, and the steps inside long phases.
@@ -97,6 +101,7 @@ func (o *Options) fill() {
 	if o.Phases == nil {
 		o.Phases = AllPhases
 	}
+	o.Phases = ExpandPhases(o.Phases)
 	if o.NoReboot {
 		o.Phases = slices.DeleteFunc(slices.Clone(o.Phases), func(p string) bool { return p == PhaseReboot || p == PhaseVerify })
 	}
@@ -124,7 +129,7 @@ func (o *Options) check() error {
 		return badOption("--secrets-fetch %q: want installer or local", o.SecretsFetch)
 	}
 	if slices.Contains(o.Phases, "kexec") {
-		return badOption("--phases kexec: fleet does not kexec; boot the NixOS installer on the target first")
+		return badOption("--phases kexec: fleet does not kexec; with fleet's own phases, boot the NixOS installer on the target first\nhint: nixos-anywhere's phases (kexec,disko,install,reboot) are read as nixos-anywhere reads them when the list has no others")
 	}
 	for _, p := range o.Phases {
 		if !slices.Contains(AllPhases, p) {
@@ -143,6 +148,11 @@ func (o *Options) check() error {
 	if !cleanAbs(o.Root) {
 		return badOption("--root %q: want a clean absolute path on the installer", o.Root)
 	}
+	for _, c := range o.Chown {
+		if err := c.check(o.ExtraFiles); err != nil {
+			return err
+		}
+	}
 	if o.IdentityDest != "" && (!cleanAbs(o.IdentityDest) || o.IdentityDest == "/") {
 		return badOption("--identity-dest %q: want a clean absolute path on the host (no . or .. elements)", o.IdentityDest)
 	}
@@ -152,4 +162,26 @@ func (o *Options) check() error {
 // evalThere: the spec is evaluated on the installer, in preflight.
 func (o *Options) evalThere() bool {
 	return o.Spec == nil && o.EvalOn == EvalInstaller && o.Host.SpecFile == ""
+}
+
+// Chown is one --chown: Path (on the new system, under the extra files)
+// and everything below it get Owner (UID:GID, or names the installer
+// resolves).
+type Chown struct {
+	Path, Owner string
+}
+
+// owner is a chown owner: a user or uid, and optionally :group or :gid.
+var owner = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$`)
+
+func (c Chown) check(extraFiles string) error {
+	switch {
+	case extraFiles == "":
+		return badOption("--chown %s %s: there are no --extra-files to own", c.Path, c.Owner)
+	case !owner.MatchString(c.Owner):
+		return badOption("--chown %s %q: want UID:GID (or user:group)", c.Path, c.Owner)
+	case !cleanAbs("/"+strings.TrimPrefix(c.Path, "/")) || strings.Trim(c.Path, "/") == "":
+		return badOption("--chown %q: want a path on the new system, under the extra files (no . or .. elements)", c.Path)
+	}
+	return nil
 }

@@ -45,8 +45,10 @@ func (in *job) preflight(ctx context.Context) error {
 		}
 	}
 	// The baseline is what the installer held before this install began:
-	// a resumed run keeps the one it recorded then.
-	if in.base.Keys == nil {
+	// a resumed run keeps the one it recorded then. A dry run's scan only
+	// says what it would look at, so it takes none (it reads every
+	// writable filesystem).
+	if in.base.Keys == nil && !o.DryRun {
 		if in.base, err = in.takeBaseline(ctx); err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ type scenario struct {
 // here.
 var scenarios = []scenario{
 	{"nas", "install the example's 3-disk NAS (ESP and root, an mdadm raid1 with xfs, six secrets) onto the rig's installer, reboot, verify every secret at first boot", nas},
+	{"fleet", "install the example's three hosts (.age files in the input secrets, in an input named agenix-secrets, in the flake itself), each on an installer VM; then fleet verify --all checks them in one table, and fails naming the host and secret changed on a machine", fleetDemo},
 }
 
 func lookup(name string) (scenario, error) {
