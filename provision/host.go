@@ -96,7 +96,7 @@ in {
     mode = s.mode or "0400"; owner = s.owner or "0"; group = s.group or "0"; symlink = s.symlink or true;
   }) (get [ "age" "secrets" ] { });
   identityPaths = map toString (get [ "age" "identityPaths" ] [ ]);
-  hostKeys = map (k: toString k.path) (get [ "services" "openssh" "hostKeys" ] [ ]);
+  hostKeys = map (k: { path = toString k.path; type = k.type or ""; }) (get [ "services" "openssh" "hostKeys" ] [ ]);
   secretsInput = "secrets";
 }`
 

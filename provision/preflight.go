@@ -94,9 +94,20 @@ func (in *job) checkIdentity() error {
 	if o.Identity == "" {
 		return errors.New("no decryption identity\nhint: pass --host-identity with the key the host decrypts its secrets with")
 	}
-	if _, err := os.Stat(o.Identity); err != nil {
+	key, err := os.ReadFile(o.Identity)
+	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
+	defer clear(key)
+	pl, err := in.placement(key)
+	if err != nil {
+		return err
+	}
+	made := "none: the identity is the host key"
+	if pl.hostKey != nil {
+		made = pl.hostKey.Type + " at " + pl.hostKey.Path
+	}
+	o.Log.Info("the identity's place on the host", "host", in.c.Host(), "phase", PhasePreflight, "identity", pl.dest, "generated_host_key", made)
 	var missing []string
 	for _, n := range o.Spec.SecretNames() {
 		if _, ok := o.Decrypted[n]; !ok {

@@ -14,7 +14,7 @@ import (
 // the installed system to answer SSH with the host key fleet placed.
 func (in *job) reboot(ctx context.Context) error {
 	o := in.o
-	pin, err := in.pinnedHostKey()
+	pin, pinType, err := in.pinnedHostKey()
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,10 @@ func (in *job) reboot(ctx context.Context) error {
 	in.c.Close()
 	in.c = nil
 	opts := o.Dial
-	opts.HostKey = remote.HostKeyPolicy{Pin: pin}
+	// The installed sshd may have other host keys (NixOS makes the
+	// missing ones of services.openssh.hostKeys at boot): ask for the type
+	// fleet placed.
+	opts.HostKey = remote.HostKeyPolicy{Pin: pin, PinKeyType: pinType}
 	c, took, err := remote.WaitForSSH(ctx, o.Target, opts, o.RebootWait)
 	if err != nil {
 		return fmt.Errorf("the installed system did not come up: %w", err)
@@ -61,16 +64,17 @@ func (in *job) reboot(ctx context.Context) error {
 	return nil
 }
 
-// pinnedHostKey is the fingerprint the installed system must present.
-func (in *job) pinnedHostKey() (string, error) {
+// pinnedHostKey is the fingerprint the installed system must present,
+// and the key's type.
+func (in *job) pinnedHostKey() (string, string, error) {
 	if in.hostPub == "" {
-		return "", fmt.Errorf("no host key was placed in this run, so the first boot cannot be pinned\nhint: run the identity phase (or --resume a run that did)")
+		return "", "", fmt.Errorf("no host key was placed in this run, so the first boot cannot be pinned\nhint: run the identity phase (or --resume a run that did)")
 	}
 	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(in.hostPub))
 	if err != nil {
-		return "", fmt.Errorf("host key: %w", err)
+		return "", "", fmt.Errorf("host key: %w", err)
 	}
-	return ssh.FingerprintSHA256(pk), nil
+	return ssh.FingerprintSHA256(pk), pk.Type(), nil
 }
 
 // unmountRoot unmounts the new root: the layout's way when there is one,

@@ -66,13 +66,14 @@ of the flake's nixosConfigurations.HOST.config. The JSON form is the --host-spec
     "secrets": { "smb-credentials": { "file": "hosts/nas/smb.age", "path": "/run/agenix/smb-credentials",
                  "mode": "0400", "owner": "root", "group": "root", "symlink": true } },
     "identityPaths": ["/etc/ssh/ssh_host_ed25519_key"],
-    "hostKeys": ["/etc/ssh/ssh_host_ed25519_key"],
+    "hostKeys": [{ "path": "/etc/ssh/ssh_host_ed25519_key", "type": "ed25519" }],
     "secretsInput": "secrets"
   }
 
 Secret files are paths inside the secrets repository (store paths into it are accepted).
 Defaults follow agenix: path /run/agenix/NAME, mode 0400, owner and group 0, symlink true,
-identityPaths the host keys.`,
+identityPaths the rsa and ed25519 host keys; hostKeys follow NixOS (RSA, then ed25519). A
+hostKeys entry may be a bare path, its type then read from the name (ssh_host_TYPE_key).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := sf.source(args)
@@ -101,7 +102,11 @@ func printSpec(w io.Writer, s *provision.Spec) {
 	fmt.Fprintf(tw, "system\t%s\n", s.System)
 	fmt.Fprintf(tw, "secrets input\t%s\n", s.SecretsInput)
 	fmt.Fprintf(tw, "identity paths\t%s\n", strings.Join(s.IdentityPaths, ", "))
-	fmt.Fprintf(tw, "host keys\t%s\n", strings.Join(s.HostKeys, ", "))
+	var keys []string
+	for _, k := range s.HostKeys {
+		keys = append(keys, k.Path+" ("+dash(k.Type)+")")
+	}
+	fmt.Fprintf(tw, "host keys\t%s\n", strings.Join(keys, ", "))
 	disko := "none"
 	if len(s.Disko) > 2 {
 		disko = "declared"
