@@ -28,8 +28,12 @@ type Summary struct {
 	// ForwardPolicy is what the forwarded agent allowed: which keys (and
 	// where that came from) and its limits. Forwarding is what the
 	// installer asked of it.
-	ForwardPolicy string  `json:"forward_policy,omitempty"`
-	Forwarding    string  `json:"forwarding,omitempty"`
+	ForwardPolicy string `json:"forward_policy,omitempty"`
+	Forwarding    string `json:"forwarding,omitempty"`
+	// SecretsFetch says who fetched the secrets input (FetchInstaller or
+	// FetchLocal), and SecretsFetchWhy why, when it was not the default.
+	SecretsFetch    string  `json:"secrets_fetch,omitempty"`
+	SecretsFetchWhy string  `json:"secrets_fetch_why,omitempty"`
 	HostKey       string  `json:"host_key,omitempty"` // the installed system's pinned key
 	Verify        *Report `json:"verify,omitempty"`
 }
@@ -54,6 +58,11 @@ type job struct {
 	// secrets input is fetched before its secrets are known.
 	evaluating bool
 	fetched    bool // the secrets mirror was fetched in this run
+	// fetchLocal: the secrets input is fetched on this machine and
+	// streamed to the installer (decideFetch), into localTree.
+	fetchLocal bool
+	localTree  string
+	cleanups   []func() // run when Install returns
 }
 
 // record is what the installer remembers of this install, for --resume.

@@ -20,6 +20,7 @@ const (
 
 // Who fetches the secrets input ([Options.SecretsFetch]).
 const (
+	FetchAuto      = "auto"      // the installer when it has git, else this machine (the default)
 	FetchInstaller = "installer" // the installer, through the scoped forwarded agent
 	FetchLocal     = "local"     // this machine, streamed to the installer
 )
@@ -56,7 +57,7 @@ type Options struct {
 	// DiskOptions say how the spec's disko layout meets the machine.
 	DiskOptions DiskOptions
 
-	SecretsFetch string           // FetchInstaller (default) or FetchLocal
+	SecretsFetch string           // FetchAuto (default), FetchInstaller or FetchLocal
 	Forward      agentfwd.Options // the agent the installer fetches through
 	// NixOptions are nix settings for nixos-install, NAME=VALUE. They
 	// reach it in NIX_CONFIG, never on a command line, and are redacted
@@ -92,7 +93,7 @@ func (o *Options) fill() {
 		o.EvalOn = EvalLocal
 	}
 	if o.SecretsFetch == "" {
-		o.SecretsFetch = FetchInstaller
+		o.SecretsFetch = FetchAuto
 	}
 	if o.Phases == nil {
 		o.Phases = AllPhases
@@ -120,8 +121,8 @@ func (o *Options) check() error {
 	if o.Identity == "" && !o.DryRun {
 		return badOption("--host-identity is required: the key the host will decrypt its secrets with\nhint: fleet keys create --out nas.key makes one; add its public key to secrets.nix and rekey")
 	}
-	if o.SecretsFetch != FetchInstaller && o.SecretsFetch != FetchLocal {
-		return badOption("--secrets-fetch %q: want installer or local", o.SecretsFetch)
+	if !slices.Contains([]string{FetchAuto, FetchInstaller, FetchLocal}, o.SecretsFetch) {
+		return badOption("--secrets-fetch %q: want auto, installer or local", o.SecretsFetch)
 	}
 	if slices.Contains(o.Phases, "kexec") {
 		return badOption("--phases kexec: fleet does not kexec; boot the NixOS installer on the target first")
@@ -137,8 +138,6 @@ func (o *Options) check() error {
 	case !o.evalThere():
 	case o.DryRun:
 		return badOption("--dry-run cannot evaluate on the installer: that fetches the secrets there\nhint: evaluate locally (drop --eval-on), or pass --host-spec FILE")
-	case o.SecretsFetch != FetchInstaller:
-		return badOption("--eval-on installer needs --secrets-fetch installer: the installer evaluates with the secrets it fetched")
 	}
 	if !cleanAbs(o.Root) {
 		return badOption("--root %q: want a clean absolute path on the installer", o.Root)

@@ -15,19 +15,22 @@ import (
 // free and big enough, the identity decrypts every declared secret; it
 // takes the scan's baseline and fetches the secrets into RAM.
 func (in *job) preflight(ctx context.Context) error {
+	f, err := facts.Gather(ctx, in.c)
+	if err != nil {
+		return err
+	}
+	if !f.Installer && !in.o.Force {
+		return fmt.Errorf("%s is not a NixOS installer: %s\nhint: boot it from the NixOS installer image, or pass --force to install from this system anyway", in.c.Host(), f.InstallerReason)
+	}
+	if err := in.checkPrograms(ctx); err != nil {
+		return err
+	}
 	if in.evalThere {
 		if err := in.evalOnInstaller(ctx); err != nil {
 			return err
 		}
 	}
 	o := in.o
-	f, err := facts.Gather(ctx, in.c)
-	if err != nil {
-		return err
-	}
-	if !f.Installer && !o.Force {
-		return fmt.Errorf("%s is not a NixOS installer: %s\nhint: boot it from the NixOS installer image, or pass --force to install from this system anyway", in.c.Host(), f.InstallerReason)
-	}
 	if o.Spec.System != "" && f.System != o.Spec.System {
 		return fmt.Errorf("%s is %s but host %s is built for %s\nhint: boot an installer of the host's architecture, or fix nixpkgs.hostPlatform", in.c.Host(), f.System, o.Spec.Name, o.Spec.System)
 	}
@@ -35,9 +38,15 @@ func (in *job) preflight(ctx context.Context) error {
 		if err := in.checkDisks(f); err != nil {
 			return err
 		}
-	}
-	if in.runs(PhaseInstall) && !f.HasNixOSInst {
-		return fmt.Errorf("nixos-install not found on %s\nhint: boot the NixOS installer image", in.c.Host())
+		if dc, ok := o.Disks.(DiskChecker); ok {
+			mode := layOut
+			if in.done(PhaseDisko) {
+				mode = mountIt
+			}
+			if err := dc.Preflight(ctx, in.c, mode, o.Root); err != nil {
+				return err
+			}
+		}
 	}
 	if in.runs(PhaseIdentity) || in.runs(PhaseVerify) {
 		if err := in.checkIdentity(); err != nil {
@@ -51,7 +60,7 @@ func (in *job) preflight(ctx context.Context) error {
 			return err
 		}
 	}
-	if in.runs(PhaseStage) && !in.done(PhaseStage) && o.SecretsFetch == FetchInstaller && !in.fetched {
+	if in.runs(PhaseStage) && !in.done(PhaseStage) && !in.fetchLocal && !in.fetched {
 		return in.fetchSecrets(ctx)
 	}
 	return nil

@@ -111,7 +111,7 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.BoolVar(&o.Force, "force", false, "install even if the target is not a NixOS installer")
 	f.BoolVar(&o.NoReboot, "no-reboot", false, "stop before the reboot (and the first-boot check)")
 	f.StringVar(&o.Root, "root", "/mnt", "where the new system is mounted on the installer")
-	f.StringVar(&o.SecretsFetch, "secrets-fetch", provision.FetchInstaller, "who fetches the secrets input: installer (through the scoped agent) or local")
+	f.StringVar(&o.SecretsFetch, "secrets-fetch", provision.FetchAuto, "who fetches the secrets input: installer (through the scoped agent), local (this machine, streamed in; no agent forwarded), or auto: the installer when it has git")
 	o.Forward.AddFlags(f)
 	f.StringArrayVar(&devices, "device", nil, "use PATH for the layout's disk NAME (NAME=PATH, repeatable)")
 	f.StringArrayVar(&diskKeys, "disk-key", nil, "LUKS key for NAME from local FILE, given to cryptsetup on stdin (NAME=FILE, repeatable)")
@@ -137,6 +137,13 @@ func printSummary(w io.Writer, s *provision.Summary) {
 	}
 	if s.Forwarding != "" {
 		fmt.Fprintf(w, "forwarded agent: %s\n", s.Forwarding)
+	}
+	if s.SecretsFetch == provision.FetchLocal {
+		why := ""
+		if s.SecretsFetchWhy != "" {
+			why = ": " + s.SecretsFetchWhy
+		}
+		fmt.Fprintf(w, "secrets input: fetched on this machine and streamed to the installer%s\n", why)
 	}
 	if s.HostKey != "" {
 		fmt.Fprintf(w, "installed host key: %s\n", s.HostKey)
