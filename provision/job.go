@@ -34,8 +34,8 @@ type Summary struct {
 	// FetchLocal), and SecretsFetchWhy why, when it was not the default.
 	SecretsFetch    string  `json:"secrets_fetch,omitempty"`
 	SecretsFetchWhy string  `json:"secrets_fetch_why,omitempty"`
-	HostKey       string  `json:"host_key,omitempty"` // the installed system's pinned key
-	Verify        *Report `json:"verify,omitempty"`
+	HostKey         string  `json:"host_key,omitempty"` // the installed system's pinned key
+	Verify          *Report `json:"verify,omitempty"`
 }
 
 // job is the state of one install.
