@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -12,10 +13,17 @@ import (
 // scanScript lists, on every writable local filesystem but the new root,
 // the files holding private key material (OpenSSH or PEM private key
 // blocks, age secret keys, the OpenSSH key format's magic in base64), the
-// authorized_keys files, fleet's temporary files and this connection's
-// forwarded agent socket. Overlay mounts are covered by their upper directories' own
-// filesystems, so the read-only store is not walked.
-const scanScript = `root=$1; shift
+// authorized_keys files of root and of the login user, fleet's temporary
+// files, the forwarded agent sockets sshd makes, and the login user's
+// ~/.ssh and ~/.ssh/agent (sshd makes them for a forwarded agent). Overlay
+// mounts are covered by their upper directories' own filesystems, so the
+// read-only store is not walked.
+//
+// Agent sockets are where OpenSSH's sshd puts them: before 10.1 in
+// /tmp/ssh-XXXXXXXXXX/agent.PID, from 10.1 on in the login user's
+// ~/.ssh/agent/s.HASH.sshd.RANDOM (misc-agent.c, agent_listener); so
+// under every home.
+const scanScript = `root=$1 user=$2; shift 2
 mounts=$({ if [ $# -gt 0 ]; then printf '%s\n' "$@"; else
 awk '{ for (i = 7; $i != "-"; i++) ; fs = $(i+1); split($6, o, ","); if (o[1] == "rw") print fs " " $5 }' /proc/self/mountinfo |
 while read -r fs mp; do
@@ -30,28 +38,37 @@ done | sort -u | while read -r f; do
   case "$f" in "$root"/*) continue ;; esac
   s=$(sha256sum < "$f"); printf 'K\t%s\t%s\n' "$f" "${s%% *}"
 done
-for f in /root/.ssh/authorized_keys /etc/ssh/authorized_keys.d/root; do
-  [ -f "$f" ] && { s=$(sha256sum < "$f"); printf 'A\t%s\t%s\n' "$f" "${s%% *}"; }
-done
+home_of() { awk -F: -v u="$1" '$1 == u { print $6; exit }' /etc/passwd; }
+home=$(home_of "$user")
+for u in root "$user"; do
+  h=$(home_of "$u")
+  for f in ${h:+"$h/.ssh/authorized_keys" "$h/.ssh/authorized_keys2"} "/etc/ssh/authorized_keys.d/$u"; do
+    [ -f "$f" ] && { s=$(sha256sum < "$f"); printf 'A\t%s\t%s\n' "$f" "${s%% *}"; }
+  done
+done | sort -u
 printf '%s\n' "$mounts" | while read -r mp; do
   [ -n "$mp" ] || continue
   find "$mp" -xdev -name '.fleet-upload.*' ! -path "$root/*" 2>/dev/null | while read -r f; do
     printf 'T\t%s\n' "$f"
   done
 done
-# sshd names a connection's forwarded agent socket after the connection's
-# process, this shell's parent: is ours still there?
-for s in /tmp/ssh-*/agent.$PPID; do [ -S "$s" ] && printf 'S\t%s\n' "$s"; done
+{ for s in /tmp/ssh-*/agent.*; do printf '%s\n' "$s"; done
+  awk -F: '{ print $6 }' /etc/passwd | sort -u | while read -r h; do
+    [ -n "$h" ] && for s in "$h"/.ssh/agent/s.*.sshd.*; do printf '%s\n' "$s"; done
+  done; } | while read -r s; do [ -S "$s" ] && printf 'S\t%s\n' "$s"; done
+if [ -n "$home" ] && [ "$home" != / ]; then
+  for d in "$home/.ssh" "$home/.ssh/agent"; do [ -d "$d" ] && printf 'D\t%s\n' "$d"; done
+fi
 true
 `
 
 type scanResult struct {
-	keys, authorized map[string]string
-	temps, sockets   []string
+	keys, authorized     map[string]string
+	temps, sockets, dirs []string
 }
 
 func (in *job) runScan(ctx context.Context) (*scanResult, error) {
-	args := append([]string{"sh", "-c", scanScript, "fleet-scan", in.o.Root}, in.o.ScanRoots...)
+	args := append([]string{"sh", "-c", scanScript, "fleet-scan", in.o.Root, in.c.Endpoint().User}, in.o.ScanRoots...)
 	res, err := in.c.Run(ctx, remote.Cmd{Args: args, Label: "scan the installer for key material"})
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
@@ -68,6 +85,8 @@ func (in *job) runScan(ctx context.Context) (*scanResult, error) {
 			sr.temps = append(sr.temps, f[1])
 		case f[0] == "S" && len(f) == 2:
 			sr.sockets = append(sr.sockets, f[1])
+		case f[0] == "D" && len(f) == 2 && cleanAbs(f[1]):
+			sr.dirs = append(sr.dirs, f[1])
 		}
 	}
 	return sr, nil
@@ -79,13 +98,14 @@ func (in *job) takeBaseline(ctx context.Context) (scanBaseline, error) {
 	if err != nil {
 		return scanBaseline{}, err
 	}
-	return scanBaseline{Keys: sr.keys, Authorized: sr.authorized}, nil
+	return scanBaseline{Keys: sr.keys, Authorized: sr.authorized, Sockets: sr.sockets, Dirs: sr.dirs}, nil
 }
 
 // scan fails the install if the installer holds anything it should not:
 // new or changed files with private key material outside the new root, a
-// changed authorized_keys, fleet's temporary files, or forwarded agent
-// sockets.
+// changed authorized_keys, fleet's temporary files, forwarded agent
+// sockets that were not there before, or the login user's ~/.ssh or
+// ~/.ssh/agent when sshd made them for the forwarded agent.
 func (in *job) scan(ctx context.Context) error {
 	if in.o.DryRun {
 		fmt.Fprintf(in.o.Out, "[%s] %s: scan writable filesystems outside %s for key material, temp files and agent sockets\n", PhaseScan, in.r.Host(), in.o.Root)
@@ -117,7 +137,14 @@ func (in *job) scan(ctx context.Context) error {
 		found = append(found, "fleet temporary file left: "+f)
 	}
 	for _, s := range sr.sockets {
-		found = append(found, "forwarded agent socket still open: "+s)
+		if !slices.Contains(in.base.Sockets, s) {
+			found = append(found, "forwarded agent socket still open: "+s)
+		}
+	}
+	for _, d := range sr.dirs {
+		if !slices.Contains(in.base.Dirs, d) {
+			found = append(found, "directory sshd made for the forwarded agent left: "+d)
+		}
 	}
 	if len(found) > 0 {
 		sort.Strings(found)
