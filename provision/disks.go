@@ -32,9 +32,13 @@ type Disks interface {
 
 // DiskChecker is a Disks that checks, before anything is touched, that
 // the installer can carry out mode: its tools and their versions, the
-// keys (see disko.Preflight).
+// keys, and the disks as they are (see disko.Preflight and
+// disko.Inspect). It returns the disks destroy would erase, each with
+// what it takes down there first (an old install's arrays, volume
+// groups, LUKS mappings), and refuses what is also built on a disk the
+// layout does not name.
 type DiskChecker interface {
-	Preflight(ctx context.Context, r remote.Runner, mode disko.Mode, root string) error
+	Preflight(ctx context.Context, r remote.Runner, mode disko.Mode, root string) ([]disko.Target, error)
 }
 
 // DiskSizer is a Disks that knows the smallest disk each device's layout
@@ -122,15 +126,16 @@ func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode disko.Mod
 }
 
 // Preflight checks, without changing anything, that the installer has
-// the tools mode needs (at the versions it needs) and that every LUKS
-// device has its key; the tools it found serve Apply.
-func (d *diskoLayout) Preflight(ctx context.Context, r remote.Runner, mode disko.Mode, root string) error {
+// the tools mode needs (at the versions it needs), that every LUKS
+// device has its key, and the disks as they are (disko.Inspect); the
+// tools it found serve Apply.
+func (d *diskoLayout) Preflight(ctx context.Context, r remote.Runner, mode disko.Mode, root string) ([]disko.Target, error) {
 	tools, err := disko.Preflight(ctx, r, d.spec, d.options(mode, root))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.tools = tools
-	return nil
+	return disko.Inspect(ctx, r, d.spec, d.options(mode, root))
 }
 
 func (d *diskoLayout) options(mode disko.Mode, root string) disko.ApplyOptions {

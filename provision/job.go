@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
 )
@@ -63,6 +64,9 @@ type job struct {
 	fetchLocal bool
 	localTree  string
 	cleanups   []func() // run when Install returns
+	// erased are the disks the disko phase erases, with what it takes
+	// down on them first (preflight asks the layout).
+	erased []disko.Target
 }
 
 // record is what the installer remembers of this install, for --resume.
@@ -75,11 +79,15 @@ type record struct {
 }
 
 // scanBaseline is what the installer held before fleet touched it: files
-// with private key material (path -> sha256), authorized_keys sums, and
-// forwarded agent sockets.
+// with private key material (path -> sha256), authorized_keys sums,
+// forwarded agent sockets, and the login user's ssh directories.
 type scanBaseline struct {
 	Keys       map[string]string `json:"keys"`
 	Authorized map[string]string `json:"authorized_keys"`
+	// Sockets are the forwarded agent sockets there were (others'
+	// sessions), Dirs which of the login user's ~/.ssh and ~/.ssh/agent.
+	Sockets []string `json:"agent_sockets,omitempty"`
+	Dirs    []string `json:"dirs,omitempty"`
 }
 
 // recordDir is on the installer's RAM filesystem: a reboot forgets it.

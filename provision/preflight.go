@@ -25,6 +25,14 @@ func (in *job) preflight(ctx context.Context) error {
 	if err := in.checkPrograms(ctx); err != nil {
 		return err
 	}
+	// The baseline is what the installer held before this install began
+	// (before anything is fetched through the agent): a resumed run keeps
+	// the one it recorded then.
+	if in.base.Keys == nil {
+		if in.base, err = in.takeBaseline(ctx); err != nil {
+			return err
+		}
+	}
 	if in.evalThere {
 		if err := in.evalOnInstaller(ctx); err != nil {
 			return err
@@ -43,20 +51,18 @@ func (in *job) preflight(ctx context.Context) error {
 			if in.done(PhaseDisko) {
 				mode = mountIt
 			}
-			if err := dc.Preflight(ctx, in.c, mode, o.Root); err != nil {
+			if in.erased, err = dc.Preflight(ctx, in.c, mode, o.Root); err != nil {
 				return err
+			}
+			for _, t := range in.erased {
+				for _, w := range t.TakeDown {
+					o.Log.Info("destroy takes down first", "host", in.c.Host(), "phase", PhasePreflight, "disk", t.Name, "what", w)
+				}
 			}
 		}
 	}
 	if in.runs(PhaseIdentity) || in.runs(PhaseVerify) {
 		if err := in.checkIdentity(); err != nil {
-			return err
-		}
-	}
-	// The baseline is what the installer held before this install began:
-	// a resumed run keeps the one it recorded then.
-	if in.base.Keys == nil {
-		if in.base, err = in.takeBaseline(ctx); err != nil {
 			return err
 		}
 	}
@@ -84,8 +90,8 @@ func (in *job) checkDisks(f *facts.Facts) error {
 		if d.Root {
 			return fmt.Errorf("disk %s holds the installer's running root\nhint: pick another disk with --device NAME=PATH", dev)
 		}
-		if !d.Free() {
-			return fmt.Errorf("disk %s is in use: %s\nhint: unmount it (fleet disko apply --mode unmount) or pick another disk", dev, strings.Join(d.InUse, ", "))
+		if inUse := in.inUse(d); len(inUse) > 0 {
+			return fmt.Errorf("disk %s is in use: %s\nhint: unmount it (fleet disko apply --mode unmount) or pick another disk", dev, strings.Join(inUse, ", "))
 		}
 		if ds, ok := o.Disks.(DiskSizer); ok {
 			if need := ds.MinSize(dev); d.SizeBytes < need {
@@ -94,6 +100,24 @@ func (in *job) checkDisks(f *facts.Facts) error {
 		}
 	}
 	return nil
+}
+
+// inUse is why disk d must not be touched. What is built on it (an md
+// array, a dm device: "held by md127") is left to the disk layout when it
+// takes such things down (a DiskChecker: disko's destroy does, and its
+// preflight refuses what is also built on another disk); mounts, swap and
+// the running root are always refused.
+func (in *job) inUse(d facts.Disk) []string {
+	if _, ok := in.o.Disks.(DiskChecker); !ok {
+		return d.InUse
+	}
+	var out []string
+	for _, r := range d.InUse {
+		if !strings.HasPrefix(r, "held by ") && !strings.Contains(r, " held by ") {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // checkIdentity: the identity exists, is readable, and decrypted every
