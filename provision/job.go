@@ -33,10 +33,12 @@ type Summary struct {
 	Forwarding    string `json:"forwarding,omitempty"`
 	// SecretsFetch says who fetched the secrets input (FetchInstaller or
 	// FetchLocal), and SecretsFetchWhy why, when it was not the default.
-	SecretsFetch    string  `json:"secrets_fetch,omitempty"`
-	SecretsFetchWhy string  `json:"secrets_fetch_why,omitempty"`
-	HostKey         string  `json:"host_key,omitempty"` // the installed system's pinned key
-	Verify          *Report `json:"verify,omitempty"`
+	SecretsFetch    string `json:"secrets_fetch,omitempty"`
+	SecretsFetchWhy string `json:"secrets_fetch_why,omitempty"`
+	HostKey         string `json:"host_key,omitempty"` // the installed system's pinned key
+	// InstalledLogin is who fleet logged in as on the installed system.
+	InstalledLogin string  `json:"installed_login,omitempty"`
+	Verify         *Report `json:"verify,omitempty"`
 }
 
 // job is the state of one install.

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,13 @@ type Options struct {
 
 	Target remote.Target
 	Dial   remote.Options // how to connect (host-key policy for the installer)
+	// VerifyUser is who fleet logs in as on the installed system, after
+	// the reboot, with the operator's keys (default root: NixOS lets root
+	// in with a key its configuration authorizes, in
+	// users.users.root.openssh.authorizedKeys). The installer's login
+	// password, when the installer login was another user (the ISO's
+	// nixos), is not offered there.
+	VerifyUser string
 	Root   string         // the new root on the installer (default /mnt)
 	// Phases run, in pipeline order (nil: AllPhases); NoReboot drops
 	// reboot and verify from them.
@@ -107,6 +115,9 @@ func (o *Options) fill() {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	if o.VerifyUser == "" {
+		o.VerifyUser = "root"
+	}
 	if o.RebootWait == 0 {
 		o.RebootWait = 10 * time.Minute
 	}
@@ -139,6 +150,9 @@ func (o *Options) check() error {
 	case o.DryRun:
 		return badOption("--dry-run cannot evaluate on the installer: that fetches the secrets there\nhint: evaluate locally (drop --eval-on), or pass --host-spec FILE")
 	}
+	if !userName.MatchString(o.VerifyUser) {
+		return badOption("--verify-user %q: want a user name", o.VerifyUser)
+	}
 	if !cleanAbs(o.Root) {
 		return badOption("--root %q: want a clean absolute path on the installer", o.Root)
 	}
@@ -147,6 +161,9 @@ func (o *Options) check() error {
 	}
 	return nil
 }
+
+// userName is what --verify-user may be.
+var userName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
 
 // evalThere: the spec is evaluated on the installer, in preflight.
 func (o *Options) evalThere() bool {

@@ -34,7 +34,8 @@ func (in *job) reboot(ctx context.Context) error {
 		return fmt.Errorf("reboot: %w", err)
 	}
 	if o.DryRun {
-		fmt.Fprintf(o.Out, "[%s] wait for %s to answer with host key %s\n", PhaseReboot, o.Target, pin)
+		t, _ := in.installedTarget()
+		fmt.Fprintf(o.Out, "[%s] wait for %s to answer with host key %s\n", PhaseReboot, t, pin)
 		return nil
 	}
 	t0 := time.Now()
@@ -49,19 +50,33 @@ func (in *job) reboot(ctx context.Context) error {
 	}
 	in.c.Close()
 	in.c = nil
-	opts := o.Dial
+	target, opts := in.installedTarget()
 	// The installed sshd may have other host keys (NixOS makes the
 	// missing ones of services.openssh.hostKeys at boot): ask for the type
 	// fleet placed.
 	opts.HostKey = remote.HostKeyPolicy{Pin: pin, PinKeyType: pinType}
-	c, took, err := remote.WaitForSSH(ctx, o.Target, opts, o.RebootWait)
+	c, took, err := remote.WaitForSSH(ctx, target, opts, o.RebootWait)
 	if err != nil {
 		return fmt.Errorf("the installed system did not come up: %w", err)
 	}
 	in.c, in.r = c, c
-	in.sum.HostKey = pin
-	o.Log.Info("installed system is up", "host", c.Host(), "phase", PhaseReboot, "host_key", pin, "after", time.Since(t0).Round(time.Second), "ssh_wait", took.Round(time.Second))
+	in.sum.HostKey, in.sum.InstalledLogin = pin, target.String()
+	o.Log.Info("installed system is up", "host", c.Host(), "phase", PhaseReboot, "user", target.User, "host_key", pin, "after", time.Since(t0).Round(time.Second), "ssh_wait", took.Round(time.Second))
 	return nil
+}
+
+// installedTarget is where fleet logs in on the installed system: the
+// installer's address as VerifyUser (root by default), with the
+// operator's keys. The installer's login password is offered only to the
+// same user: the ISO's nixos and its password, set at the installer's
+// console, are not the installed system's.
+func (in *job) installedTarget() (remote.Target, remote.Options) {
+	t, opts := in.o.Target, in.o.Dial
+	if t.User != in.o.VerifyUser {
+		t.User = in.o.VerifyUser
+		opts.Auth.Password, opts.Auth.PasswordFrom = nil, ""
+	}
+	return t, opts
 }
 
 // pinnedHostKey is the fingerprint the installed system must present,
