@@ -35,6 +35,10 @@ udevadm settle
 sleep 2
 udevadm settle`
 
+// activeArray is a running raid1 in /proc/mdstat (udev's incremental
+// assembly starts it auto-read-only).
+var activeArray = regexp.MustCompile(`(?m)^(md[0-9]+) : active (?:\(auto-read-only\) )?raid1 .*$`)
+
 // TestReusedDisksOnRig (#16 item 4), in one boot of the rig: disks that
 // hold an old install, brought up as an installer's udev does at boot (an
 // md raid1 holding an LVM volume group with an active LV, a LUKS
@@ -48,15 +52,7 @@ func TestReusedDisksOnRig(t *testing.T) {
 	rig.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	vm := rig.Boot(t, rig.Options{Disks: []int64{1 << 30, 512 << 20, 512 << 20, 512 << 20}})
-	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
-		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
-		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := bootRig(ctx, t, []int64{1 << 30, 512 << 20, 512 << 20, 512 << 20})
 	sh := func(script string) string { t.Helper(); return runOn(t, c, "sh", "-ec", script) }
 	s, err := Parse([]byte(nasLayout))
 	if err != nil {
@@ -72,11 +68,14 @@ mkfs.ext4 -q /dev/old/home; mkfs.ext4 -q /dev/vda1
 printf 'old key' | cryptsetup -q luksFormat --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/vda2 --key-file=-
 printf 'old key' | cryptsetup open /dev/vda2 oldcrypt --key-file=-
 ` + asAtBoot)
-	md := regexp.MustCompile(`(?m)^(md[0-9]+) : active raid1 .*vd[bc]1.*vd[bc]1`).FindStringSubmatch(sh("cat /proc/mdstat"))
+	md := activeArray.FindStringSubmatch(sh("cat /proc/mdstat"))
 	if md == nil || !strings.Contains(sh("lvs --noheadings -o lv_attr old/home"), "a") {
 		t.Fatalf("udev did not bring the old install up:\n%s\n%s", sh("cat /proc/mdstat"), sh("lvs; dmsetup ls"))
 	}
 	old := md[1]
+	if !strings.Contains(md[0], "vdb1") || !strings.Contains(md[0], "vdc1") {
+		t.Fatalf("the old array: %s", md[0])
+	}
 
 	var asked []Target
 	opt := ApplyOptions{Mode: Mode{Destroy: true, Format: true, Mount: true}, Plan: Options{Root: "/mnt/nas"},
@@ -112,13 +111,15 @@ printf 'old key' | cryptsetup open /dev/vda2 oldcrypt --key-file=-
 	}
 
 	// An array on vdb1 (the layout's) and vdd1 (outside the layout).
-	sh(`mdadm --stop --scan; wipefs -q -a /dev/vdb /dev/vdc /dev/vdd
+	sh(`mdadm --stop --scan
+for p in /dev/vdb1 /dev/vdc1; do if [ -b $p ]; then wipefs -q -a $p; fi; done
+wipefs -q -a /dev/vdb /dev/vdc /dev/vdd
 for d in vdb vdd; do sgdisk --clear -n1:0:0 -t1:FD00 /dev/$d >/dev/null; done
 udevadm settle
-mdadm --create /dev/md/span --level=1 --raid-devices=2 --metadata=1.2 --assume-clean --run /dev/vdb1 /dev/vdd1 2>/dev/null
+mdadm --create /dev/md/span --level=1 --raid-devices=2 --metadata=1.2 --assume-clean --run /dev/vdb1 /dev/vdd1
 ` + asAtBoot)
-	md = regexp.MustCompile(`(?m)^(md[0-9]+) : active raid1 .*vd[bd]1.*vd[bd]1`).FindStringSubmatch(sh("cat /proc/mdstat"))
-	if md == nil {
+	md = activeArray.FindStringSubmatch(sh("cat /proc/mdstat"))
+	if md == nil || !strings.Contains(md[0], "vdb1") || !strings.Contains(md[0], "vdd1") {
 		t.Fatalf("udev did not assemble the spanning array:\n%s", sh("cat /proc/mdstat"))
 	}
 	before := sh("sgdisk -p /dev/vdb; sgdisk -p /dev/vdd; blkid -p /dev/vdb1 /dev/vdd1; cat /proc/mdstat")

@@ -87,10 +87,7 @@ func TestFetchScriptRemovesAgentSocket(t *testing.T) {
 // found by the scan, with the directories sshd made for it.
 func TestInstallAsNixosWithPassword(t *testing.T) {
 	testenv.Programs(t, "sudo", "openssl")
-	deploy := sshtest.NewKey(t, "ed25519", "", "deploy")
-	gs := sshtest.StartGitServer(t, deploy)
-	f := newPipelineFixture(t)
-	f.lockToGitServer(t, gs)
+	f, deploy, gs := newGitFixture(t)
 	const password = "correct horse battery staple"
 	f.srv = sshtest.Start(t, sshtest.Options{PasswordAuth: true, Users: []sshtest.User{{Name: "nixos", Password: password, Sudo: true}}})
 	op := sshtest.StartAgent(t, deploy)

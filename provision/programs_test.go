@@ -37,6 +37,18 @@ func (f *pipelineFixture) installerWithout(t *testing.T, hidden ...string) {
 	f.srv = sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{f.key.Line}, Config: []string{"SetEnv PATH=" + bin}})
 }
 
+// newGitFixture is the pipeline fixture with its secrets input on a
+// private git server (git-shell, the deploy key only), locked by rev and
+// narHash.
+func newGitFixture(t *testing.T) (*pipelineFixture, sshtest.Key, *sshtest.GitServer) {
+	t.Helper()
+	deploy := sshtest.NewKey(t, "ed25519", "", "deploy")
+	gs := sshtest.StartGitServer(t, deploy)
+	f := newPipelineFixture(t)
+	f.lockToGitServer(t, gs)
+	return f, deploy, gs
+}
+
 // TestInstallerWithoutGit (#16 item 3): the secrets input is on a private
 // git server, the operator's agent holds the deploy key, and the installer
 // has no git (nixos-images' kexec installer). By default the input is
@@ -45,11 +57,7 @@ func (f *pipelineFixture) installerWithout(t *testing.T, hidden ...string) {
 // to fetch (--secrets-fetch installer) is refused in preflight by name,
 // with the new root untouched.
 func TestInstallerWithoutGit(t *testing.T) {
-	nixtest.Require(t, "git", "nix")
-	deploy := sshtest.NewKey(t, "ed25519", "", "deploy")
-	gs := sshtest.StartGitServer(t, deploy)
-	f := newPipelineFixture(t)
-	f.lockToGitServer(t, gs)
+	f, deploy, gs := newGitFixture(t)
 	f.installerWithout(t, "git")
 	clone := filepath.Join(t.TempDir(), "secrets")
 	nixtest.Run(t, "/", nil, "git", "clone", "-q", gs.Repo, clone)
