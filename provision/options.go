@@ -46,7 +46,7 @@ type Options struct {
 	// password, when the installer login was another user (the ISO's
 	// nixos), is not offered there.
 	VerifyUser string
-	Root   string         // the new root on the installer (default /mnt)
+	Root       string // the new root on the installer (default /mnt)
 	// Phases run, in pipeline order (nil: AllPhases); NoReboot drops
 	// reboot and verify from them.
 	Phases   []string
