@@ -39,14 +39,7 @@ type Options struct {
 
 	Target remote.Target
 	Dial   remote.Options // how to connect (host-key policy for the installer)
-	// VerifyUser is who fleet logs in as on the installed system, after
-	// the reboot, with the operator's keys (default root: NixOS lets root
-	// in with a key its configuration authorizes, in
-	// users.users.root.openssh.authorizedKeys). The installer's login
-	// password, when the installer login was another user (the ISO's
-	// nixos), is not offered there.
-	VerifyUser string
-	Root       string // the new root on the installer (default /mnt)
+	Root   string         // the new root on the installer (default /mnt)
 	// Phases run, in pipeline order (nil: AllPhases); NoReboot drops
 	// reboot and verify from them.
 	Phases   []string
@@ -55,10 +48,20 @@ type Options struct {
 	Resume   bool
 	Force    bool // install on a machine that is not a NixOS installer
 
+	// VerifyUser is who fleet logs in as on the installed system, after
+	// the reboot, with the operator's keys (default root: NixOS lets root
+	// in with a key its configuration authorizes, in
+	// users.users.root.openssh.authorizedKeys). The installer's login
+	// password, when the installer login was another user (the ISO's
+	// nixos), is not offered there.
+	VerifyUser string
+
 	// Identity is the local private key file installed as the host's
-	// decryption identity at IdentityDest (default: the spec's first
-	// identity path). When IdentityDest is one of the spec's host keys,
-	// the identity is also the SSH host key.
+	// decryption identity at IdentityDest, one of the spec's identity
+	// paths (default: an SSH key goes to the host key path of its own
+	// type, an age identity to an identity path that is no host key's;
+	// see placeIdentity). At a host key's path, the identity is also the
+	// SSH host key.
 	Identity     string
 	IdentityDest string
 

@@ -119,7 +119,7 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.StringVar(&o.ExtraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
 	f.StringArrayVar(&o.NixOptions, "option", nil, "nix setting for nixos-install (NAME=VALUE, repeatable; passed in NIX_CONFIG and redacted from logs)")
 	f.StringVar(&o.VerifyUser, "verify-user", "root", "who fleet logs in as on the installed system after the reboot, with your keys (the host's configuration must authorize one: users.users.root.openssh.authorizedKeys.keys); the installer's login password is not offered there")
-	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
+	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host, one of its age.identityPaths (default: the host key path of the key's own type; for an age identity, an identity path that is no host key's)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	f.StringVar(&o.EvalOn, "eval-on", provision.EvalLocal, "where the flake is evaluated into the host spec: local (needs nix here) or installer")
 	return cmd
