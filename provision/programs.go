@@ -67,7 +67,14 @@ func (in *job) fetchesSecrets() bool {
 func (in *job) decideFetch(missing []string) error {
 	o := in.o
 	in.fetchLocal = o.SecretsFetch == FetchLocal
-	if in.fetchLocal || !in.fetchesSecrets() || !slices.Contains(missing, "git") {
+	switch {
+	case !in.fetchesSecrets():
+		return nil
+	case in.fetchLocal:
+		in.sum.SecretsFetch, in.sum.SecretsFetchWhy = FetchLocal, "as --secrets-fetch local asks; no agent was forwarded"
+		return nil
+	case !slices.Contains(missing, "git"):
+		in.sum.SecretsFetch = FetchInstaller
 		return nil
 	}
 	if o.SecretsFetch == FetchInstaller {
