@@ -11,9 +11,12 @@ import (
 )
 
 // preflight checks everything it can before anything is touched: the
-// machine is an installer of the host's architecture, its disks are there,
-// free and big enough, the identity decrypts every declared secret; it
-// takes the scan's baseline and fetches the secrets into RAM.
+// machine is an installer of the host's architecture with the programs
+// the install runs (which decides who fetches the secrets input), its
+// disks are there, free (but for an old install destroy takes down) and
+// big enough, the layout's tools are there, the identity has its place
+// on the host and decrypts every declared secret; it takes the scan's
+// baseline and fetches the secrets into RAM.
 func (in *job) preflight(ctx context.Context) error {
 	f, err := facts.Gather(ctx, in.c)
 	if err != nil {
