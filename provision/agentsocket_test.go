@@ -3,9 +3,11 @@ package provision
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,11 +82,9 @@ func TestFetchScriptRemovesAgentSocket(t *testing.T) {
 // password and passwordless sudo, root has no key; fleet logs in with the
 // password alone, every command runs as root through sudo -n, and the
 // installer fetches the secrets as root through the agent forwarded to
-// nixos (OpenSSH 9's /tmp/ssh-*/agent.PID, under sudo: the scan no longer
-// looks for the socket by its parent's pid). The scan passes: nothing is
-// left in nixos's home. Then an agent socket where OpenSSH 10.1 puts it
-// (~nixos/.ssh/agent/s.HASH.sshd.RANDOM), appearing during the install, is
-// found by the scan, with the directories sshd made for it.
+// nixos (OpenSSH 9's /tmp/ssh-*/agent.PID). The socket is gone after the
+// fetch, and the scan, looking for it under sudo, passes: nothing is left
+// in nixos's home.
 func TestInstallAsNixosWithPassword(t *testing.T) {
 	testenv.Programs(t, "sudo", "openssl")
 	f, deploy, gs := newGitFixture(t)
@@ -114,18 +114,74 @@ func TestInstallAsNixosWithPassword(t *testing.T) {
 	if !strings.Contains(f.srv.Log(), "Accepted password for nixos") || sum.Connections != 1 {
 		t.Errorf("want one connection, by password (%d)", sum.Connections)
 	}
+}
 
-	sock := filepath.Join(home, ".ssh/agent/s.0123456789.sshd.abcdefghij")
-	o.OnPhase = func(ev PhaseEvent) {
-		if ev.Phase == PhaseStage && ev.State == PhaseStarted {
-			listen(t, sock)
+// TestScanFindsThisConnectionsAgentSocket (#16 item 6): the scan script
+// run on this machine, as the installer runs it, finds this connection's
+// forwarded agent socket where OpenSSH puts it: from 10.1 on the path the
+// fetch saw in SSH_AUTH_SOCK (~/.ssh/agent/s.HASH.sshd.RANDOM), and
+// before 10.1 /tmp/ssh-XXXXXXXXXX/agent.PID for a PID of one of the
+// scan's ancestors (sshd's session process; sudo may stand between).
+// Another connection's socket is not this install's.
+func TestScanFindsThisConnectionsAgentSocket(t *testing.T) {
+	dir := shortTempDir(t)
+	newStyle := filepath.Join(dir, "home/nixos/.ssh/agent/s.0123456789.sshd.abcdefghij")
+	listen(t, newStyle)
+	oldDir, err := os.MkdirTemp("/tmp", "ssh-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(oldDir) })
+	ours := filepath.Join(oldDir, fmt.Sprintf("agent.%d", os.Getpid())) // the scan shell's parent
+	listen(t, ours)
+	others := filepath.Join(oldDir, "agent.999999999")
+	listen(t, others)
+	scanned := filepath.Join(dir, "scanned")
+	os.Mkdir(scanned, 0o755)
+	res, err := (&remote.Local{}).Run(context.Background(), remote.Cmd{Args: []string{"sh", "-c", scanScript, "fleet-scan", filepath.Join(dir, "root"), "root", newStyle, scanned}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sockets []string
+	for _, l := range strings.Split(string(res.Stdout), "\n") {
+		if s, ok := strings.CutPrefix(l, "S\t"); ok {
+			sockets = append(sockets, s)
 		}
 	}
-	_, err = Install(context.Background(), o)
-	var pe *PhaseError
-	want := "the installer holds what it should not:\n  directory sshd made for the forwarded agent left: " + home + "/.ssh\n  directory sshd made for the forwarded agent left: " + home + "/.ssh/agent\n  forwarded agent socket still open: " + sock + "\nhint: "
-	if !errors.As(err, &pe) || pe.Phase != PhaseScan || !strings.HasPrefix(pe.Err.Error(), want) {
-		t.Fatalf("got  %v\nwant scan: %s...", err, want)
+	want := []string{newStyle, ours}
+	slices.Sort(want)
+	if !slices.Equal(sockets, want) {
+		t.Fatalf("sockets found %q\nwant %q", sockets, want)
+	}
+}
+
+// TestLeftovers: what the scan holds against the installer. The login
+// user's ~/.ssh and ~/.ssh/agent count only when sshd made them for this
+// connection's socket (OpenSSH 10.1) and the baseline did not have them.
+func TestLeftovers(t *testing.T) {
+	base := scanBaseline{Keys: map[string]string{"/etc/ssh/ssh_host_ed25519_key": "a"}, Authorized: map[string]string{"/root/.ssh/authorized_keys": "b"}, Dirs: []string{"/home/nixos/.ssh"}}
+	sock := "/home/nixos/.ssh/agent/s.0123456789.sshd.abcdefghij"
+	sr := &scanResult{
+		keys:       map[string]string{"/etc/ssh/ssh_host_ed25519_key": "a", "/tmp/x": "c"},
+		authorized: map[string]string{"/root/.ssh/authorized_keys": "b2"},
+		temps:      []string{"/tmp/.fleet-upload.ab12"},
+		sockets:    []string{sock},
+		dirs:       []string{"/home/nixos/.ssh", "/home/nixos/.ssh/agent"},
+	}
+	got := leftovers(base, sr, sock)
+	want := []string{
+		"/root/.ssh/authorized_keys changed",
+		"directory sshd made for the forwarded agent left: /home/nixos/.ssh/agent",
+		"fleet temporary file left: /tmp/.fleet-upload.ab12",
+		"forwarded agent socket still open: " + sock,
+		"private key material in /tmp/x",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	// OpenSSH before 10.1: the directories are not the socket's.
+	if got := leftovers(base, &scanResult{authorized: base.Authorized, dirs: sr.dirs}, "/tmp/ssh-XXXX/agent.42"); len(got) != 0 {
+		t.Fatalf("with the socket in /tmp: %q", got)
 	}
 }
 

@@ -63,6 +63,7 @@ cleanup() {
   esac
 }
 trap cleanup EXIT
+printf 'socket %s\n' "$sock"
 rm -rf -- "$dir"; mkdir -p -m 0700 -- "$(dirname -- "$dir")"
 export GIT_SSH_COMMAND="ssh -o UserKnownHostsFile=$kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentityFile=none"
 export GIT_TERMINAL_PROMPT=0 GIT_ALLOW_PROTOCOL=` + gitProtocols + `
@@ -106,7 +107,12 @@ func (in *job) fetchSecrets(ctx context.Context) error {
 		fw = in.agent.forward(in.c)
 		hook = fw.Hook()
 	}
-	_, err = in.c.RunWith(ctx, cmd, hook)
+	res, err := in.c.RunWith(ctx, cmd, hook)
+	if res != nil {
+		if sock, ok := strings.CutPrefix(strings.SplitN(string(res.Stdout), "\n", 2)[0], "socket "); ok && cleanAbs(sock) {
+			in.agentSock = sock
+		}
+	}
 	if fw != nil {
 		fw.Revoke()
 		in.sum.ForwardPolicy, in.sum.Forwarding = in.agent.ag.Policy(), in.agent.ag.Summary()

@@ -66,6 +66,9 @@ type job struct {
 	fetchLocal bool
 	localTree  string
 	cleanups   []func() // run when Install returns
+	// agentSock is the forwarded agent's socket on the installer, as the
+	// fetch saw it (SSH_AUTH_SOCK): the scan checks it is gone.
+	agentSock string
 	// erased are the disks the disko phase erases, with what it takes
 	// down on them first (preflight asks the layout).
 	erased []disko.Target
@@ -78,18 +81,19 @@ type record struct {
 	Base    scanBaseline `json:"baseline"`
 	HostPub string       `json:"host_pub,omitempty"`
 	Staged  string       `json:"staged,omitempty"`
+	// AgentSock is the fetch's forwarded agent socket (see job.agentSock).
+	AgentSock string `json:"agent_socket,omitempty"`
 }
 
 // scanBaseline is what the installer held before fleet touched it: files
-// with private key material (path -> sha256), authorized_keys sums,
-// forwarded agent sockets, and the login user's ssh directories.
+// with private key material (path -> sha256), authorized_keys sums, and
+// the login user's ssh directories.
 type scanBaseline struct {
 	Keys       map[string]string `json:"keys"`
 	Authorized map[string]string `json:"authorized_keys"`
-	// Sockets are the forwarded agent sockets there were (others'
-	// sessions), Dirs which of the login user's ~/.ssh and ~/.ssh/agent.
-	Sockets []string `json:"agent_sockets,omitempty"`
-	Dirs    []string `json:"dirs,omitempty"`
+	// Dirs are which of the login user's ~/.ssh and ~/.ssh/agent there
+	// were.
+	Dirs []string `json:"dirs,omitempty"`
 }
 
 // recordDir is on the installer's RAM filesystem: a reboot forgets it.
@@ -118,7 +122,7 @@ func (in *job) loadRecord(ctx context.Context) error {
 	if err := json.Unmarshal(res.Stdout, &in.rec); err != nil {
 		return fmt.Errorf("read the install record %s: %w\nhint: run without --resume to start clean", in.recordPath(), err)
 	}
-	in.base, in.hostPub, in.staged = in.rec.Base, in.rec.HostPub, in.rec.Staged
+	in.base, in.hostPub, in.staged, in.agentSock = in.rec.Base, in.rec.HostPub, in.rec.Staged, in.rec.AgentSock
 	// The earlier run may have changed the target after its last recorded
 	// phase (a half-done stage records nothing): never claim otherwise.
 	in.changed = len(in.rec.Done) > 0
@@ -136,7 +140,7 @@ func (in *job) markDone(ctx context.Context, p string) error {
 	if !slices.Contains(in.rec.Done, p) {
 		in.rec.Done = append(in.rec.Done, p)
 	}
-	in.rec.Base, in.rec.HostPub, in.rec.Staged = in.base, in.hostPub, in.staged
+	in.rec.Base, in.rec.HostPub, in.rec.Staged, in.rec.AgentSock = in.base, in.hostPub, in.staged, in.agentSock
 	b, err := json.Marshal(in.rec)
 	if err != nil {
 		return err

@@ -14,16 +14,18 @@ import (
 // the files holding private key material (OpenSSH or PEM private key
 // blocks, age secret keys, the OpenSSH key format's magic in base64), the
 // authorized_keys files of root and of the login user, fleet's temporary
-// files, the forwarded agent sockets sshd makes, and the login user's
-// ~/.ssh and ~/.ssh/agent (sshd makes them for a forwarded agent). Overlay
-// mounts are covered by their upper directories' own filesystems, so the
-// read-only store is not walked.
+// files, this connection's forwarded agent socket if it is still there,
+// and the login user's ~/.ssh and ~/.ssh/agent. Overlay mounts are covered
+// by their upper directories' own filesystems, so the read-only store is
+// not walked.
 //
-// Agent sockets are where OpenSSH's sshd puts them: before 10.1 in
-// /tmp/ssh-XXXXXXXXXX/agent.PID, from 10.1 on in the login user's
-// ~/.ssh/agent/s.HASH.sshd.RANDOM (misc-agent.c, agent_listener); so
-// under every home.
-const scanScript = `root=$1 user=$2; shift 2
+// This connection's agent socket is where OpenSSH's sshd put it: from
+// 10.1 on ~/.ssh/agent/s.HASH.sshd.RANDOM in the login user's home
+// (misc-agent.c, agent_listener), which the fetch saw in SSH_AUTH_SOCK
+// (sock); before 10.1, /tmp/ssh-XXXXXXXXXX/agent.PID, PID the
+// connection's sshd process: an ancestor of this shell (sudo may stand
+// between them). Other connections' sockets are not this install's.
+const scanScript = `root=$1 user=$2 sock=$3; shift 3
 mounts=$({ if [ $# -gt 0 ]; then printf '%s\n' "$@"; else
 awk '{ for (i = 7; $i != "-"; i++) ; fs = $(i+1); split($6, o, ","); if (o[1] == "rw") print fs " " $5 }' /proc/self/mountinfo |
 while read -r fs mp; do
@@ -39,7 +41,6 @@ done | sort -u | while read -r f; do
   s=$(sha256sum < "$f"); printf 'K\t%s\t%s\n' "$f" "${s%% *}"
 done
 home_of() { awk -F: -v u="$1" '$1 == u { print $6; exit }' /etc/passwd; }
-home=$(home_of "$user")
 for u in root "$user"; do
   h=$(home_of "$u")
   for f in ${h:+"$h/.ssh/authorized_keys" "$h/.ssh/authorized_keys2"} "/etc/ssh/authorized_keys.d/$u"; do
@@ -52,10 +53,13 @@ printf '%s\n' "$mounts" | while read -r mp; do
     printf 'T\t%s\n' "$f"
   done
 done
-{ for s in /tmp/ssh-*/agent.*; do printf '%s\n' "$s"; done
-  awk -F: '{ print $6 }' /etc/passwd | sort -u | while read -r h; do
-    [ -n "$h" ] && for s in "$h"/.ssh/agent/s.*.sshd.*; do printf '%s\n' "$s"; done
-  done; } | while read -r s; do [ -S "$s" ] && printf 'S\t%s\n' "$s"; done
+{ [ -n "$sock" ] && printf '%s\n' "$sock"
+  p=$$
+  while [ "$p" -gt 1 ] 2>/dev/null; do
+    for s in /tmp/ssh-*/agent."$p"; do printf '%s\n' "$s"; done
+    p=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f2)
+  done; } | while read -r s; do [ -S "$s" ] && printf 'S\t%s\n' "$s"; done | sort -u
+home=$(home_of "$user")
 if [ -n "$home" ] && [ "$home" != / ]; then
   for d in "$home/.ssh" "$home/.ssh/agent"; do [ -d "$d" ] && printf 'D\t%s\n' "$d"; done
 fi
@@ -68,7 +72,7 @@ type scanResult struct {
 }
 
 func (in *job) runScan(ctx context.Context) (*scanResult, error) {
-	args := append([]string{"sh", "-c", scanScript, "fleet-scan", in.o.Root, in.c.Endpoint().User}, in.o.ScanRoots...)
+	args := append([]string{"sh", "-c", scanScript, "fleet-scan", in.o.Root, in.c.Endpoint().User, in.agentSock}, in.o.ScanRoots...)
 	res, err := in.c.Run(ctx, remote.Cmd{Args: args, Label: "scan the installer for key material"})
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
@@ -98,14 +102,11 @@ func (in *job) takeBaseline(ctx context.Context) (scanBaseline, error) {
 	if err != nil {
 		return scanBaseline{}, err
 	}
-	return scanBaseline{Keys: sr.keys, Authorized: sr.authorized, Sockets: sr.sockets, Dirs: sr.dirs}, nil
+	return scanBaseline{Keys: sr.keys, Authorized: sr.authorized, Dirs: sr.dirs}, nil
 }
 
-// scan fails the install if the installer holds anything it should not:
-// new or changed files with private key material outside the new root, a
-// changed authorized_keys, fleet's temporary files, forwarded agent
-// sockets that were not there before, or the login user's ~/.ssh or
-// ~/.ssh/agent when sshd made them for the forwarded agent.
+// scan fails the install if the installer holds anything it should not
+// (see leftovers).
 func (in *job) scan(ctx context.Context) error {
 	if in.o.DryRun {
 		fmt.Fprintf(in.o.Out, "[%s] %s: scan writable filesystems outside %s for key material, temp files and agent sockets\n", PhaseScan, in.r.Host(), in.o.Root)
@@ -115,21 +116,34 @@ func (in *job) scan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if found := leftovers(in.base, sr, in.agentSock); len(found) > 0 {
+		return fmt.Errorf("the installer holds what it should not:\n  %s\nhint: remove them before rebooting; the install is otherwise complete (re-run with --resume --phases scan,reboot,verify)", strings.Join(found, "\n  "))
+	}
+	return nil
+}
+
+// leftovers compares a scan with the baseline: new or changed files with
+// private key material outside the new root, a changed authorized_keys,
+// fleet's temporary files, this connection's forwarded agent socket, and
+// the directories sshd made for it (OpenSSH 10.1's ~/.ssh/agent, and
+// ~/.ssh when it was missing: those on the path of agentSock that the
+// baseline did not have). Sorted.
+func leftovers(base scanBaseline, sr *scanResult, agentSock string) []string {
 	var found []string
 	for f, sum := range sr.keys {
-		if was, ok := in.base.Keys[f]; !ok {
+		if was, ok := base.Keys[f]; !ok {
 			found = append(found, "private key material in "+f)
 		} else if was != sum {
 			found = append(found, "private key material changed in "+f)
 		}
 	}
-	for f, sum := range in.base.Authorized {
+	for f, sum := range base.Authorized {
 		if sr.authorized[f] != sum {
 			found = append(found, f+" changed")
 		}
 	}
 	for f := range sr.authorized {
-		if _, ok := in.base.Authorized[f]; !ok {
+		if _, ok := base.Authorized[f]; !ok {
 			found = append(found, f+" appeared")
 		}
 	}
@@ -137,18 +151,13 @@ func (in *job) scan(ctx context.Context) error {
 		found = append(found, "fleet temporary file left: "+f)
 	}
 	for _, s := range sr.sockets {
-		if !slices.Contains(in.base.Sockets, s) {
-			found = append(found, "forwarded agent socket still open: "+s)
-		}
+		found = append(found, "forwarded agent socket still open: "+s)
 	}
 	for _, d := range sr.dirs {
-		if !slices.Contains(in.base.Dirs, d) {
+		if !slices.Contains(base.Dirs, d) && strings.HasPrefix(agentSock, d+"/") {
 			found = append(found, "directory sshd made for the forwarded agent left: "+d)
 		}
 	}
-	if len(found) > 0 {
-		sort.Strings(found)
-		return fmt.Errorf("the installer holds what it should not:\n  %s\nhint: remove them before rebooting; the install is otherwise complete (re-run with --resume --phases scan,reboot,verify)", strings.Join(found, "\n  "))
-	}
-	return nil
+	sort.Strings(found)
+	return found
 }
