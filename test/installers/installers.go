@@ -50,11 +50,47 @@ type Profile struct {
 	OldInstall bool
 }
 
-// The profiles.
+// The profiles; Debian is the rig's own installer, for comparisons.
 var (
-	ISO   = Profile{Name: rig.ProfileISO, Password: "correct horse battery staple", OldInstall: true}
-	Kexec = Profile{Name: rig.ProfileKexec}
+	ISO    = Profile{Name: rig.ProfileISO, Password: "correct horse battery staple", OldInstall: true}
+	Kexec  = Profile{Name: rig.ProfileKexec}
+	Debian = Profile{Name: rig.ProfileDebian}
 )
+
+// BootOptions boot p's installer with disks: the login password set as a
+// person sets it at the console.
+func (p Profile) BootOptions(disks []int64) rig.Options {
+	opts := rig.Options{Profile: p.Name, Disks: disks}
+	if p.Password != "" {
+		opts.Passwords = map[string]string{"nixos": p.Password}
+	}
+	return opts
+}
+
+// Args are `fleet install host`'s arguments for p's installer vm, dialed
+// at target (USER@HOST:PORT): the operator's SSH key, which the example's
+// hosts authorize for root, for the installed system (and, where the
+// installer's root logs in with keys, the rig's), the login password from
+// $SSHPASS where there is one (see Env).
+func (p Profile) Args(fl *homelab.Fleet, vm *rig.VM, target, host string) []string {
+	args := fl.InstallArgs(host, target, fl.Admin.Path, vm.Fingerprint())
+	if vm.Image.RootKeys {
+		args = append(args, "-i", vm.Identity)
+	}
+	if p.Password != "" {
+		args = append(args, "--env-password")
+	}
+	return args
+}
+
+// Env is what fleet's environment needs for p beyond the operator's
+// agent and Nix: SSHPASS for a password login.
+func (p Profile) Env() []string {
+	if p.Password == "" {
+		return nil
+	}
+	return []string{"SSHPASS=" + p.Password}
+}
 
 // Run is one profile's proof in progress: the example fleet, the
 // installer VM, and how fleet runs.
@@ -138,12 +174,8 @@ sync`
 // stick once more: udev assembles the arrays and activates the volume
 // group at boot.
 func (r *Run) boot(ctx context.Context) error {
-	opts := rig.Options{Profile: r.P.Name, Disks: Disks}
-	if r.P.Password != "" {
-		opts.Passwords = map[string]string{"nixos": r.P.Password}
-	}
 	r.Say("boot the rig's %s installer (qemu under software emulation) with 4 disks", r.P.Name)
-	r.vm = rig.Boot(r.T, opts)
+	r.vm = rig.Boot(r.T, r.P.BootOptions(Disks))
 	if r.P.OldInstall {
 		r.Say("lay an old install on the disks (an md raid1 with an LVM volume group, a LUKS container, filesystems; an array that spans vdd), and boot the installer again")
 		if out, err := r.vm.Run(ctx, "sh", "-c", oldInstall); err != nil {
@@ -184,20 +216,9 @@ func (r *Run) array(part string) string {
 // that counts connections.
 func (r *Run) target() string { return r.vm.Image.Login + "@" + r.relay.Addr() }
 
-// args are `fleet install host`'s arguments on this profile: the
-// operator's SSH key for the installed system's root (and, where the
-// installer's root logs in with keys, the rig's), the login password
-// from $SSHPASS where there is one.
-func (r *Run) args(host string, extra ...string) []string {
-	args := append(r.fl.InstallArgs(host, r.target(), r.fl.Admin.Path, r.vm.Fingerprint()), extra...)
-	if r.vm.Image.RootKeys {
-		args = append(args, "-i", r.vm.Identity)
-	}
-	if r.P.Password != "" {
-		args = append(args, "--env-password")
-	}
-	return args
-}
+// args are `fleet install host`'s arguments on this profile (see
+// Profile.Args).
+func (r *Run) args(host string) []string { return r.P.Args(r.fl, r.vm, r.target(), host) }
 
 // refusal is an install that must be refused, by its exact error.
 type refusal struct {
@@ -435,11 +456,7 @@ func (res result) String() string {
 // profile with a password, has SSHPASS unless env sets it).
 func (r *Run) fleet(ctx context.Context, env []string, args ...string) result {
 	cmd := exec.CommandContext(ctx, r.Fleet, args...)
-	cmd.Env = slices.Clone(r.env)
-	if r.P.Password != "" {
-		cmd.Env = append(cmd.Env, "SSHPASS="+r.P.Password)
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(append(slices.Clone(r.env), r.P.Env()...), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if r.Log != nil {
