@@ -3,6 +3,7 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/fleetnix/fleet/remote"
@@ -10,10 +11,11 @@ import (
 )
 
 // TestPinKeyTypeOnAHostWithSeveralKeys: a host with an RSA and an ed25519
-// host key, as NixOS has by default. x/crypto's client prefers RSA, so a
-// pin of the ed25519 key alone is refused (the host presents its RSA
-// key); with the pinned key's type the host is asked for that key, and
-// the pin holds, for either key.
+// host key, as NixOS has by default (x/crypto's client would ask for RSA
+// first). A pin of unknown type asks in OpenSSH's order, so the ed25519
+// key (the one ssh and the host's console show) is presented and holds;
+// a pin of the RSA key holds when its type is given, and without it the
+// mismatch names the key the host presented.
 func TestPinKeyTypeOnAHostWithSeveralKeys(t *testing.T) {
 	k := sshtest.NewKey(t, "ed25519", "", "op")
 	rsaKey := sshtest.NewKey(t, "rsa", "", "host-rsa")
@@ -27,14 +29,17 @@ func TestPinKeyTypeOnAHostWithSeveralKeys(t *testing.T) {
 		}
 		return err
 	}
-	err := dial(remote.HostKeyPolicy{Pin: s.Fingerprint()})
-	if !errors.Is(err, remote.ErrHostKeyMismatch) {
-		t.Fatalf("pin of the ed25519 key without its type: want the RSA key presented and refused, got %v", err)
+	if err := dial(remote.HostKeyPolicy{Pin: s.Fingerprint()}); err != nil {
+		t.Fatalf("pin of the ed25519 key, type unknown: %v", err)
 	}
 	if err := dial(remote.HostKeyPolicy{Pin: s.Fingerprint(), PinKeyType: s.HostKey.Type()}); err != nil {
 		t.Fatalf("pin of the ed25519 key with its type: %v", err)
 	}
 	if err := dial(remote.HostKeyPolicy{Pin: rsaKey.Fingerprint(), PinKeyType: rsaKey.Public.Type()}); err != nil {
 		t.Fatalf("pin of the RSA key with its type: %v", err)
+	}
+	err := dial(remote.HostKeyPolicy{Pin: rsaKey.Fingerprint()})
+	if !errors.Is(err, remote.ErrHostKeyMismatch) || !strings.Contains(err.Error(), "host presented "+s.Fingerprint()) {
+		t.Fatalf("pin of the RSA key, type unknown: want the ed25519 key presented and refused, got %v", err)
 	}
 }

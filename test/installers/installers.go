@@ -148,7 +148,8 @@ func (r *Run) setUp() {
 	}
 }
 
-// oldInstall lays an old install on the disks: an ESP, a root and a LUKS
+// oldInstall (a shell command line, run by root's shell over the rig's
+// control channel) lays an old install on the disks: an ESP, a root and a LUKS
 // container on vda; vdb1 and vdc1 in an md raid1 holding an LVM volume
 // group with an ext4 volume; and an array of vdc2 and vdd1, which spans a
 // disk outside Host's layout.
@@ -178,7 +179,7 @@ func (r *Run) boot(ctx context.Context) error {
 	r.vm = rig.Boot(r.T, r.P.BootOptions(Disks))
 	if r.P.OldInstall {
 		r.Say("lay an old install on the disks (an md raid1 with an LVM volume group, a LUKS container, filesystems; an array that spans vdd), and boot the installer again")
-		if out, err := r.vm.Run(ctx, "sh", "-c", oldInstall); err != nil {
+		if out, err := r.vm.Run(ctx, oldInstall); err != nil {
 			return fmt.Errorf("the old install: %w: %s", err, out)
 		}
 		if err := r.vm.BootInstaller(ctx); err != nil {
@@ -251,7 +252,7 @@ func (r *Run) refusals(ctx context.Context) []refusal {
 				"hint: take it down yourself if you mean to break it up, or add that disk to the layout: destroy erases only the layout's disks\n",
 			after: func() error {
 				// The owner breaks the array up, as the hint says.
-				_, err := r.vm.Run(ctx, "sh", "-c", "mdadm --stop /dev/"+span+" && wipefs -q -a /dev/vdd1")
+				_, err := r.vm.Run(ctx, "mdadm --stop /dev/"+span+" && wipefs -q -a /dev/vdd1")
 				return err
 			},
 		}}
@@ -314,7 +315,7 @@ func (r *Run) diskSums() ([]string, error) {
 
 // install installs Host and checks the outcome (see Proof).
 func (r *Run) install(ctx context.Context) error {
-	keysBefore, err := r.vm.Run(ctx, "sh", "-c", authorizedKeys)
+	keysBefore, err := r.vm.Run(ctx, authorizedKeys)
 	if err != nil {
 		return err
 	}
@@ -365,11 +366,21 @@ func (r *Run) install(ctx context.Context) error {
 	return nil
 }
 
-// authorizedKeys prints the sha256 of every authorized_keys file root and
-// nixos have, read over the rig's control channel.
+// authorizedKeys (a shell command line for the rig's control channel)
+// prints the sha256 of every authorized_keys file root and nixos have.
 const authorizedKeys = `for f in /root/.ssh/authorized_keys /root/.ssh/authorized_keys2 /home/nixos/.ssh/authorized_keys /etc/ssh/authorized_keys.d/*; do
   [ -f "$f" ] && sha256sum "$f"
 done; true`
+
+// authorizedKeysFile: p is one of the files authorizedKeys hashes (sshd's
+// for root and nixos; not the rig's control channel's own).
+func authorizedKeysFile(p string) bool {
+	switch p {
+	case "/root/.ssh/authorized_keys", "/root/.ssh/authorized_keys2", "/home/nixos/.ssh/authorized_keys":
+		return true
+	}
+	return strings.HasPrefix(p, "/etc/ssh/authorized_keys.d/")
+}
 
 // verified checks fleet's first-boot table: an ok row for every secret
 // host declares, and no other.
@@ -423,7 +434,7 @@ func (r *Run) leftovers(ctx context.Context, keysBefore string) ([]string, error
 			switch {
 			case strings.Contains(strings.ToLower(base), "fleet"), strings.HasPrefix(p, "/tmp/ssh-"), strings.HasSuffix(p, "/.ssh/agent"):
 				problems = append(problems, "fleet left "+p+" on the installer")
-			case d.Type().IsRegular() && (strings.HasSuffix(p, "/authorized_keys") || strings.HasPrefix(p, "/etc/ssh/authorized_keys.d/")):
+			case d.Type().IsRegular() && authorizedKeysFile(p):
 				b, err := os.ReadFile(full)
 				if err != nil {
 					return err
