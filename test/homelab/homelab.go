@@ -216,6 +216,23 @@ func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
 		"--forward-key", f.Deploy.Fingerprint(), "--yes"}
 }
 
+// OperatorEnv is the environment of the operator's fleet for this
+// fleet: an ssh-agent holding the deploy key and a personal key (the
+// installer may use only the first), and a private nix store for fleet's
+// local evaluation (nix-bin as root).
+func (f *Fleet) OperatorEnv(t testenv.TB) []string {
+	agent := sshtest.StartAgent(t, f.Deploy, sshtest.NewKey(t, "ed25519", "", "operator-personal"))
+	st := nixtest.NewStore(t)
+	env := append(os.Environ(), "SSH_AUTH_SOCK="+agent.Socket)
+	for _, kv := range st.Env {
+		if strings.HasPrefix(kv, "NIX_CONFIG=") {
+			kv += "\nstore = " + st.Path
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
 // HostPublicKey is host's SSH host key as an ssh.PublicKey.
 func (f *Fleet) HostPublicKey(host string) ssh.PublicKey { return f.HostKeys[host].Public }
 

@@ -25,7 +25,6 @@ import (
 	"strings"
 
 	"github.com/fleetnix/fleet/test/homelab"
-	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/rig"
 	"github.com/fleetnix/fleet/test/sshtest"
 	"github.com/fleetnix/fleet/test/testenv"
@@ -137,15 +136,7 @@ func (r *Run) Proof(ctx context.Context) error {
 func (r *Run) setUp() {
 	r.Say("set up the example fleet (examples/homelab): keys made now, secrets encrypted by its secrets.nix, served by a private git server on the loopback")
 	r.fl = homelab.Setup(r.T)
-	agent := sshtest.StartAgent(r.T, r.fl.Deploy, sshtest.NewKey(r.T, "ed25519", "", "operator-personal"))
-	st := nixtest.NewStore(r.T)
-	r.env = append(os.Environ(), "SSH_AUTH_SOCK="+agent.Socket)
-	for _, kv := range st.Env {
-		if strings.HasPrefix(kv, "NIX_CONFIG=") {
-			kv += "\nstore = " + st.Path
-		}
-		r.env = append(r.env, kv)
-	}
+	r.env = r.fl.OperatorEnv(r.T)
 }
 
 // oldInstall (a shell command line, run by root's shell over the rig's
