@@ -590,10 +590,10 @@ func (m *dryMachine) script(args []string) (string, int) {
 			return "", 1
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "dev %s %s 0\n", args[4], m.devNum(disk))
+		fmt.Fprintf(&b, "dev\t%s\t%s\t0\t\t\t\t\t%s\n", args[4], m.devNum(disk), m.pttype[m.real(disk)])
 		for _, p := range m.parts[m.real(disk)] {
 			n := PartNode(disk, p.n)
-			fmt.Fprintf(&b, "dev %s %s 0\n", path.Base(n), m.devNum(n))
+			fmt.Fprintf(&b, "dev\t%s\t%s\t0\t\t\t\t\t\n", path.Base(n), m.devNum(n))
 		}
 		return b.String(), 0
 	case strings.Contains(s, "for d in /dev/md[0-9]*"):

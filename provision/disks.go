@@ -33,6 +33,17 @@ type Disks interface {
 	Plan(mode disko.Mode, root string) ([]string, error)
 }
 
+// DiskChecker is a Disks that checks, before anything is touched, that
+// the installer can carry out mode: its tools and their versions, the
+// keys, and the disks as they are (see disko.Preflight and
+// disko.Inspect). It returns the disks destroy would erase, each with
+// what it takes down there first (an old install's arrays, volume
+// groups, LUKS mappings), and refuses what is also built on a disk the
+// layout does not name.
+type DiskChecker interface {
+	Preflight(ctx context.Context, r remote.Runner, mode disko.Mode, root string) ([]disko.Target, error)
+}
+
 // DiskSizer is a Disks that knows the smallest disk each device's layout
 // fits on; preflight refuses smaller disks before anything is written.
 type DiskSizer interface {
@@ -62,6 +73,7 @@ type diskoLayout struct {
 	yes     bool
 	confirm func([]disko.Target) bool
 	log     *log.Logger
+	tools   *disko.Tools // what the installer has, from Preflight
 }
 
 // newDiskoLayout reads the spec's disko layout. A device override must
@@ -125,12 +137,29 @@ func (d *diskoLayout) MinSize(dev string) int64 {
 // Apply runs mode, calling step as each of its steps starts, with the
 // step's number (1-based: the step it is at), the total and its name.
 func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode disko.Mode, root string, step func(done, total int, name string)) error {
-	opt := disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices},
-		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log}
+	opt := d.options(mode, root)
 	if step != nil {
 		opt.Progress = func(done, total int, name string) { step(done+1, total, name) }
 	}
 	return disko.Apply(ctx, r, d.spec, opt)
+}
+
+// Preflight checks, without changing anything, that the installer has
+// the tools mode needs (at the versions it needs), that every LUKS
+// device has its key, and the disks as they are (disko.Inspect); the
+// tools it found serve Apply.
+func (d *diskoLayout) Preflight(ctx context.Context, r remote.Runner, mode disko.Mode, root string) ([]disko.Target, error) {
+	tools, err := disko.Preflight(ctx, r, d.spec, d.options(mode, root))
+	if err != nil {
+		return nil, err
+	}
+	d.tools = tools
+	return disko.Inspect(ctx, r, d.spec, d.options(mode, root))
+}
+
+func (d *diskoLayout) options(mode disko.Mode, root string) disko.ApplyOptions {
+	return disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices},
+		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log, Tools: d.tools}
 }
 
 func (d *diskoLayout) Plan(mode disko.Mode, root string) ([]string, error) {

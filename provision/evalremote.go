@@ -18,7 +18,7 @@ const evalDir = recordDir + "/eval"
 // without a local Nix: the flake's source (as staging would send it) goes
 // to the installer's RAM; the secrets input is fetched through the scoped
 // agent as preflight always does, and laid out at the locked rev next to
-// it; one nix eval there, with the secrets input overridden by that copy,
+// it (an installer without git gets the tree from this machine instead); one nix eval there, with the secrets input overridden by that copy,
 // gives the spec. Then what depends on the spec is derived (see
 // completeSpec) before anything is changed. The copies are
 // removed whatever happens; nothing touches the disks.
@@ -53,7 +53,17 @@ func (in *job) evalOnInstaller(ctx context.Context) (err error) {
 		return err
 	}
 	var nixArgs []string
-	if ok && in.o.SecretsFetch == FetchInstaller {
+	if ok && in.fetchLocal {
+		// No git there: the tree at the locked rev, from this machine.
+		dir, err := in.localSecrets(ctx, sin)
+		if err != nil {
+			return err
+		}
+		if err := remote.UploadTree(ctx, in.c, dir, evalDir+"/secrets", remote.TreeOptions{}); err != nil {
+			return fmt.Errorf("send the secrets input to the installer for evaluation: %w", err)
+		}
+		nixArgs = []string{"--override-input", sin.Name, "path:" + evalDir + "/secrets"}
+	} else if ok {
 		in.evaluating = true
 		err := in.fetchSecrets(ctx)
 		in.evaluating = false

@@ -159,7 +159,7 @@ in {
   secretsMountPoint = toString (age.secretsMountPoint or "/run/agenix.d");
   agenixRekey = rekey;
   identityPaths = map toString (get [ "age" "identityPaths" ] [ ]);
-  hostKeys = map (k: toString k.path) (get [ "services" "openssh" "hostKeys" ] [ ]);
+  hostKeys = map (k: { path = toString k.path; type = k.type or ""; }) (get [ "services" "openssh" "hostKeys" ] [ ]);
   secretsInput = "";
 }`
 

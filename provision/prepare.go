@@ -75,14 +75,15 @@ func (in *job) completeSpec(ctx context.Context) error {
 	return nil
 }
 
-// openAgent opens the scoped agent when the installer will fetch the
-// secrets over SSH: before anything is dialed, so a missing key or agent
+// openAgent opens the scoped agent when the installer may fetch the
+// secrets over SSH (preflight closes it unused when the installer has no
+// git: see decideFetch): before anything is dialed, so a missing key or agent
 // is said first. Its allowlist is the --forward-key keys, else the
 // IdentityFile that ssh_config gives the secrets server; with neither,
 // nothing would be forwarded and the install is refused.
 func (in *job) openAgent() error {
 	o := &in.o
-	if o.SecretsFetch != FetchInstaller || !in.needsFetch() {
+	if o.SecretsFetch == FetchLocal || !in.needsFetch() {
 		return nil
 	}
 	url := in.secretsURL()

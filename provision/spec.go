@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,7 +38,9 @@ var ErrAgenixRekey = errors.New("agenix-rekey is not supported")
 //	    }
 //	  },
 //	  "identityPaths": ["/etc/ssh/ssh_host_ed25519_key"],   // age.identityPaths
-//	  "hostKeys": ["/etc/ssh/ssh_host_ed25519_key"],        // services.openssh.hostKeys paths
+//	  "hostKeys": [                        // services.openssh.hostKeys
+//	    { "path": "/etc/ssh/ssh_host_ed25519_key", "type": "ed25519" }
+//	  ],
 //	  "secretsInput": "secrets",           // the input holding the .age files ("self": the flake)
 //	  "secretsDir": "/run/agenix",         // age.secretsDir
 //	  "secretsMountPoint": "/run/agenix.d" // age.secretsMountPoint
@@ -53,7 +56,7 @@ type Spec struct {
 	Disko         json.RawMessage   `json:"disko,omitempty"`
 	Secrets       map[string]Secret `json:"secrets"`
 	IdentityPaths []string          `json:"identityPaths"`
-	HostKeys      []string          `json:"hostKeys"`
+	HostKeys      []HostKey         `json:"hostKeys"`
 	// SecretsInput is the flake input the .age files come from, SelfInput
 	// when they are all in the flake itself. Once resolved, every secret
 	// that is not in the flake is in this input.
@@ -123,10 +126,10 @@ func (s *Spec) Normalize() {
 		s.SecretsMountPoint = DefaultSecretsMountPoint
 	}
 	if len(s.HostKeys) == 0 {
-		s.HostKeys = []string{"/etc/ssh/ssh_host_ed25519_key"}
+		s.HostKeys = slices.Clone(defaultHostKeys)
 	}
 	if len(s.IdentityPaths) == 0 {
-		s.IdentityPaths = append([]string{}, s.HostKeys...)
+		s.IdentityPaths = agenixIdentityPaths(s.HostKeys)
 	}
 	for n, sec := range s.Secrets {
 		if sec.Name == "" {
@@ -206,17 +209,12 @@ func (s *Spec) Validate() error {
 			return bad("secrets.%s.name %q: want a plain file name", n, sec.Name)
 		}
 	}
-	for _, f := range []struct {
-		name  string
-		paths []string
-	}{{"identityPaths", s.IdentityPaths}, {"hostKeys", s.HostKeys}} {
-		for i, p := range f.paths {
-			if !cleanAbs(p) || p == "/" {
-				return bad("%s[%d] %q: want a clean absolute path (no . or .. elements)", f.name, i, p)
-			}
+	for i, p := range s.IdentityPaths {
+		if !cleanAbs(p) || p == "/" {
+			return bad("identityPaths[%d] %q: want a clean absolute path (no . or .. elements)", i, p)
 		}
 	}
-	return nil
+	return validateHostKeys(s.HostKeys)
 }
 
 // LoadSpec reads a --host-spec JSON file.

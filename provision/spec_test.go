@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -70,7 +71,7 @@ func TestEvalSpecWithNix(t *testing.T) {
 	if s.Name != "nas" || s.System != "aarch64-linux" || s.HostName != "nas-1" || s.SecretsInput != "secrets" || s.SecretsDir != "/run/agenix" || s.SecretsMountPoint != "/run/agenix.d" {
 		t.Fatalf("spec: %+v", s)
 	}
-	if !reflect.DeepEqual(s.IdentityPaths, []string{"/etc/ssh/ssh_host_ed25519_key", "/persist/age.key"}) || !reflect.DeepEqual(s.HostKeys, []string{"/etc/ssh/ssh_host_ed25519_key"}) {
+	if !reflect.DeepEqual(s.IdentityPaths, []string{"/etc/ssh/ssh_host_ed25519_key", "/persist/age.key"}) || !reflect.DeepEqual(s.HostKeys, []HostKey{{Path: "/etc/ssh/ssh_host_ed25519_key", Type: "ed25519"}}) {
 		t.Fatalf("keys: %v %v", s.IdentityPaths, s.HostKeys)
 	}
 	if d := string(s.Disko); !strings.Contains(d, `"_index":0`) || strings.Contains(d, "_create") || strings.Contains(d, "_meta") {
@@ -95,7 +96,9 @@ func TestLoadSpecErrors(t *testing.T) {
 		"idpath":  {`{"name":"nas","system":"x86_64-linux","identityPaths":["age.key"]}`, `identityPaths[0] "age.key": want a clean absolute path (no . or .. elements)`},
 		// Paths that climb out of the new root, and names joined into paths (#14 item 6).
 		"idclimb":  {`{"name":"nas","system":"x86_64-linux","identityPaths":["/etc/ssh/k","/../../tmp/x"]}`, `identityPaths[1] "/../../tmp/x": want a clean absolute path (no . or .. elements)`},
-		"hostkey":  {`{"name":"nas","system":"x86_64-linux","identityPaths":["/k"],"hostKeys":["/etc/ssh/./k"]}`, `hostKeys[0] "/etc/ssh/./k": want a clean absolute path (no . or .. elements)`},
+		"hostkey":  {`{"name":"nas","system":"x86_64-linux","identityPaths":["/k"],"hostKeys":["/etc/ssh/./k"]}`, `hostKeys[0].path "/etc/ssh/./k": want a clean absolute path (no . or .. elements)`},
+		"hosttype": {`{"name":"nas","system":"x86_64-linux","hostKeys":[{"path":"/etc/ssh/k","type":"ed448"}]}`, `hostKeys[0].type "ed448": want one of rsa, ed25519, ecdsa, dsa`},
+		"hostkeyx": {`{"name":"nas","system":"x86_64-linux","hostKeys":[{"path":"/etc/ssh/k","bits":4096}]}`, `json: unknown field "bits"`},
 		"idroot":   {`{"name":"nas","system":"x86_64-linux","identityPaths":["/"]}`, `identityPaths[0] "/": want a clean absolute path (no . or .. elements)`},
 		"pathdots": {`{"name":"nas","system":"x86_64-linux","secrets":{"a":{"file":"a.age","path":"/run/agenix/../../etc/a"}}}`, `secrets.a.path "/run/agenix/../../etc/a": want a clean absolute path`},
 		"fileup":   {`{"name":"nas","system":"x86_64-linux","secrets":{"a":{"file":"hosts/../../a.age"}}}`, `secrets.a.file "hosts/../../a.age": want a path inside the flake or one of its inputs`},
@@ -129,7 +132,34 @@ func TestLoadSpecErrors(t *testing.T) {
 	if b := s.Secrets["b"]; b.Path != "/run/secrets/bee" || s.SecretsMountPoint != "/run/agenix.d" {
 		t.Fatalf("defaults: %+v, mount point %s", b, s.SecretsMountPoint)
 	}
-	if !reflect.DeepEqual(s.IdentityPaths, []string{"/etc/ssh/ssh_host_ed25519_key"}) || s.HostName != "nas" {
+	// NixOS's default host keys, RSA first, and agenix's default
+	// identityPaths from them, in the same order.
+	if !reflect.DeepEqual(s.HostKeys, []HostKey{{"/etc/ssh/ssh_host_rsa_key", "rsa"}, {"/etc/ssh/ssh_host_ed25519_key", "ed25519"}}) ||
+		!reflect.DeepEqual(s.IdentityPaths, []string{"/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ed25519_key"}) || s.HostName != "nas" {
 		t.Fatalf("defaults: %+v", s)
+	}
+}
+
+// TestSpecHostKeyForms reads hostKeys as objects (what fleet spec --json
+// prints) and as bare paths (the earlier form), whose type is then read
+// from ssh-keygen's file name; agenix's default identityPaths keep only
+// the rsa and ed25519 keys, in order.
+func TestSpecHostKeyForms(t *testing.T) {
+	s, err := parseSpec([]byte(`{"name":"nas","system":"x86_64-linux","hostKeys":[
+  "/etc/ssh/ssh_host_ecdsa_key", {"path":"/persist/ssh/host_ed","type":"ed25519"}, "/persist/ssh/custom", "/etc/ssh/ssh_host_rsa_key"]}`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []HostKey{{"/etc/ssh/ssh_host_ecdsa_key", "ecdsa"}, {"/persist/ssh/host_ed", "ed25519"}, {"/persist/ssh/custom", ""}, {"/etc/ssh/ssh_host_rsa_key", "rsa"}}
+	if !reflect.DeepEqual(s.HostKeys, want) {
+		t.Fatalf("hostKeys: %+v", s.HostKeys)
+	}
+	if !reflect.DeepEqual(s.IdentityPaths, []string{"/persist/ssh/host_ed", "/etc/ssh/ssh_host_rsa_key"}) {
+		t.Fatalf("identityPaths: %v", s.IdentityPaths)
+	}
+	b, _ := json.Marshal(s)
+	again, err := parseSpec(b, "round trip")
+	if err != nil || !reflect.DeepEqual(again.HostKeys, want) {
+		t.Fatalf("round trip: %+v, %v", again, err)
 	}
 }

@@ -176,7 +176,9 @@ func (a *app) confirmDisks() func(disks []disko.Target) bool {
 }
 
 // confirmPrompt lists each disk to be erased with its path and the node
-// it resolves to, then asks for their names.
+// it resolves to, and what destroy takes down on it first (an old
+// install's arrays, volume groups, LUKS mappings and signatures), then
+// asks for their names.
 func confirmPrompt(disks []disko.Target) string {
 	var b strings.Builder
 	b.WriteString("This erases every byte on:\n")
@@ -189,6 +191,9 @@ func confirmPrompt(disks []disko.Target) string {
 			fmt.Fprintf(&b, ", %.1f GB", float64(d.Size)/1e9)
 		}
 		b.WriteString("\n")
+		for _, w := range d.TakeDown {
+			fmt.Fprintf(&b, "        first: %s\n", remote.Escape(w))
+		}
 	}
 	fmt.Fprintf(&b, "Type the disk names (%s) to continue: ", strings.Join(targetNames(disks), " "))
 	return b.String()

@@ -140,7 +140,7 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.BoolVar(&o.Force, "force", false, "install even if the target is not a NixOS installer")
 	f.BoolVar(&o.NoReboot, "no-reboot", false, "stop before the reboot (and the first-boot check)")
 	f.StringVar(&o.Root, "root", "/mnt", "where the new system is mounted on the installer")
-	f.StringVar(&o.SecretsFetch, "secrets-fetch", provision.FetchInstaller, "who fetches the secrets input: installer (through the scoped agent) or local")
+	f.StringVar(&o.SecretsFetch, "secrets-fetch", provision.FetchAuto, "who fetches the secrets input: installer (through the scoped agent), local (this machine, streamed in; no agent forwarded), or auto: the installer when it has git")
 	o.Forward.AddFlags(f)
 	f.StringArrayVar(&devices, "device", nil, "use PATH for the layout's disk NAME (NAME=PATH, repeatable)")
 	f.StringArrayVar(&diskKeys, "disk-key", nil, "LUKS key for NAME from local FILE, given to cryptsetup on stdin (NAME=FILE, repeatable)")
@@ -149,7 +149,8 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.StringArrayVar(&chowns, "chown", nil, "own PATH under the extra files, recursively: PATH=UID:GID (repeatable; nixos-anywhere's --chown PATH OWNER too)")
 	f.IntVarP(&sshPort, "ssh-port", "p", 0, "the SSH port, when --target gives none (nixos-anywhere's -p)")
 	f.StringArrayVar(&o.NixOptions, "option", nil, "nix setting for nixos-install (NAME=VALUE, repeatable; passed in NIX_CONFIG and redacted from logs)")
-	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
+	f.StringVar(&o.VerifyUser, "verify-user", "root", "who fleet logs in as on the installed system after the reboot, with your keys (the host's configuration must authorize one: users.users.root.openssh.authorizedKeys.keys); the installer's login password is not offered there")
+	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host, one of its age.identityPaths (default: the host key path of the key's own type; for an age identity, an identity path that is no host key's)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	f.StringVar(&o.EvalOn, "eval-on", provision.EvalLocal, "where the flake is evaluated into the host spec: local (needs nix here) or installer")
 	return cmd
@@ -169,8 +170,18 @@ func printSummary(w io.Writer, s *provision.Summary) {
 	if s.Forwarding != "" {
 		fmt.Fprintf(w, "forwarded agent: %s\n", s.Forwarding)
 	}
+	if s.SecretsFetch == provision.FetchLocal {
+		why := ""
+		if s.SecretsFetchWhy != "" {
+			why = ": " + s.SecretsFetchWhy
+		}
+		fmt.Fprintf(w, "secrets input: fetched on this machine and streamed to the installer%s\n", why)
+	}
 	if s.HostKey != "" {
 		fmt.Fprintf(w, "installed host key: %s\n", s.HostKey)
+	}
+	if s.InstalledLogin != "" {
+		fmt.Fprintf(w, "installed system reached as: %s\n", s.InstalledLogin)
 	}
 	if s.Verify != nil {
 		fmt.Fprintln(w)

@@ -86,7 +86,7 @@ of the flake's nixosConfigurations.HOST.config. The JSON form is the --host-spec
                  "path": "/run/agenix/smb-credentials",
                  "mode": "0400", "owner": "root", "group": "root", "symlink": true } },
     "identityPaths": ["/etc/ssh/ssh_host_ed25519_key"],
-    "hostKeys": ["/etc/ssh/ssh_host_ed25519_key"],
+    "hostKeys": [{ "path": "/etc/ssh/ssh_host_ed25519_key", "type": "ed25519" }],
     "secretsInput": "secrets",
     "secretsDir": "/run/agenix", "secretsMountPoint": "/run/agenix.d"
   }
@@ -97,8 +97,10 @@ follows from its narHash in flake.lock, and a path in the flake's own store path
 a file of the flake (--secrets-input NAME says it instead). In a spec file, a path is
 relative to its "input" (default: "secretsInput", else "secrets"). Defaults follow
 agenix: secretsDir /run/agenix, secretsMountPoint /run/agenix.d, path
-SECRETSDIR/NAME, mode 0400, owner and group 0, symlink true, identityPaths the host
-keys. Hosts that use agenix-rekey (age.rekey) are refused.`,
+SECRETSDIR/NAME, mode 0400, owner and group 0, symlink true, identityPaths the rsa
+and ed25519 host keys; hostKeys follow NixOS (RSA, then ed25519). A hostKeys entry
+may be a bare path, its type then read from the name (ssh_host_TYPE_key). Hosts that
+use agenix-rekey (age.rekey) are refused.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := sf.source(args)
@@ -130,7 +132,11 @@ func printSpec(w io.Writer, s *provision.Spec) {
 	fmt.Fprintf(tw, "secrets input\t%s\n", inputName(s.SecretsInput))
 	fmt.Fprintf(tw, "secrets dir\t%s (generations in %s)\n", s.SecretsDir, s.SecretsMountPoint)
 	fmt.Fprintf(tw, "identity paths\t%s\n", strings.Join(s.IdentityPaths, ", "))
-	fmt.Fprintf(tw, "host keys\t%s\n", strings.Join(s.HostKeys, ", "))
+	var keys []string
+	for _, k := range s.HostKeys {
+		keys = append(keys, k.Path+" ("+dash(k.Type)+")")
+	}
+	fmt.Fprintf(tw, "host keys\t%s\n", strings.Join(keys, ", "))
 	disko := "none"
 	if len(s.Disko) > 2 {
 		disko = "declared"

@@ -77,6 +77,10 @@ type Fleet struct {
 	Deploy sshtest.Key
 	// Operator is the operator's age identity file (AGE-SECRET-KEY-1...).
 	Operator string
+	// Admin is the operator's SSH key, which the hosts' configuration
+	// authorizes for root (hosts/admins.nix): how fleet logs in to an
+	// installed host.
+	Admin sshtest.Key
 	// HostKeys are each host's SSH host key, which is also its age identity.
 	HostKeys map[string]sshtest.Key
 	// Plain is each secret's plaintext (file name without .age -> value).
@@ -100,6 +104,10 @@ func Setup(t testenv.TB) *Fleet {
 
 	// Keys, made on the spot.
 	f.Deploy = sshtest.NewKey(t, "ed25519", "", "deploy@homelab")
+	f.Admin = sshtest.NewKey(t, "ed25519", "", "admin@homelab")
+	if err := os.WriteFile(filepath.Join(f.Dir, "hosts", "admins.nix"), []byte(fmt.Sprintf("[ %q ]\n", strings.TrimSpace(f.Admin.Line))), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	op, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -249,10 +257,10 @@ var Declared = map[string]map[string]string{
 }
 
 // PrivateKeys are the bytes of every private key the example made: the
-// deploy key, the operator's age identity and each host key. None may be
+// deploy key, the operator's age identity and SSH key, and each host key. None may be
 // found on an installer after an install.
 func (f *Fleet) PrivateKeys() ([][]byte, error) {
-	paths := []string{f.Deploy.Path, f.Operator}
+	paths := []string{f.Deploy.Path, f.Operator, f.Admin.Path}
 	for _, h := range Hosts {
 		paths = append(paths, f.HostKeys[h].Path)
 	}
@@ -281,6 +289,23 @@ func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
 		args = append(args, "--secrets-dir", d)
 	}
 	return args
+}
+
+// OperatorEnv is the environment of the operator's fleet for this
+// fleet: an ssh-agent holding the deploy key and a personal key (the
+// installer may use only the first), and a private nix store for fleet's
+// local evaluation (nix-bin as root).
+func (f *Fleet) OperatorEnv(t testenv.TB) []string {
+	agent := sshtest.StartAgent(t, f.Deploy, sshtest.NewKey(t, "ed25519", "", "operator-personal"))
+	st := nixtest.NewStore(t)
+	env := append(os.Environ(), "SSH_AUTH_SOCK="+agent.Socket)
+	for _, kv := range st.Env {
+		if strings.HasPrefix(kv, "NIX_CONFIG=") {
+			kv += "\nstore = " + st.Path
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 // HostPublicKey is host's SSH host key as an ssh.PublicKey.
