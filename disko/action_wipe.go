@@ -7,10 +7,11 @@ import (
 )
 
 // Wipe erases a disk for destroy, as disko's disk-deactivate does: it
-// takes down what is built on the disk (md arrays stopped, dm devices —
-// LUKS mappings, LVs — removed; the deepest first), then erases every
-// signature on its partitions and on the disk (wipefs). A disk with
-// destroy = false has no Wipe step.
+// takes down what is built on the disk (ZFS pools destroyed and their
+// labels cleared, md arrays stopped, dm devices — LUKS mappings, LVs —
+// removed; the deepest first), then erases every signature on its
+// partitions and on the disk (wipefs). A disk with destroy = false has no
+// Wipe step.
 type Wipe struct{ always }
 
 func (*Wipe) Kind() string { return "wipe" }
@@ -18,6 +19,9 @@ func (*Wipe) Kind() string { return "wipe" }
 func (*Wipe) act(ctx context.Context, a *applier, st *Step) error {
 	tree, err := a.tree(ctx, st.Device)
 	if err != nil {
+		return err
+	}
+	if err := a.zfsTeardown(ctx, st, tree); err != nil {
 		return err
 	}
 	sort.SliceStable(tree, func(i, j int) bool { return tree[i].depth > tree[j].depth })

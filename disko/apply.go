@@ -25,7 +25,11 @@ type ApplyOptions struct {
 	// Progress, when set, is called as each step starts: done steps of
 	// total so far, and the step ("format mkfs disk.main...").
 	Progress func(done, total int, step string)
-	Keys     map[string][]byte // luks name -> key bytes (from --disk-key)
+	Keys     map[string][]byte // luks name or zfs encryption root -> key bytes (from --disk-key)
+	// HostName is the host the layout is for (networking.hostName): a
+	// pool it imported last and did not export (a reinstall) may be
+	// imported; one another host imported is refused as in use there.
+	HostName string
 	// Tools are the installer's programs and versions, when the caller
 	// has asked already (QueryTools); nil: Apply asks, in one round trip.
 	Tools *Tools
@@ -68,6 +72,11 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 		if _, ok := st.Action.(*Umount); ok {
 			a.ownMounts[st.Mountpoint] = true
 		}
+	}
+	// ZFS pools first: a foreign pool on a disk is the most telling reason
+	// to stop, before any other mismatch the disk shows.
+	if err := a.checkPools(ctx, s, steps); err != nil {
+		return err
 	}
 	// Which disks get written to? destroy: those it erases, and the
 	// others where something must be created; format: those where
