@@ -39,7 +39,7 @@ type DiskSizer interface {
 // DiskOptions say how a host's disko layout meets the machine's disks.
 type DiskOptions struct {
 	Devices  map[string]string // the layout's disk NAME -> device PATH (--device)
-	KeyFiles map[string]string // LUKS device NAME -> local key FILE (--disk-key)
+	KeyFiles map[string]string // LUKS device or ZFS encryption root NAME -> local key FILE (--disk-key)
 	Yes      bool              // erase the layout's disks without asking
 	// Confirm asks the operator to allow erasing the disks, each with its
 	// name and device path; nil means no terminal: erasing then needs Yes.
@@ -50,6 +50,7 @@ type DiskOptions struct {
 // overrides and LUKS keys: the disko package behind Disks.
 type diskoLayout struct {
 	spec    *disko.Spec
+	host    string // the host's networking.hostName: a pool it imported last may be imported
 	devices map[string]string
 	keys    map[string][]byte
 	yes     bool
@@ -74,7 +75,7 @@ func newDiskoLayout(spec *Spec, o DiskOptions, l *log.Logger) (*diskoLayout, err
 			return nil, fmt.Errorf("--disk-key %s: %w", name, err)
 		}
 	}
-	return &diskoLayout{spec: s, devices: o.Devices, keys: keys, yes: o.Yes, confirm: o.Confirm, log: l}, nil
+	return &diskoLayout{spec: s, host: spec.HostName, devices: o.Devices, keys: keys, yes: o.Yes, confirm: o.Confirm, log: l}, nil
 }
 
 func (d *diskoLayout) Devices() []string {
@@ -107,7 +108,7 @@ func (d *diskoLayout) MinSize(dev string) int64 {
 // step's number (1-based: the step it is at), the total and its name.
 func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode disko.Mode, root string, step func(done, total int, name string)) error {
 	opt := disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices},
-		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log}
+		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, HostName: d.host, Log: d.log}
 	if step != nil {
 		opt.Progress = func(done, total int, name string) { step(done+1, total, name) }
 	}

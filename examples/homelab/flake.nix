@@ -20,6 +20,7 @@
       nas.config = import ./hosts/nas.nix { inherit secrets; };
       router.config = import ./hosts/router.nix { inherit secrets; };
       vault.config = import ./hosts/vault.nix { inherit secrets; };
+      tank.config = import ./hosts/tank.nix { inherit secrets; };
     };
   };
 }

@@ -33,7 +33,7 @@ import (
 )
 
 // Hosts are the example's hosts.
-var Hosts = []string{"nas", "router", "vault"}
+var Hosts = []string{"nas", "router", "vault", "tank"}
 
 // placeholderURL is the secrets input's URL in the committed flake.nix.
 const placeholderURL = "git+ssh://git@secrets.homelab.invalid/secrets.git"
@@ -175,6 +175,7 @@ var Declared = map[string]map[string]string{
 	},
 	"router": {"protonvpn-wireguard": "/etc/wireguard/wg0.conf", "datadog-api-key": "/run/agenix/datadog-api-key"},
 	"vault":  {"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key"},
+	"tank":   {"tank-key": "/run/agenix/tank-key", "restic-password": "/run/agenix/restic-password"},
 }
 
 // HostPublicKey is host's SSH host key as an ssh.PublicKey.
@@ -205,6 +206,8 @@ func demoValue(name string) string {
 		return "username=nas\npassword=" + r + "\n"
 	case "protonvpn-wireguard":
 		return "[Interface]\nPrivateKey = demo" + r + "=\nAddress = 10.2.0.2/32\n"
+	case "tank-key": // a zfs passphrase: one line, 8 to 512 bytes
+		return "demo-tank-key-" + r + "\n"
 	}
 	return "demo-" + name + "-" + r
 }

@@ -13,4 +13,7 @@ in
   "datadog-app-key.age".publicKeys = operator ++ [ keys.nas ];
   "smb-credentials.age".publicKeys = operator ++ [ keys.nas ];
   "protonvpn-wireguard.age".publicKeys = operator ++ [ keys.nas keys.router ];
+  # tank's encrypted dataset's passphrase, and its backup password.
+  "tank-key.age".publicKeys = operator ++ [ keys.tank ];
+  "restic-password.age".publicKeys = operator ++ [ keys.tank ];
 }
