@@ -100,7 +100,7 @@ func parseLabels(out string) ([]zfsLabel, uint64, error) {
 				}
 			case "ID_FS_LABEL_ENC":
 				if cur != nil {
-					cur.pool = unescapeUdev(v)
+					cur.pool = unescapeLsblk(v) // blkid escapes as lsblk does
 				}
 			case "ID_FS_UUID":
 				if cur != nil {
@@ -134,22 +134,6 @@ func parseLabels(out string) ([]zfsLabel, uint64, error) {
 		}
 	}
 	return labels, hostid, nil
-}
-
-// unescapeUdev decodes blkid's \xNN escapes (ID_FS_LABEL_ENC).
-func unescapeUdev(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
-			if n, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // poolImported reports whether a pool of that name is imported here.

@@ -77,6 +77,18 @@ func writes(cmds []string) []string {
 	return out
 }
 
+// refusedUnchanged checks that err is the refusal want (and sentinel),
+// and that m ran nothing that changes anything (besides allowed).
+func refusedUnchanged(t *testing.T, m *dryMachine, err error, want string, sentinel error, allowed ...string) {
+	t.Helper()
+	if err == nil || err.Error() != want || !errors.Is(err, sentinel) || !errors.Is(err, ErrRefused) {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+	if w := writes(m.cmds); !slices.Equal(w, allowed) {
+		t.Errorf("changed something: %q", w)
+	}
+}
+
 // TestZfsInstall: the install's modes on a dry machine: the pool made
 // with its key on stdin and keylocation set after, exported by unmount,
 // imported (never created) by mount with the key loaded from stdin.
@@ -145,12 +157,8 @@ func TestZfsKeepPool(t *testing.T) {
 		m.cmds = nil
 		err := apply(m, s, ModeDestroyFormatMount, map[string][]byte{"tank/secret": []byte("not the passphrase\n")}, "nas")
 		want := "zpool.tank.datasets.secret: the key given for tank/secret does not open it (zfs load-key: Key load error: Incorrect key provided for 'tank/secret'.): wrong key: no changes made\nhint: pass the dataset's key: --disk-key tank/secret=FILE"
-		if err == nil || err.Error() != want || !errors.Is(err, ErrWrongKey) || !errors.Is(err, ErrRefused) {
-			t.Fatalf("got %v\nwant %s", err, want)
-		}
-		if w := writes(m.cmds); !slices.Equal(w, []string{"zpool export tank"}) {
-			t.Errorf("changed something: %q", w)
-		}
+		// The only change: the read-only import that tested the key, exported.
+		refusedUnchanged(t, m, err, want, ErrWrongKey, "zpool export tank")
 		if !slices.Contains(m.cmds, "zpool import -N -f -o readonly=on -R /mnt "+guid) {
 			t.Errorf("the key was not tested on a read-only import:\n%s", strings.Join(m.cmds, "\n"))
 		}
@@ -180,12 +188,7 @@ func TestZfsKeepPool(t *testing.T) {
 		m.cmds = nil
 		err := apply(m, s, ModeDestroyFormatMount, nasKey, "nas")
 		want := "zpool.tank: pool tank is on disks this run keeps (data1) and disks it erases (data2): existing layout does not match: no changes made\nhint: keep all of the pool's disks, or none"
-		if err == nil || err.Error() != want || !errors.Is(err, ErrRefused) {
-			t.Fatalf("got %v\nwant %s", err, want)
-		}
-		if w := writes(m.cmds); len(w) > 0 {
-			t.Errorf("changed something: %q", w)
-		}
+		refusedUnchanged(t, m, err, want, ErrMismatch)
 	})
 
 	t.Run("not there", func(t *testing.T) {
@@ -204,12 +207,7 @@ func TestZfsKeepPool(t *testing.T) {
 		m.cmds = nil
 		err := apply(m, s, ModeDestroyFormatMount, nasKey, "nas")
 		want := "zpool.tank: pool tank is not on its disks (data1, data2), which this run keeps: existing layout does not match: no changes made\nhint: a kept pool is imported, never created: check the --device paths, or let the run erase those disks"
-		if err == nil || err.Error() != want || !errors.Is(err, ErrRefused) {
-			t.Fatalf("got %v\nwant %s", err, want)
-		}
-		if w := writes(m.cmds); len(w) > 0 {
-			t.Errorf("changed something: %q", w)
-		}
+		refusedUnchanged(t, m, err, want, ErrMismatch)
 	})
 }
 
@@ -225,12 +223,7 @@ func TestZfsForeignPool(t *testing.T) {
 		m.addForeignPool("intruder", "/dev/vdc", poolExported, 0x1badcafe, "backup")
 		err := apply(m, s, mode, nasKey, "nas")
 		want := "disk /dev/vdc: vdc holds zfs pool \"intruder\" (guid 1001), which the layout does not have: zfs pool not in the layout: no changes made\nhint: if this is the wrong disk, point the layout at another with --device; if that pool's data is not wanted, clear it on the installer first: zpool labelclear -f /dev/vdc"
-		if err == nil || err.Error() != want || !errors.Is(err, ErrForeignPool) || !errors.Is(err, ErrRefused) {
-			t.Fatalf("%s: got %v\nwant %s", mode, err, want)
-		}
-		if w := writes(m.cmds); len(w) > 0 {
-			t.Errorf("%s: changed something: %q", mode, w)
-		}
+		refusedUnchanged(t, m, err, want, ErrForeignPool)
 	}
 
 	s := nasSpec(t)
@@ -238,12 +231,7 @@ func TestZfsForeignPool(t *testing.T) {
 	m.addForeignPool("tank", "/dev/vdb", poolActive, 0x1badcafe, "oldnas")
 	err := apply(m, s, ModeDestroyFormatMount, nasKey, "nas")
 	want := "zfs pool \"tank\" on vdb was imported by host \"oldnas\" (hostid 1badcafe) and not exported: it may be in use there: zfs pool in use elsewhere: no changes made\nhint: export it on that host (zpool export tank); if that host is gone for good, import and export it here: zpool import -f -N 1001 && zpool export tank"
-	if err == nil || err.Error() != want || !errors.Is(err, ErrPoolInUse) {
-		t.Fatalf("got %v\nwant %s", err, want)
-	}
-	if w := writes(m.cmds); len(w) > 0 {
-		t.Errorf("changed something: %q", w)
-	}
+	refusedUnchanged(t, m, err, want, ErrPoolInUse)
 	// The same pool, last imported by the host being reinstalled: destroy
 	// takes it down and clears its label before making the new one.
 	m.cmds = nil
@@ -266,12 +254,7 @@ func TestZfsKeyChecks(t *testing.T) {
 	} {
 		m := nasMachine(s)
 		err := apply(m, s, ModeDestroyFormatMount, map[string][]byte{"tank/secret": []byte(c.key)}, "nas")
-		if err == nil || err.Error() != c.want || !errors.Is(err, ErrRefused) {
-			t.Errorf("key %q: got %v\nwant %s", c.key, err, c.want)
-		}
-		if w := writes(m.cmds); len(w) > 0 {
-			t.Errorf("changed something: %q", w)
-		}
+		refusedUnchanged(t, m, err, c.want, ErrRefused)
 	}
 }
 
