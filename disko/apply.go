@@ -48,8 +48,10 @@ type applier struct {
 	// mdDevs maps the plan's /dev/md/NAME paths (and their partitions')
 	// to the array and partition number, for when udev made no link.
 	mdDevs map[string]mdDev
-	// disks are the layout's disks' kernel nodes, for the state report.
-	disks []string
+	// disks are the layout's disks' kernel nodes, for the state report;
+	// diskNames, each one's name in the layout.
+	disks     []string
+	diskNames map[string]string
 }
 
 type mdDev struct {
@@ -160,12 +162,17 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 // Preflight does, without changing anything, all of Apply's checks that
 // need no look at the disks' contents: the mode, the --device map, every
 // disk present and a block device, the plan, the installer's tools and
-// their versions, and the keys. It returns the tools, to pass to Apply
-// ([ApplyOptions.Tools]) so it does not ask again. An install calls it
-// in its preflight, before anything is staged.
+// their versions, and the keys; and the ZFS pool checks, which read the
+// disks' labels (a foreign pool, one in use elsewhere, a kept pool and its
+// keys, tested on a read-only import exported again). It returns the
+// tools, to pass to Apply ([ApplyOptions.Tools]) so it does not ask
+// again. An install calls it in its preflight, before anything is staged.
 func Preflight(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*Tools, error) {
-	a, _, _, err := prepare(ctx, r, s, opt)
+	a, steps, _, err := prepare(ctx, r, s, opt)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.checkPools(ctx, s, steps); err != nil {
 		return nil, err
 	}
 	return a.opt.Tools, nil
@@ -180,7 +187,7 @@ func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*
 	if err := opt.Mode.Validate(); err != nil {
 		return nil, nil, nil, refused(fmt.Errorf("mode %s: %w", opt.Mode, err))
 	}
-	a := &applier{r: r, opt: opt, log: opt.Log, keep: map[string]bool{}, mdDevs: map[string]mdDev{}}
+	a := &applier{r: r, opt: opt, log: opt.Log, keep: map[string]bool{}, mdDevs: map[string]mdDev{}, diskNames: map[string]string{}}
 	if a.log == nil {
 		a.log = log.New(nil)
 		a.log.SetLevel(log.FatalLevel + 1)
@@ -203,6 +210,7 @@ func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*
 		}
 		devs[d.Name] = real
 		a.disks = append(a.disks, real)
+		a.diskNames[real] = d.Name
 		if !d.Destroy {
 			a.keep[d.Name] = true
 		}

@@ -62,8 +62,9 @@ func (m *dryMachine) addForeignPool(name, dev string, state int, hostid uint64, 
 func (m *dryMachine) zfsLabels(names []string) string {
 	m.zfs.init()
 	var b strings.Builder
+	var under string
 	show := func(dev string) {
-		fmt.Fprintf(&b, "dev %s\n", path.Base(dev))
+		fmt.Fprintf(&b, "dev %s %s\n", path.Base(dev), under)
 		if l, ok := m.zfs.labels[dev]; ok && m.fs[dev] == "zfs_member" {
 			fmt.Fprintf(&b, "blkid ID_FS_TYPE=zfs_member\nblkid ID_FS_LABEL_ENC=%s\nblkid ID_FS_UUID=%s\n", l.pool, l.guid)
 			fmt.Fprintf(&b, "zdb name: '%s'\nzdb state: %d\nzdb hostid: %d\nzdb hostname: '%s'\nzdb pool_guid: %s\n", l.pool, l.state, l.hostid, l.hostname, l.guid)
@@ -79,6 +80,7 @@ func (m *dryMachine) zfsLabels(names []string) string {
 		if !m.exists(dev) {
 			continue
 		}
+		under = n
 		show(dev)
 		for _, p := range m.parts[dev] {
 			show(PartNode(dev, p.n))

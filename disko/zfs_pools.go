@@ -29,6 +29,7 @@ const (
 // who imported it last.
 type zfsLabel struct {
 	dev      string // kernel name: vdb1, dm-0
+	under    string // the device given to the scan it was found under: vdb
 	pool     string // blkid's LABEL: the pool name
 	guid     string // the pool guid
 	state    int    // poolActive, poolExported...; -1 when zdb is not there to say
@@ -37,7 +38,7 @@ type zfsLabel struct {
 }
 
 // labelScript prints, for each device given (kernel names) and what is
-// built on it (partitions, holders), one "dev NAME" line and blkid's udev
+// built on it (partitions, holders), one "dev NAME GIVEN" line and blkid's udev
 // view of it, and for ZFS members the top of zdb -l's first label. It
 // ends with the installer's ZFS host id: spl's, else /etc/hostid's.
 const labelScript = `seen=" "
@@ -46,7 +47,7 @@ scan() {
   case "$seen" in *" $n "*) return;; esac
   seen="$seen$n "
   [ -e "/sys/class/block/$n/dev" ] || return
-  echo "dev $n"
+  echo "dev $n $2"
   out=$(blkid -p -o udev "/dev/$n" 2>/dev/null)
   printf '%s\n' "$out" | grep -E '^ID_FS_(TYPE|LABEL_ENC|UUID)=' | sed 's/^/blkid /'
   case "$out" in *ID_FS_TYPE=zfs_member*)
@@ -54,10 +55,10 @@ scan() {
       zdb -l "/dev/$n" 2>/dev/null | awk '/^    (name|state|hostid|hostname|pool_guid): / && !seen[$1]++ { sub(/^ +/, ""); print "zdb " $0 }'
     fi;;
   esac
-  for h in /sys/class/block/$n/holders/*; do [ -e "$h" ] && scan "${h##*/}"; done
-  for p in /sys/class/block/$n/$n*; do [ -e "$p/partition" ] && scan "${p##*/}"; done
+  for h in /sys/class/block/$n/holders/*; do [ -e "$h" ] && scan "${h##*/}" "$2"; done
+  for p in /sys/class/block/$n/$n*; do [ -e "$p/partition" ] && scan "${p##*/}" "$2"; done
 }
-for d in "$@"; do scan "$d"; done
+for d in "$@"; do scan "$d" "$d"; done
 if [ -r /sys/module/spl/parameters/spl_hostid ] && [ "$(cat /sys/module/spl/parameters/spl_hostid)" != 0 ]; then
   echo "hostid $(cat /sys/module/spl/parameters/spl_hostid)"
 elif [ -r /etc/hostid ]; then
@@ -84,18 +85,19 @@ func parseLabels(out string) ([]zfsLabel, uint64, error) {
 	var labels []zfsLabel
 	var hostid uint64
 	var cur *zfsLabel
-	var dev string
+	var dev, under string
 	for _, l := range strings.Split(out, "\n") {
 		kind, rest, _ := strings.Cut(l, " ")
 		k, v, _ := strings.Cut(rest, "=")
 		switch kind {
 		case "dev":
-			dev, cur = rest, nil
+			dev, under, _ = strings.Cut(rest, " ")
+			cur = nil
 		case "blkid":
 			switch k {
 			case "ID_FS_TYPE":
 				if v == "zfs_member" {
-					labels = append(labels, zfsLabel{dev: dev, state: -1})
+					labels = append(labels, zfsLabel{dev: dev, under: under, state: -1})
 					cur = &labels[len(labels)-1]
 				}
 			case "ID_FS_LABEL_ENC":
@@ -187,6 +189,7 @@ func (a *applier) poolOnMembers(ctx context.Context, name string, members []stri
 type zfsPool struct {
 	name, guid string
 	devs       []string // kernel names
+	under      string   // the disk the first was found on
 	state      int
 	hostid     uint64
 	hostname   string
@@ -202,7 +205,7 @@ func groupPools(labels []zfsLabel) []*zfsPool {
 		key := l.guid + "/" + l.pool
 		p, ok := byGUID[key]
 		if !ok {
-			p = &zfsPool{name: l.pool, guid: l.guid, state: l.state, hostid: l.hostid, hostname: l.hostname}
+			p = &zfsPool{name: l.pool, guid: l.guid, under: l.under, state: l.state, hostid: l.hostid, hostname: l.hostname}
 			byGUID[key] = p
 			out = append(out, p)
 		}
@@ -238,7 +241,7 @@ func (a *applier) checkPools(ctx context.Context, s *Spec, steps []Step) error {
 		devs := strings.Join(p.devs, ", ")
 		if _, ok := ours[p.name]; !ok {
 			return refused(withHint(fmt.Errorf("%s holds zfs pool %q (guid %s), which the layout does not have: %w",
-				a.diskOf(ctx, p.devs[0]), escapeRemote(p.name), p.guid, ErrForeignPool),
+				a.diskOf(p.under, p.devs[0]), escapeRemote(p.name), p.guid, ErrForeignPool),
 				"if this is the wrong disk, point the layout at another with --device; if that pool's data is not wanted, clear it on the installer first: zpool labelclear -f /dev/%s", strings.Join(p.devs, " /dev/")))
 		}
 		if p.state == poolActive && p.hostid != 0 && p.hostid != hostid && (a.opt.HostName == "" || p.hostname != a.opt.HostName) {
@@ -282,13 +285,12 @@ func (a *applier) checkPools(ctx context.Context, s *Spec, steps []Step) error {
 	return nil
 }
 
-// diskOf names the layout's disk holding kernel device dev (vdb1, or a
-// holder built on it), for messages: `disk "data1" (/dev/vdb): vdb1`.
-func (a *applier) diskOf(ctx context.Context, dev string) string {
+// diskOf names the layout's disk (kernel name under) holding kernel
+// device dev, for messages: `disk "data1" (/dev/vdb): vdb1`.
+func (a *applier) diskOf(under, dev string) string {
 	for _, d := range a.disks {
-		base := path.Base(d)
-		if dev == base || strings.HasPrefix(dev, base) {
-			return fmt.Sprintf("disk %s: %s", d, dev)
+		if path.Base(d) == under {
+			return fmt.Sprintf("disk %q (%s): %s", a.diskNames[d], d, dev)
 		}
 	}
 	return dev

@@ -222,7 +222,7 @@ func TestZfsForeignPool(t *testing.T) {
 		m := nasMachine(s)
 		m.addForeignPool("intruder", "/dev/vdc", poolExported, 0x1badcafe, "backup")
 		err := apply(m, s, mode, nasKey, "nas")
-		want := "disk /dev/vdc: vdc holds zfs pool \"intruder\" (guid 1001), which the layout does not have: zfs pool not in the layout: no changes made\nhint: if this is the wrong disk, point the layout at another with --device; if that pool's data is not wanted, clear it on the installer first: zpool labelclear -f /dev/vdc"
+		want := "disk \"data2\" (/dev/vdc): vdc holds zfs pool \"intruder\" (guid 1001), which the layout does not have: zfs pool not in the layout: no changes made\nhint: if this is the wrong disk, point the layout at another with --device; if that pool's data is not wanted, clear it on the installer first: zpool labelclear -f /dev/vdc"
 		refusedUnchanged(t, m, err, want, ErrForeignPool)
 	}
 
@@ -300,5 +300,41 @@ func TestZfsHookVars(t *testing.T) {
 	}
 	if !slices.Equal(scripts, want) {
 		t.Fatalf("hooks:\n%q\nwant\n%q", scripts, want)
+	}
+}
+
+// TestParseLabels reads the label scan's output: blkid's udev view (a
+// pool name escaped as blkid escapes it), the top of zdb -l, a member
+// without zdb (state unknown), and the host id.
+func TestParseLabels(t *testing.T) {
+	out := `dev vdb vdb
+blkid ID_FS_TYPE=gpt
+dev vdb1 vdb
+blkid ID_FS_TYPE=zfs_member
+blkid ID_FS_LABEL_ENC=my\x20pool
+blkid ID_FS_UUID=5208396384124520917
+zdb name: 'my pool'
+zdb state: 0
+zdb pool_guid: 5208396384124520917
+zdb hostid: 2051742765
+zdb hostname: 'tank'
+dev dm-0 vdc
+blkid ID_FS_TYPE=zfs_member
+blkid ID_FS_LABEL_ENC=tank
+blkid ID_FS_UUID=42
+dev vdc1 vdc
+blkid ID_FS_TYPE=crypto_LUKS
+hostid 2217075529
+`
+	labels, hostid, err := parseLabels(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []zfsLabel{
+		{dev: "vdb1", under: "vdb", pool: "my pool", guid: "5208396384124520917", state: poolActive, hostid: 0x7a4b1c2d, hostname: "tank"},
+		{dev: "dm-0", under: "vdc", pool: "tank", guid: "42", state: -1},
+	}
+	if !slices.Equal(labels, want) || hostid != 0x8425e349 {
+		t.Fatalf("labels %+v, hostid %x\nwant %+v, 8425e349", labels, hostid, want)
 	}
 }
