@@ -6,13 +6,14 @@ import (
 )
 
 // Wipe erases a disk for destroy, as disko's disk-deactivate does: it
-// takes down what is built on the disk (see teardown: volume groups
-// deactivated, LUKS mappings closed, other dm devices removed, md arrays
-// wiped and stopped; the deepest first), then erases every signature on
-// its partitions and on the disk (wipefs). What is also built on a disk
-// outside the layout stops it (Apply refused it already; this checks
-// again, as udev may have assembled something since). A disk with
-// destroy = false has no Wipe step.
+// takes down what is built on the disk (see teardown: ZFS pools destroyed
+// and their labels cleared, volume groups deactivated, LUKS mappings
+// closed, other dm devices removed, md arrays wiped and stopped; the
+// deepest first), then erases every signature on its partitions and on the
+// disk (wipefs). What is also built on a disk outside the layout stops it
+// (Apply refused it already; this checks again, as udev may have
+// assembled something since). A disk with destroy = false has no Wipe
+// step.
 type Wipe struct{ always }
 
 func (*Wipe) Kind() string { return "wipe" }
@@ -26,6 +27,9 @@ func (*Wipe) act(ctx context.Context, a *applier, st *Step) error {
 		if err := outsiders(tree, pvs, a.targets); err != nil {
 			return fmt.Errorf("%w: %w", err, ErrInUse)
 		}
+	}
+	if err := a.zfsTeardown(ctx, st, tree); err != nil {
+		return err
 	}
 	for _, td := range teardown(tree, a.have) {
 		if td.what != "" {

@@ -25,7 +25,11 @@ type ApplyOptions struct {
 	// Progress, when set, is called as each step starts: done steps of
 	// total so far, and the step ("format mkfs disk.main...").
 	Progress func(done, total int, step string)
-	Keys     map[string][]byte // luks name -> key bytes (from --disk-key)
+	Keys     map[string][]byte // luks name or zfs encryption root -> key bytes (from --disk-key)
+	// HostName is the host the layout is for (networking.hostName): a
+	// pool it imported last and did not export (a reinstall) may be
+	// imported; one another host imported is refused as in use there.
+	HostName string
 	// Tools are the installer's programs and versions, when the caller
 	// has asked already (QueryTools); nil: Apply asks, in one round trip.
 	Tools *Tools
@@ -44,8 +48,10 @@ type applier struct {
 	// mdDevs maps the plan's /dev/md/NAME paths (and their partitions')
 	// to the array and partition number, for when udev made no link.
 	mdDevs map[string]mdDev
-	// disks are the layout's disks' kernel nodes, for the state report.
-	disks []string
+	// disks are the layout's disks' kernel nodes, for the state report;
+	// diskNames, each one's name in the layout.
+	disks     []string
+	diskNames map[string]string
 	// targets are the kernel names of the devices on the disks destroy
 	// erases (the disks, their partitions and what is built on them);
 	// nil outside destroy.
@@ -119,6 +125,11 @@ func (a *applier) review(ctx context.Context, s *Spec, steps []Step, devs map[st
 		if _, ok := st.Action.(*Umount); ok {
 			a.ownMounts[st.Mountpoint] = true
 		}
+	}
+	// ZFS pools first: a foreign pool on a disk is the most telling reason
+	// to stop, before any other mismatch the disk shows.
+	if err := a.checkPools(ctx, s, steps); err != nil {
+		return nil, err
 	}
 	write := map[string]bool{}
 	if opt.Mode.Destroy {
@@ -194,12 +205,17 @@ func (a *applier) review(ctx context.Context, s *Spec, steps []Step, devs map[st
 // Preflight does, without changing anything, all of Apply's checks that
 // need no look at the disks' contents: the mode, the --device map, every
 // disk present and a block device, the plan, the installer's tools and
-// their versions, and the keys. It returns the tools, to pass to Apply
-// ([ApplyOptions.Tools]) so it does not ask again. An install calls it
-// in its preflight, before anything is staged.
+// their versions, and the keys; and the ZFS pool checks, which read the
+// disks' labels (a foreign pool, one in use elsewhere, a kept pool and its
+// keys, tested on a read-only import exported again). It returns the
+// tools, to pass to Apply ([ApplyOptions.Tools]) so it does not ask
+// again. An install calls it in its preflight, before anything is staged.
 func Preflight(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*Tools, error) {
-	a, _, _, err := prepare(ctx, r, s, opt)
+	a, steps, _, err := prepare(ctx, r, s, opt)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.checkPools(ctx, s, steps); err != nil {
 		return nil, err
 	}
 	return a.opt.Tools, nil
@@ -214,7 +230,7 @@ func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*
 	if err := opt.Mode.Validate(); err != nil {
 		return nil, nil, nil, refused(fmt.Errorf("mode %s: %w", opt.Mode, err))
 	}
-	a := &applier{r: r, opt: opt, log: opt.Log, keep: map[string]bool{}, mdDevs: map[string]mdDev{}}
+	a := &applier{r: r, opt: opt, log: opt.Log, keep: map[string]bool{}, mdDevs: map[string]mdDev{}, diskNames: map[string]string{}}
 	if a.log == nil {
 		a.log = log.New(nil)
 		a.log.SetLevel(log.FatalLevel + 1)
@@ -237,6 +253,7 @@ func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*
 		}
 		devs[d.Name] = real
 		a.disks = append(a.disks, real)
+		a.diskNames[real] = d.Name
 		if !d.Destroy {
 			a.keep[d.Name] = true
 		}

@@ -53,10 +53,11 @@ type DiskSizer interface {
 // DiskOptions say how a host's disko layout meets the machine's disks.
 type DiskOptions struct {
 	Devices map[string]string // the layout's disk NAME -> device PATH (--device)
-	// KeyFiles are the LUKS keys: a LUKS device's NAME, or the path its
+	// KeyFiles are the disk keys: a LUKS device's NAME, or the path its
 	// passwordFile or settings.keyFile names on the installer
-	// (nixos-anywhere's --disk-encryption-keys REMOTE_PATH LOCAL_PATH)
-	// -> the local key FILE. The key reaches cryptsetup on stdin only.
+	// (nixos-anywhere's --disk-encryption-keys REMOTE_PATH LOCAL_PATH), or
+	// a ZFS encryption root's NAME (POOL/DATASET) -> the local key FILE.
+	// The key reaches cryptsetup or zfs on stdin only.
 	KeyFiles map[string]string
 	Yes      bool // erase the layout's disks without asking
 	// Confirm asks the operator to allow erasing the disks, each with its
@@ -68,6 +69,7 @@ type DiskOptions struct {
 // overrides and LUKS keys: the disko package behind Disks.
 type diskoLayout struct {
 	spec    *disko.Spec
+	host    string // the host's networking.hostName: a pool it imported last may be imported
 	devices map[string]string
 	keys    map[string][]byte
 	yes     bool
@@ -90,9 +92,11 @@ func newDiskoLayout(spec *Spec, o DiskOptions, l *log.Logger) (*diskoLayout, err
 	keys := map[string][]byte{}
 	luks := luksNodes(s)
 	for _, k := range slices.Sorted(maps.Keys(o.KeyFiles)) {
-		names, err := luksFor(k, luks, spec.Name)
-		if err != nil {
-			return nil, err
+		names := zfsKeyFor(k, s)
+		if names == nil {
+			if names, err = luksFor(k, luks, spec.Name); err != nil {
+				return nil, err
+			}
 		}
 		b, err := os.ReadFile(o.KeyFiles[k])
 		if err != nil {
@@ -105,7 +109,7 @@ func newDiskoLayout(spec *Spec, o DiskOptions, l *log.Logger) (*diskoLayout, err
 			keys[n] = b
 		}
 	}
-	return &diskoLayout{spec: s, devices: o.Devices, keys: keys, yes: o.Yes, confirm: o.Confirm, log: l}, nil
+	return &diskoLayout{spec: s, host: spec.HostName, devices: o.Devices, keys: keys, yes: o.Yes, confirm: o.Confirm, log: l}, nil
 }
 
 func (d *diskoLayout) Devices() []string {
@@ -159,7 +163,7 @@ func (d *diskoLayout) Preflight(ctx context.Context, r remote.Runner, mode disko
 
 func (d *diskoLayout) options(mode disko.Mode, root string) disko.ApplyOptions {
 	return disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices},
-		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log, Tools: d.tools}
+		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, HostName: d.host, Log: d.log, Tools: d.tools}
 }
 
 func (d *diskoLayout) Plan(mode disko.Mode, root string) ([]string, error) {
@@ -204,6 +208,25 @@ func luksNodes(s *disko.Spec) []*disko.Node {
 	return out
 }
 
+// zfsKeyFor names the ZFS encryption roots a disk key is for: the one
+// called key (POOL/DATASET), else every one whose keylocation is
+// file://KEY; nil when none is.
+func zfsKeyFor(key string, s *disko.Spec) []string {
+	var names []string
+	for _, z := range s.Zpools {
+		for _, ds := range z.Datasets {
+			switch {
+			case !ds.EncryptionRoot():
+			case ds.Name == key:
+				return []string{ds.Name}
+			case strings.HasPrefix(key, "/") && ds.KeyLocation() == "file://"+key:
+				names = append(names, ds.Name)
+			}
+		}
+	}
+	return names
+}
+
 // luksFor names the LUKS devices a disk key is for: the device called
 // key, else (nixos-anywhere's REMOTE_PATH) every device whose
 // passwordFile or settings.keyFile is the path key. A key no device
@@ -233,7 +256,7 @@ func luksFor(key string, luks []*disko.Node, host string) ([]string, error) {
 	}
 	hint := "its LUKS devices are " + strings.Join(have, ", ")
 	if len(have) == 0 {
-		hint = "its layout has no LUKS device: drop the key"
+		hint = "its layout has no LUKS device or ZFS encryption root of that name: drop the key"
 	}
 	if strings.HasPrefix(key, "/") {
 		return nil, badOption("disk key for %s: no LUKS device of host %s's layout reads %s (as its passwordFile or settings.keyFile)\nhint: %s", key, host, key, hint)

@@ -154,7 +154,7 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 	cf.add(cmd.Flags())
 	cmd.Flags().BoolVar(&local, "local", false, "apply on this machine")
 	cmd.Flags().StringVar(&root, "root", "/mnt", "mount the layout under this directory")
-	cmd.Flags().StringArrayVar(&keys, "disk-key", nil, "NAME=FILE: luks key for NAME, sent on cryptsetup's stdin")
+	cmd.Flags().StringArrayVar(&keys, "disk-key", nil, "NAME=FILE: key for LUKS device NAME or ZFS encryption root NAME (pool/dataset), sent on stdin")
 	cmd.Flags().BoolVar(&yes, "yes", false, "destroy without asking")
 	cmd.Flags().BoolVar(&wipe, "wipe", false, "format: replace what does not match the layout")
 	return cmd

@@ -143,7 +143,7 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.StringVar(&o.SecretsFetch, "secrets-fetch", provision.FetchAuto, "who fetches the secrets input: installer (through the scoped agent), local (this machine, streamed in; no agent forwarded), or auto: the installer when it has git")
 	o.Forward.AddFlags(f)
 	f.StringArrayVar(&devices, "device", nil, "use PATH for the layout's disk NAME (NAME=PATH, repeatable)")
-	f.StringArrayVar(&diskKeys, "disk-key", nil, "LUKS key for NAME from local FILE, given to cryptsetup on stdin (NAME=FILE, repeatable)")
+	f.StringArrayVar(&diskKeys, "disk-key", nil, "key for LUKS device or ZFS encryption root NAME from local FILE, given on stdin (NAME=FILE, repeatable)")
 	f.BoolVar(&o.DiskOptions.Yes, "yes", false, "erase the layout's disks without asking (at a terminal fleet asks you to type their names)")
 	f.StringVar(&o.ExtraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
 	f.StringArrayVar(&chowns, "chown", nil, "own PATH under the extra files, recursively: PATH=UID:GID (repeatable; nixos-anywhere's --chown PATH OWNER too)")

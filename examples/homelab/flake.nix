@@ -29,6 +29,7 @@
       nas.config = import ./hosts/nas.nix { inherit secrets; };
       router.config = import ./hosts/router.nix { inherit agenix-secrets; };
       vault.config = import ./hosts/vault.nix { };
+      tank.config = import ./hosts/tank.nix { inherit secrets; };
     };
   };
 }

@@ -35,7 +35,7 @@ import (
 )
 
 // Hosts are the example's hosts.
-var Hosts = []string{"nas", "router", "vault"}
+var Hosts = []string{"nas", "router", "vault", "tank"}
 
 // placeholderURL is an input's URL in the committed flake.nix.
 func placeholderURL(input string) string {
@@ -45,7 +45,7 @@ func placeholderURL(input string) string {
 // Inputs are where each host's .age files are: an input of the flake (a
 // private repository served at set-up, its rules in repos/INPUT/), or
 // "self", the flake's own secrets/.
-var Inputs = map[string]string{"nas": "secrets", "router": "agenix-secrets", "vault": "self"}
+var Inputs = map[string]string{"nas": "secrets", "router": "agenix-secrets", "vault": "self", "tank": "secrets"}
 
 // Repos are the flake's inputs that hold .age files, in order.
 var Repos = []string{"secrets", "agenix-secrets"}
@@ -254,6 +254,7 @@ var Declared = map[string]map[string]string{
 	},
 	"router": {"protonvpn-wireguard": "/etc/wireguard/wg0.conf", "datadog-api-key": "/run/agenix/datadog-api-key"},
 	"vault":  {"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key"},
+	"tank":   {"tank-key": "/run/agenix/tank-key", "restic-password": "/run/agenix/restic-password"},
 }
 
 // PrivateKeys are the bytes of every private key the example made: the
@@ -336,6 +337,8 @@ func demoValue(name string) string {
 		return "username=nas\npassword=" + r + "\n"
 	case "protonvpn-wireguard":
 		return "[Interface]\nPrivateKey = demo" + r + "=\nAddress = 10.2.0.2/32\n"
+	case "tank-key": // a zfs passphrase: one line, 8 to 512 bytes
+		return "demo-tank-key-" + r + "\n"
 	}
 	return "demo-" + name + "-" + r
 }

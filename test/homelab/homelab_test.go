@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/provision"
 	"github.com/fleetnix/fleet/remote"
@@ -97,6 +99,47 @@ func TestSetup(t *testing.T) {
 			}
 			if sec.Input != Inputs[host] || sec.File != file || sec.Path != declared[name] {
 				t.Errorf("%s: %s is %+v, want %s in %s at %s", host, name, sec, file, Inputs[host], declared[name])
+			}
+		}
+	}
+}
+
+// TestLayouts: every host's disko layout, evaluated from its file with
+// the real Nix, is one fleet parses and plans in each of the install's
+// modes; tank's pool is the mirror of data1 and data2 with its encrypted
+// dataset's key asked for by the dataset's name.
+func TestLayouts(t *testing.T) {
+	st := nixtest.NewStore(t)
+	for _, host := range Hosts {
+		file := filepath.Join(Source(), "hosts", host+".nix")
+		out := st.Nix("/", "eval", "--json", "--impure", "--expr", `let f = import `+file+`; in (f (builtins.intersectAttrs (builtins.functionArgs f) { secrets = "/secrets"; agenix-secrets = "/agenix-secrets"; })).disko.devices`)
+		s, err := disko.Parse([]byte(out))
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		for _, m := range []disko.Mode{disko.ModeDestroyFormatMount, disko.ModeMount, disko.ModeUnmount} {
+			if _, err := disko.BuildPlan(s, m, disko.Options{}); err != nil {
+				t.Errorf("%s: %s: %v", host, m, err)
+			}
+		}
+		if host != "tank" {
+			continue
+		}
+		steps, _ := disko.BuildPlan(s, disko.ModeDestroyFormatMount, disko.Options{})
+		var cmds []string
+		for _, st := range steps {
+			for _, c := range st.Cmds {
+				cmds = append(cmds, strings.Join(c, " ")+" <"+st.KeyName)
+			}
+		}
+		for _, want := range []string{
+			"zpool create -f tank -R /mnt -o ashift=12 -O atime=off -O com.sun:auto-snapshot=false -O compression=zstd -O mountpoint=none mirror /dev/vdb1 /dev/vdc1 <",
+			"zfs create -up tank/secret -o encryption=aes-256-gcm -o keyformat=passphrase -o keylocation=prompt -o mountpoint=/srv/secret <tank/secret",
+			"zfs set keylocation=file:///run/agenix/tank-key tank/secret <tank/secret",
+			"mount -t zfs -o defaults -o X-mount.mkdir tank/media /mnt/srv/media <",
+		} {
+			if !slices.Contains(cmds, want) {
+				t.Errorf("tank: no %q in its plan:\n%s", want, strings.Join(cmds, "\n"))
 			}
 		}
 	}
