@@ -74,7 +74,7 @@ func (in *job) hardwareConfig(ctx context.Context) error {
 		in.listed("write %s: the hardware configuration from the installer's %s (else from its /sys and /proc)", hc.Path, hc.Backend)
 		return nil
 	}
-	c, err := hwconfig.Generate(ctx, in.r, hc.Backend, in.o.Spec.Name)
+	c, err := hwconfig.Generate(ctx, in.c, hc.Backend, in.o.Spec.Name)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (in *job) hardwareConfig(ctx context.Context) error {
 			return fmt.Errorf("write the hardware configuration: %w", err)
 		}
 	}
-	in.o.Log.Info("wrote the hardware configuration", "host", in.r.Host(), "phase", PhasePreflight, "file", hc.Path,
+	in.o.Log.Info("wrote the hardware configuration", "host", in.c.Host(), "phase", PhasePreflight, "file", hc.Path,
 		"by", c.Source(), "initrd", strings.Join(c.Hardware.InitrdModules(), ","), "system", c.Hardware.System)
 	return in.trackHardwareConfig(ctx, hc.Path)
 }

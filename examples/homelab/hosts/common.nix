@@ -1,10 +1,15 @@
 # What every host shares: the platform (x86_64 unless the host says
-# otherwise), sshd's host key, agenix decrypting with that host key, and
-# the host's hardware configuration once one is written (see hardware.nix).
+# otherwise), sshd's host key, agenix decrypting with that host key, the
+# admins' SSH keys for root, and the host's hardware configuration once
+# one is written (see hardware.nix).
 { hostName, system ? "x86_64-linux" }:
 import ./hardware.nix (./. + "/${hostName}-hardware.nix") {
   nixpkgs.hostPlatform.system = system;
   networking.hostName = hostName;
   services.openssh.hostKeys = [ { path = "/etc/ssh/ssh_host_ed25519_key"; type = "ed25519"; } ];
   age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+  # Who logs in as root on the installed host: fleet install checks the
+  # first boot as root with your SSH key (--verify-user), whatever user the
+  # installer had you log in as.
+  users.users.root.openssh.authorizedKeys.keys = import ./admins.nix;
 }

@@ -1,6 +1,6 @@
 # nas: the ARM NAS (aarch64, UEFI), 3 disks. The system disk has an EFI
 # system partition and an ext4 root; two data disks form an mdadm raid1
-# with xfs on /srv/data.
+# with xfs on /srv/data. Its .age files are in the input named secrets.
 { secrets }:
 let parts = import ./parts.nix; in
 import ./common.nix { hostName = "nas"; system = "aarch64-linux"; } // {
