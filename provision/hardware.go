@@ -90,7 +90,32 @@ func (in *job) hardwareConfig(ctx context.Context) error {
 	}
 	in.o.Log.Info("wrote the hardware configuration", "host", in.c.Host(), "phase", PhasePreflight, "file", hc.Path,
 		"by", c.Source(), "initrd", strings.Join(c.Hardware.InitrdModules(), ","), "system", c.Hardware.System)
-	return in.trackHardwareConfig(ctx, hc.Path)
+	if err := in.trackHardwareConfig(ctx, hc.Path); err != nil {
+		return err
+	}
+	return in.reloadInitrd(ctx)
+}
+
+// reloadInitrd takes the initrd modules the host's configuration declares
+// now that its hardware configuration is written: the spec was evaluated
+// before (the first-boot check compares them with the root's drivers).
+// Only a spec evaluated here from the flake is evaluated again; the
+// platform must not have changed (the installer was checked against it).
+func (in *job) reloadInitrd(ctx context.Context) error {
+	o := &in.o
+	if !in.specEvaluated {
+		return nil
+	}
+	s, err := EvalSpec(ctx, o.LocalRunner, o.Host.FlakeDir, o.Host.Name, o.Host.evalOverrides(ctx, o.LocalRunner)...)
+	if err != nil {
+		return fmt.Errorf("evaluate %s with its hardware configuration: %w", o.Host.Name, err)
+	}
+	if s.System != o.Spec.System {
+		return fmt.Errorf("%s's hardware configuration changed its platform from %s to %s\nhint: the host's own nixpkgs.hostPlatform wins over the generated file's lib.mkDefault: set it in the host", o.Host.Name, o.Spec.System, s.System)
+	}
+	o.Spec.InitrdModules = s.InitrdModules
+	o.Log.Info("the configuration's initrd modules, with the hardware configuration", "host", in.c.Host(), "phase", PhasePreflight, "initrd", strings.Join(s.InitrdModules, ","))
+	return nil
 }
 
 // trackHardwareConfig adds the file to a git flake's index with

@@ -60,6 +60,10 @@ type job struct {
 	// specPending: the spec is a placeholder until the installer has
 	// evaluated it (evalThere).
 	specPending bool
+	// specEvaluated: prepare evaluated the spec from the flake here (not a
+	// spec file or Options.Spec), so preflight may evaluate it again once
+	// it wrote the hardware configuration.
+	specEvaluated bool
 	// evaluating: the spec is being evaluated on the installer, so the
 	// secrets input is fetched before its secrets are known.
 	evaluating bool

@@ -33,6 +33,7 @@ func (in *job) prepare(ctx context.Context) error {
 		if o.Spec, err = o.Host.Load(ctx, o.LocalRunner); err != nil {
 			return err
 		}
+		in.specEvaluated = o.Host.SpecFile == ""
 	}
 	if in.lock, err = o.Host.readLock(o.Spec, in.evalThere && o.Host.SecretsInput != SelfInput); err != nil {
 		return err

@@ -54,8 +54,14 @@ func (d *demo) buildFleet(ctx context.Context) error {
 // first), and a private nix store for fleet's local evaluation.
 func (d *demo) setUp() {
 	d.say("set up the example fleet (examples/homelab): keys made now, its secrets encrypted by the secrets.nix of each place\n    they are kept (the flake itself; two repos served by a private git server on this machine's loopback: git-shell, deploy key only)")
-	d.fl = homelab.Setup(d.t)
+	// The rig's installer here is x86_64: the example's nas, the ARM NAS
+	// (aarch64-linux), is instantiated for it (scripts/demo arm installs
+	// it as it is).
+	d.fl = homelab.Setup(d.t, homelab.Platform("nas", homelab.RigSystem(rig.ArchX86_64)))
 	fmt.Printf("    flake %s, secrets locked at rev %s\n", d.fl.Dir, d.fl.Rev[:12])
+	for _, c := range d.fl.Changed {
+		fmt.Printf("    the example's nas is the ARM NAS; for the x86_64 installer the copy says %s (scripts/demo arm installs it as it is)\n", c)
+	}
 	d.env = d.fl.OperatorEnv(d.t)
 }
 

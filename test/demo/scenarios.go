@@ -23,6 +23,7 @@ var scenarios = []scenario{
 	{"fleet", "install the example's three hosts (.age files in the input secrets, in an input named agenix-secrets, in the flake itself), each on an installer VM; then fleet verify --all checks them in one table, and fails naming the host and secret changed on a machine", fleetDemo},
 	{"iso", "the NixOS ISO: log in as nixos with the password set at its console; refuse a wrong password and a disk held by an array spanning another disk; install nas over an old install udev brought up (md, LVM, LUKS)", profile(installers.ISO)},
 	{"kexec", "nixos-images' kexec installer (root with keys, no git, no cryptsetup): refuse vault's LUKS layout naming cryptsetup; install nas, the secrets fetched here and streamed in, no agent forwarded", profile(installers.Kexec)},
+	{"arm", "the ARM NAS: the rig's installer on aarch64 (qemu's virt machine, UEFI, under TCG); refuse an x86_64 host (router) naming both architectures; install nas as the example declares it (aarch64-linux) with its hardware configuration generated, verify every secret and the initrd at first boot", profile(installers.Aarch64)},
 }
 
 func lookup(name string) (scenario, error) {

@@ -86,6 +86,10 @@ type Fleet struct {
 	HostKeys map[string]sshtest.Key
 	// Plain is each secret's plaintext (file name without .age -> value).
 	Plain map[string]string
+	// Changed says what the options changed in the copy, one line each
+	// (for the tests and the demo to show), e.g. "hosts/nas.nix:
+	// aarch64-linux -> x86_64-linux".
+	Changed []string
 }
 
 // Source is the committed example's directory.
@@ -345,7 +349,7 @@ func (f *Fleet) HostPublicKey(host string) ssh.PublicKey { return f.HostKeys[hos
 
 // commonCall matches a host file's call of common.nix, with the
 // platform it may give.
-var commonCall = regexp.MustCompile(`import \./common\.nix \{ hostName = "([^"]+)";(?: system = "[^"]*";)? \}`)
+var commonCall = regexp.MustCompile(`import \./common\.nix \{ hostName = "([^"]+)";(?: system = "([^"]*)";)? \}`)
 
 // setSystem makes host's file give system to common.nix.
 func (f *Fleet) setSystem(t testenv.TB, host, system string) {
@@ -359,6 +363,14 @@ func (f *Fleet) setSystem(t testenv.TB, host, system string) {
 	if m == nil || string(b[m[2]:m[3]]) != host {
 		t.Fatalf("%s no longer calls common.nix as test/homelab expects (%s): update Platform", p, commonCall)
 	}
+	was := "x86_64-linux" // common.nix's default
+	if m[4] >= 0 {
+		was = string(b[m[4]:m[5]])
+	}
+	if was == system {
+		return
+	}
+	f.Changed = append(f.Changed, fmt.Sprintf("hosts/%s.nix: %s -> %s", host, was, system))
 	call := fmt.Sprintf(`import ./common.nix { hostName = %q; system = %q; }`, host, system)
 	out := append(append(append([]byte{}, b[:m[0]]...), call...), b[m[1]:]...)
 	if err := os.WriteFile(p, out, 0o644); err != nil {

@@ -172,7 +172,10 @@ in builtins.concatStringsSep " " (map h [ "nas" "router" "tank" "vault" ])`))
 	if got := platforms(f.Dir); got != `"nas=aarch64-linux:virtio_pci,virtio_blk router=x86_64-linux: tank=x86_64-linux: vault=x86_64-linux:"` {
 		t.Errorf("with nas-hardware.nix: %s", got)
 	}
-	x := Setup(t, Platform("nas", RigSystem("x86_64")))
+	x := Setup(t, Platform("nas", RigSystem("x86_64")), Platform("router", "x86_64-linux"))
+	if want := []string{"hosts/nas.nix: aarch64-linux -> x86_64-linux"}; !slices.Equal(x.Changed, want) {
+		t.Errorf("changed %q, want %q", x.Changed, want)
+	}
 	if got := platforms(x.Dir); got != `"nas=x86_64-linux: router=x86_64-linux: tank=x86_64-linux: vault=x86_64-linux:"` {
 		t.Errorf("with Platform(nas, x86_64-linux): %s", got)
 	}

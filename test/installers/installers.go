@@ -3,9 +3,11 @@
 // minimal ISO ([ISO]: first contact as nixos, with the password set at
 // its console and sudo; onto disks that hold an old install, which udev
 // brings up at boot) and nixos-images' kexec installer ([Kexec]: root
-// with keys, no git, no cryptsetup). [Proof] is the whole proof for one
-// profile, the refusals first: the demo's scenarios (scripts/demo iso,
-// scripts/demo kexec) and the CI tests (cmd/fleet) run the same one.
+// with keys, no git, no cryptsetup), and the rig's own installer on
+// aarch64 ([Aarch64]: the example's nas as it is, the ARM NAS). [Proof] is
+// the whole proof for one profile, the refusals first: the demo's
+// scenarios (scripts/demo iso, kexec, arm) and the CI tests (cmd/fleet)
+// run the same one.
 package installers
 
 import (
@@ -47,6 +49,16 @@ type Profile struct {
 	Password string
 	// OldInstall: the disks hold an old install when fleet comes.
 	OldInstall bool
+	// Arch is the installer's architecture (rig.ArchX86_64 when ""). The
+	// example's Host is aarch64-linux; on an x86_64 installer it is
+	// instantiated as x86_64-linux (homelab.Platform), which the proof says.
+	Arch string
+	// HardwareConfig: the install writes Host's hardware configuration
+	// (--generate-hardware-config nixos-generate-config
+	// hosts/HOST-hardware.nix, in the flake) and the proof checks it names
+	// the VM's disk controllers and that the first boot's initrd check
+	// passed with it.
+	HardwareConfig bool
 }
 
 // The profiles; Debian is the rig's own installer, for comparisons.
@@ -54,12 +66,33 @@ var (
 	ISO    = Profile{Name: rig.ProfileISO, Password: "correct horse battery staple", OldInstall: true}
 	Kexec  = Profile{Name: rig.ProfileKexec}
 	Debian = Profile{Name: rig.ProfileDebian}
+	// Aarch64 is the rig's installer on aarch64 (qemu's virt machine under
+	// UEFI firmware): Host installed as the example declares it, with its
+	// hardware configuration generated.
+	Aarch64 = Profile{Name: rig.ProfileDebian, Arch: rig.ArchAarch64, HardwareConfig: true}
 )
+
+// Title names p in what the proof says: "kexec", "debian (aarch64)".
+func (p Profile) Title() string {
+	if p.Arch != "" && p.Arch != rig.ArchX86_64 {
+		return p.Name + " (" + p.Arch + ")"
+	}
+	return p.Name
+}
+
+// System is the Nix system of p's installer: x86_64-linux, aarch64-linux.
+func (p Profile) System() string { return homelab.RigSystem(p.Arch) }
+
+// HardwareFile is where the install writes host's hardware
+// configuration in fl's flake (see Profile.HardwareConfig).
+func HardwareFile(fl *homelab.Fleet, host string) string {
+	return filepath.Join(fl.Dir, "hosts", host+"-hardware.nix")
+}
 
 // BootOptions boot p's installer with disks: the login password set as a
 // person sets it at the console.
 func (p Profile) BootOptions(disks []int64) rig.Options {
-	opts := rig.Options{Profile: p.Name, Disks: disks}
+	opts := rig.Options{Profile: p.Name, Arch: p.Arch, Disks: disks}
 	if p.Password != "" {
 		opts.Passwords = map[string]string{"nixos": p.Password}
 	}
@@ -78,6 +111,9 @@ func (p Profile) Args(fl *homelab.Fleet, vm *rig.VM, target, host string) []stri
 	}
 	if p.Password != "" {
 		args = append(args, "--env-password")
+	}
+	if p.HardwareConfig {
+		args = append(args, "--generate-hardware-config", "nixos-generate-config", HardwareFile(fl, host))
 	}
 	return args
 }
@@ -135,7 +171,10 @@ func (r *Run) Proof(ctx context.Context) error {
 // with the deploy key and a personal key, a private nix store.
 func (r *Run) setUp() {
 	r.Say("set up the example fleet (examples/homelab): keys made now, secrets encrypted by its secrets.nix, served by a private git server on the loopback")
-	r.fl = homelab.Setup(r.T)
+	r.fl = homelab.Setup(r.T, homelab.Platform(Host, r.P.System()))
+	for _, c := range r.fl.Changed {
+		r.Say("the example's %s is the ARM NAS; on this %s installer it is instantiated for the VM's architecture (the copy only): %s", Host, r.P.System(), c)
+	}
 	r.env = r.fl.OperatorEnv(r.T)
 }
 
@@ -166,7 +205,7 @@ sync`
 // stick once more: udev assembles the arrays and activates the volume
 // group at boot.
 func (r *Run) boot(ctx context.Context) error {
-	r.Say("boot the rig's %s installer (qemu under software emulation) with 4 disks", r.P.Name)
+	r.Say("boot the rig's %s installer (qemu under software emulation) with 4 disks", r.P.Title())
 	r.vm = rig.Boot(r.T, r.P.BootOptions(Disks))
 	if r.P.OldInstall {
 		r.Say("lay an old install on the disks (an md raid1 with an LVM volume group, a LUKS container, filesystems; an array that spans vdd), and boot the installer again")
@@ -223,9 +262,25 @@ type refusal struct {
 
 // refusals are the profile's: on the ISO a wrong password and a disk held
 // by an array that spans a disk outside the layout; on the kexec
-// installer a LUKS layout (vault), which needs cryptsetup.
+// installer a LUKS layout (vault), which needs cryptsetup; on aarch64 an
+// x86_64 host (router), before its hardware configuration is written.
 func (r *Run) refusals(ctx context.Context) []refusal {
 	addr := r.relay.Addr()
+	if r.P.Arch == rig.ArchAarch64 {
+		hw := HardwareFile(r.fl, "router")
+		return []refusal{{
+			what: "an x86_64 host (router) on the aarch64 installer",
+			args: r.args("router"),
+			want: "error: preflight: " + r.vm.Image.Login + "@" + addr + " is aarch64-linux but host router is built for x86_64-linux: no changes made\n" +
+				"hint: boot an installer of the host's architecture, or fix nixpkgs.hostPlatform\n",
+			after: func() error {
+				if _, err := os.Stat(hw); !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("the refused install wrote %s (%v)", hw, err)
+				}
+				return nil
+			},
+		}}
+	}
 	switch r.P.Name {
 	case rig.ProfileISO:
 		span := r.array("vdd1")
@@ -345,6 +400,13 @@ func (r *Run) install(ctx context.Context) error {
 			problems = append(problems, "the summary lacks "+want)
 		}
 	}
+	if r.P.HardwareConfig {
+		p, err := r.hardwareConfig(ctx, res.stdout)
+		if err != nil {
+			return err
+		}
+		problems = append(problems, p...)
+	}
 	r.Say("scan the installer's writable layers from the host: key bytes, fleet's files, authorized_keys")
 	left, err := r.leftovers(ctx, keysBefore)
 	if err != nil {
@@ -352,7 +414,7 @@ func (r *Run) install(ctx context.Context) error {
 	}
 	problems = append(problems, left...)
 	if len(problems) > 0 {
-		return fmt.Errorf("the install of %s on the %s installer:\n  %s\nfleet's output:\n%s", Host, r.P.Name, strings.Join(problems, "\n  "), res)
+		return fmt.Errorf("the install of %s on the %s installer:\n  %s\nfleet's output:\n%s", Host, r.P.Title(), strings.Join(problems, "\n  "), res)
 	}
 	return nil
 }
