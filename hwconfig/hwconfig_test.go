@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/facts"
 	"github.com/fleetnix/fleet/nixeval"
 	"github.com/fleetnix/fleet/remote"
 	"github.com/fleetnix/fleet/test/testenv"
@@ -284,4 +285,40 @@ func TestGenerate(t *testing.T) {
 	if _, err := Generate(ctx, r, "hwinfo", "nas"); err == nil || err.Error() != `unknown hardware configuration backend "hwinfo": want nixos-generate-config or nixos-facter` {
 		t.Fatalf("unknown backend: %v", err)
 	}
+}
+
+// TestScriptHere runs Script on this machine (real /sys and /proc) and
+// parses it: the system is uname's, every block device it names exists
+// with the modules its driver chain really has loaded, and the file
+// rendered from it parses.
+func TestScriptHere(t *testing.T) {
+	out, err := exec.Command("sh", "-c", Script()).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Parse(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m, _ := exec.Command("uname", "-m").Output()
+	if want := facts.NixSystem(strings.TrimSpace(string(m))); h.System != want {
+		t.Errorf("system %q, want %q", h.System, want)
+	}
+	loaded, _ := os.ReadFile("/proc/modules")
+	for _, d := range h.Devices {
+		if d.Kind == "block" {
+			if _, err := os.Stat("/sys/class/block/" + d.Name); err != nil {
+				t.Errorf("block device %s: %v", d.Name, err)
+			}
+		}
+		for _, mod := range d.Modules {
+			if !strings.Contains(string(loaded), "\n"+Canonical(mod)+" ") && !strings.HasPrefix(string(loaded), Canonical(mod)+" ") {
+				t.Errorf("%s %s: module %s is not loaded here", d.Kind, d.Name, mod)
+			}
+		}
+	}
+	if _, err := nixeval.Parse("here.nix", "/", string(Nix(h, "here"))); err != nil {
+		t.Fatalf("the file for this machine does not parse: %v", err)
+	}
+	t.Logf("%s, %s, initrd %v", h.System, h.Virtualisation, h.InitrdModules())
 }

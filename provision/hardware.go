@@ -99,7 +99,7 @@ func (in *job) hardwareConfig(ctx context.Context) error {
 // reloadInitrd takes the initrd modules the host's configuration declares
 // now that its hardware configuration is written: the spec was evaluated
 // before (the first-boot check compares them with the root's drivers).
-// Only a spec evaluated here from the flake is evaluated again; the
+// Only a spec evaluated here from the flake is evaluated again; its
 // platform must not have changed (the installer was checked against it).
 func (in *job) reloadInitrd(ctx context.Context) error {
 	o := &in.o
@@ -114,7 +114,8 @@ func (in *job) reloadInitrd(ctx context.Context) error {
 		return fmt.Errorf("%s's hardware configuration changed its platform from %s to %s\nhint: the host's own nixpkgs.hostPlatform wins over the generated file's lib.mkDefault: set it in the host", o.Host.Name, o.Spec.System, s.System)
 	}
 	o.Spec.InitrdModules = s.InitrdModules
-	o.Log.Info("the configuration's initrd modules, with the hardware configuration", "host", in.c.Host(), "phase", PhasePreflight, "initrd", strings.Join(s.InitrdModules, ","))
+	o.Log.Info("evaluated the host again with its hardware configuration", "host", in.c.Host(), "phase", PhasePreflight,
+		"system", s.System, "initrd", strings.Join(s.InitrdModules, ","))
 	return nil
 }
 

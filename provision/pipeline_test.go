@@ -395,3 +395,65 @@ func TestPipelineHardwareConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineHardwareConfigEvaluatesAgain: the host's spec, evaluated
+// from the flake before the install, is evaluated again once preflight
+// wrote the hardware configuration (here by the installer's own
+// nixos-generate-config, a script on its PATH), so the first-boot check
+// knows the initrd modules it declares. A generated file that changes
+// the host's platform is refused with what to do.
+func TestPipelineHardwareConfigEvaluatesAgain(t *testing.T) {
+	nixtest.Require(t, "nix", "git")
+	bin := t.TempDir()
+	key := sshtest.NewKey(t, "ed25519", "", "op")
+	srv := sshtest.Start(t, sshtest.Options{AuthorizedKeys: []string{key.Line},
+		Config: []string{"SetEnv PATH=" + bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}})
+	// The host takes its initrd modules (and, without its own, its
+	// platform) from hosts/nas-hardware.nix, as a NixOS host importing it.
+	flakeDir := nixtest.Repo(t, map[string]string{"flake.nix": `{ outputs = { self }: {
+  nixosConfigurations.nas.config = let
+    p = ./hosts/nas-hardware.nix;
+    hw = if builtins.pathExists p then import p { lib.mkDefault = v: v; config = { }; pkgs = { }; modulesPath = "/m"; } else { };
+  in { boot = hw.boot or { }; nixpkgs.hostPlatform.system = hw.nixpkgs.hostPlatform or "x86_64-linux"; };
+}; }
+`})
+	hw := filepath.Join(flakeDir, "hosts", "nas-hardware.nix")
+	tool := func(platform string) {
+		script := "#!/bin/sh\ncat <<'EOF'\n{ lib, ... }: {\n  boot.initrd.availableKernelModules = [ \"ahci\" \"nvme\" ];\n  nixpkgs.hostPlatform = lib.mkDefault \"" + platform + "\";\n}\nEOF\n"
+		if err := os.WriteFile(filepath.Join(bin, "nixos-generate-config"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install := func() (string, error) {
+		var logs bytes.Buffer
+		o := Options{
+			Host:   HostSource{Name: "nas", FlakeDir: flakeDir},
+			Target: remote.Target{User: srv.User, Host: srv.Host, Port: srv.Port},
+			Dial: remote.Options{HostKey: remote.HostKeyPolicy{Pin: srv.Fingerprint()},
+				Auth: remote.Auth{IdentityFiles: []string{key.Path}, AgentSocket: "none"}},
+			Root: t.TempDir(), Phases: []string{PhasePreflight}, Force: true,
+			Identity:       sshtest.NewKey(t, "ed25519", "", "nas-identity").Path,
+			HardwareConfig: HardwareConfig{Backend: "nixos-generate-config", Path: hw},
+			Log:            log.New(&logs),
+		}
+		_, err := Install(context.Background(), o)
+		return logs.String(), err
+	}
+
+	tool("x86_64-linux")
+	logs, err := install()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	if !strings.Contains(logs, `evaluated the host again with its hardware configuration host=`) || !strings.Contains(logs, " system=x86_64-linux initrd=ahci,nvme\n") {
+		t.Fatalf("not evaluated again with the file:\n%s", logs)
+	}
+
+	os.Remove(hw)
+	tool("aarch64-linux")
+	logs, err = install()
+	want := "preflight: nas's hardware configuration changed its platform from x86_64-linux to aarch64-linux\nhint: the host's own nixpkgs.hostPlatform wins over the generated file's lib.mkDefault: set it in the host"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("got %v, want %q\n%s", err, want, logs)
+	}
+}
