@@ -271,8 +271,9 @@ func (r *Run) refusals(ctx context.Context) []refusal {
 		return []refusal{{
 			what: "an x86_64 host (router) on the aarch64 installer",
 			args: r.args("router"),
-			want: "error: preflight: " + r.vm.Image.Login + "@" + addr + " is aarch64-linux but host router is built for x86_64-linux: no changes made\n" +
-				"hint: boot an installer of the host's architecture, or fix nixpkgs.hostPlatform\n",
+			want: "error: preflight: " + sshHost(addr) + " is aarch64-linux but host router is built for x86_64-linux\n" +
+				"hint: boot an installer of the host's architecture, or fix nixpkgs.hostPlatform\n" +
+				"no changes made\n",
 			after: func() error {
 				if _, err := os.Stat(hw); !errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("the refused install wrote %s (%v)", hw, err)
@@ -536,4 +537,11 @@ func (r *Run) fleet(ctx context.Context, env []string, args ...string) result {
 		res.code, res.stderr = -1, err.Error()
 	}
 	return res
+}
+
+// sshHost is how fleet names the machine at addr (HOST:PORT) in its
+// errors: [HOST]:PORT, as known_hosts does for a port other than 22.
+func sshHost(addr string) string {
+	h, p, _ := strings.Cut(addr, ":")
+	return "[" + h + "]:" + p
 }
