@@ -431,7 +431,7 @@ func TestPipelineHardwareConfigEvaluatesAgain(t *testing.T) {
 			Target: remote.Target{User: srv.User, Host: srv.Host, Port: srv.Port},
 			Dial: remote.Options{HostKey: remote.HostKeyPolicy{Pin: srv.Fingerprint()},
 				Auth: remote.Auth{IdentityFiles: []string{key.Path}, AgentSocket: "none"}},
-			Root: t.TempDir(), Phases: []string{PhasePreflight}, Force: true,
+			Root: t.TempDir(), Phases: []string{PhasePreflight}, Force: true, ScanRoots: []string{t.TempDir()},
 			Identity:       sshtest.NewKey(t, "ed25519", "", "nas-identity").Path,
 			HardwareConfig: HardwareConfig{Backend: "nixos-generate-config", Path: hw},
 			Log:            log.New(&logs),
