@@ -69,4 +69,3 @@ func TestFactsFloodBounded(t *testing.T) {
 		t.Fatalf("the heap in use reached %d MiB reading three floods", heap>>20)
 	}
 }
-
