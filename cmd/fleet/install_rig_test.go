@@ -37,6 +37,12 @@ type rigInstall struct {
 }
 
 func newRigInstall(t *testing.T, disks []int64) *rigInstall {
+	return newRigInstallWith(t, rig.Options{Disks: disks})
+}
+
+// newRigInstallWith is newRigInstall on a VM of opts (the ZFS variant,
+// say).
+func newRigInstallWith(t *testing.T, opts rig.Options) *rigInstall {
 	rig.Require(t)
 	nixtest.Require(t, "git", "age", "nix")
 	ri := &rigInstall{t: t}
@@ -56,8 +62,8 @@ func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 		}
 		ri.env = append(ri.env, kv)
 	}
-	ri.say("boot the live installer VM (qemu) with %d blank disks", len(disks))
-	ri.vm = rig.Boot(t, rig.Options{Disks: disks})
+	ri.say("boot the live installer VM (qemu) with %d blank disks", len(opts.Disks))
+	ri.vm = rig.Boot(t, opts)
 	ri.target = ri.vm.Target()
 	ri.say("installer up on 127.0.0.1:%d, host key %s (pinned)", ri.vm.Port, ri.vm.Fingerprint())
 	return ri

@@ -257,6 +257,28 @@ var Declared = map[string]map[string]string{
 	"tank":   {"tank-key": "/run/agenix/tank-key", "restic-password": "/run/agenix/restic-password"},
 }
 
+// TankZFSState is a script that prints, on an installed tank, what its
+// layout (hosts/tank.nix) means for ZFS at boot: its hostid
+// (networking.hostId), the pool's last export and import (zpool
+// history: the installer exported it, the installed system imported it
+// without -f), each dataset's mount, and the encrypted dataset's key
+// location and status. TankZFSWant is its output on a good install.
+const TankZFSState = `echo "hostid $(hostid)"
+zpool history tank | grep -E ' zpool (import|export) ' | tail -n 2 | cut -d' ' -f2-
+for m in /srv/data /srv/media /srv/secret; do findmnt -n -o TARGET,SOURCE,FSTYPE "$m"; done
+echo "tank/secret keylocation $(zfs get -H -o value keylocation tank/secret), key $(zfs get -H -o value keystatus tank/secret)"
+`
+
+// TankZFSWant: see TankZFSState.
+const TankZFSWant = `hostid 7a4b1c2d
+zpool export tank
+zpool import -d /dev/disk/by-id -N tank
+/srv/data tank/data zfs
+/srv/media tank/media zfs
+/srv/secret tank/secret zfs
+tank/secret keylocation file:///run/agenix/tank-key, key available
+`
+
 // PrivateKeys are the bytes of every private key the example made: the
 // deploy key, the operator's age identity and SSH key, and each host key. None may be
 // found on an installer after an install.
