@@ -59,7 +59,10 @@ func (ri *rigInstall) unchanged(what string, before []string) {
 // stand-in for NixOS's zfs boot, see test/rig/nixos-install) the pool
 // was exported by the installer and imported without -f under tank's
 // hostid, the datasets are mounted where the layout says, and the
-// encrypted one's key was loaded from /run/agenix/tank-key.
+// encrypted one's key was loaded from /run/agenix/tank-key. Last, the
+// installer booted again over the installed disks reinstalls tank with
+// the mirror's disks kept (destroy = false): the pool (its guid) and the
+// datasets' files (their SHA-256) are unchanged.
 func TestInstallZFSOnRig(t *testing.T) {
 	start := time.Now()
 	ri := newRigInstallWith(t, rig.Options{ZFS: true, Disks: []int64{2 << 30, 512 << 20, 512 << 20}})
@@ -171,5 +174,49 @@ journalctl -b -o cat -u fleet-zfs.service | grep -E '^(importing|Successfully)'`
 	if got := ri.vm.MustRun(t, "echo tank-secret > /srv/secret/probe && cat /srv/secret/probe"); got != "tank-secret\n" {
 		t.Errorf("/srv/secret: %q", got)
 	}
+	t.Logf("install with its refusals, reboot and checks: %s", time.Since(start).Round(time.Second))
+
+	t.Run("reinstall_keeps_the_mirror", func(t *testing.T) {
+		// Data on the pool, then the installer booted again over the
+		// installed disks, and tank reinstalled with its data disks kept
+		// (destroy = false): the system disk is erased, the pool imported
+		// (never created), and every byte of the datasets stays.
+		sums := `zpool get -H -o value guid tank; sha256sum /srv/data/blob /srv/secret/probe`
+		before := ri.vm.MustRun(t, "head -c 8M /dev/urandom > /srv/data/blob && zpool sync tank && sync && "+sums)
+		step := time.Now()
+		if err := ri.vm.BootInstaller(ctx); err != nil {
+			t.Fatal(err)
+		}
+		tank := filepath.Join(ri.fl.Dir, "hosts", "tank.nix")
+		b, err := os.ReadFile(tank)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := string(b)
+		for _, d := range []string{`data1 = { type = "disk"; device = "/dev/vdb";`, `data2 = { type = "disk"; device = "/dev/vdc";`} {
+			if !strings.Contains(kept, d) {
+				t.Fatalf("hosts/tank.nix no longer has %q: update this test", d)
+			}
+			kept = strings.Replace(kept, d, d+" destroy = false;", 1)
+		}
+		os.WriteFile(tank, []byte(kept), 0o644)
+		ri.say("fleet install tank again, the mirror's disks kept (destroy = false)")
+		rebooted := ri.rebootWatch(ctx, "tank")
+		r := ri.run(ctx, nil, nil, append(ri.args("tank"), "--disk-key", "tank/secret="+key)...)
+		if r.code != 0 {
+			t.Fatalf("reinstall: %s\nconsole:\n%s", r, ri.vm.Console())
+		}
+		if err := <-rebooted; err != nil {
+			t.Fatalf("reboot: %v", err)
+		}
+		t.Logf("installer boot, reinstall, reboot: %s", time.Since(step).Round(time.Second))
+		ri.checkInstalled(ctx, "tank", r, 2)
+		if after := ri.vm.MustRun(t, sums); after != before {
+			t.Errorf("the kept pool changed: before\n%s\nafter\n%s", before, after)
+		}
+		if out := ri.vm.MustRun(t, homelab.TankZFSState); out != homelab.TankZFSWant {
+			t.Errorf("the reinstalled tank:\n%s\nwant:\n%s", out, homelab.TankZFSWant)
+		}
+	})
 	t.Logf("TestInstallZFSOnRig took %s in all", time.Since(start).Round(time.Second))
 }
