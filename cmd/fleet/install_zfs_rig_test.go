@@ -120,7 +120,7 @@ zpool export old`))
 	if !sent || r.code != 1 || !strings.Contains(r.stderr, "the disks are partitioned and formatted and unmounted; fleet install --resume continues") {
 		t.Fatalf("want the install interrupted at stage with the disks unmounted: %s", r)
 	}
-	if out := ri.vm.MustRun(t, "zpool list -H -o name 2>&1; zpool import | grep -E '^ +(pool|state):'"); !regexp.MustCompile(`^no pools available\n +pool: tank\n +state: ONLINE\n$`).MatchString(out) {
+	if out := ri.vm.MustRun(t, "zpool list -H -o name; zpool import | grep -E '^ +(pool|state):'"); !regexp.MustCompile(`^ +pool: tank\n +state: ONLINE\n$`).MatchString(out) {
 		t.Fatalf("want tank exported (not imported, importable):\n%s", out)
 	}
 
@@ -140,7 +140,7 @@ zpool export old`))
 			}
 		}
 		ri.unchanged("refused for a wrong key", before)
-		if out := ri.vm.MustRun(t, "zpool list -H -o name 2>&1"); out != "no pools available\n" {
+		if out := ri.vm.MustRun(t, "zpool list -H -o name"); out != "" {
 			t.Errorf("the key test left a pool imported: %s", out)
 		}
 	})
