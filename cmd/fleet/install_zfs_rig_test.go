@@ -67,7 +67,7 @@ func TestInstallZFSOnRig(t *testing.T) {
 	start := time.Now()
 	ri := newRigInstallWith(t, rig.Options{ZFS: true, Disks: []int64{2 << 30, 512 << 20, 512 << 20}})
 	t.Logf("installer up in %s", time.Since(start).Round(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "tank.key")
