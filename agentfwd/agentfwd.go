@@ -8,10 +8,10 @@
 // loaded ([FromSigners]), and
 //
 //   - lists and signs only with allowlisted keys (SHA256 fingerprints or
-//     public keys, see [ParseAllow]); with no allowlist it exposes the
-//     backing keys and logs a warning naming each of them;
+//     public keys, see [ParseAllow]); with no allowlist it exposes none;
 //   - refuses add, remove, remove-all, lock, unlock and extension requests;
-//   - optionally stops signing after a number of signatures or a deadline;
+//   - stops signing after a number of signatures and after a time
+//     ([Options] has the defaults the CLI uses);
 //   - records every signature request ([Agent.Log]) so the install summary
 //     can say which key the installer used, how often and for what.
 //
@@ -22,7 +22,9 @@ package agentfwd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -47,12 +49,18 @@ var ErrLimit = errors.New("forwarded agent limit reached")
 // Config shapes an [Agent].
 type Config struct {
 	// Allow holds the SHA256 fingerprints ("SHA256:...") of the keys the
-	// remote may list and use. Empty: every backing key (with a warning).
+	// remote may list and use. Empty: none.
 	Allow []string
 	// MaxSignatures stops signing after this many signatures (0: no limit).
 	MaxSignatures int
 	// Expires stops signing from this time on (zero: never).
 	Expires time.Time
+	// TTL stops signing this long after the agent is first forwarded
+	// (the first [Agent.For]); zero: never.
+	TTL time.Duration
+	// AllowFrom says where the allowlist came from, for messages and the
+	// summary ("--forward-key", say).
+	AllowFrom string
 	// Log receives the warnings and a debug line per signature (may be nil).
 	Log *log.Logger
 	// Now is the clock (nil: time.Now); tests set it.
@@ -75,55 +83,82 @@ type Agent struct {
 	allow   map[string]bool
 	max     int
 	expires time.Time
+	ttl     time.Duration
+	from    string
 	log     *log.Logger
 	now     func() time.Time
 
-	mu     sync.Mutex
-	signed int
-	rec    []Signature
+	mu      sync.Mutex
+	started bool // a view was handed out: the TTL runs
+	signed  int
+	rec     []Signature
 }
 
-// New wraps backing. With no allowlist it lists the backing keys once and
-// logs a warning naming each key it will expose.
+// New wraps backing with cfg.
 func New(backing agent.ExtendedAgent, cfg Config) (*Agent, error) {
 	if backing == nil {
 		return nil, errors.New("agentfwd: no backing agent")
 	}
-	a := &Agent{backing: backing, max: cfg.MaxSignatures, expires: cfg.Expires, log: cfg.Log, now: cfg.Now}
-	if a.now == nil {
-		a.now = time.Now
-	}
 	if cfg.MaxSignatures < 0 {
 		return nil, fmt.Errorf("agentfwd: negative signature limit %d", cfg.MaxSignatures)
 	}
-	if len(cfg.Allow) > 0 {
-		a.allow = make(map[string]bool, len(cfg.Allow))
-		for _, fp := range cfg.Allow {
-			if !strings.HasPrefix(fp, "SHA256:") {
-				return nil, fmt.Errorf("agentfwd: %q is not a SHA256 fingerprint\nhint: use ParseAllow to turn key files into fingerprints", fp)
-			}
-			a.allow[fp] = true
-		}
-		return a, nil
+	a := &Agent{backing: backing, max: cfg.MaxSignatures, expires: cfg.Expires, ttl: cfg.TTL, from: cfg.AllowFrom, log: cfg.Log, now: cfg.Now,
+		allow: make(map[string]bool, len(cfg.Allow))}
+	if a.now == nil {
+		a.now = time.Now
 	}
-	keys, err := backing.List()
-	if err != nil {
-		return nil, fmt.Errorf("agentfwd: list backing agent: %w", err)
-	}
-	if a.log != nil {
-		for _, k := range keys {
-			a.log.Warn("forwarding an agent key with no allowlist: the host can sign with it", "fingerprint", ssh.FingerprintSHA256(k), "comment", k.Comment)
+	for _, fp := range cfg.Allow {
+		if !strings.HasPrefix(fp, "SHA256:") {
+			return nil, fmt.Errorf("agentfwd: %q is not a SHA256 fingerprint\nhint: use ParseAllow to turn key files into fingerprints", fp)
 		}
-		if len(keys) > 0 {
-			a.log.Warn("hint: restrict forwarding with --forward-key FINGERPRINT_OR_PUBKEY_FILE, or turn it off with --no-forward-agent")
-		}
+		a.allow[fp] = true
 	}
 	return a, nil
 }
 
 // For returns a view of a that records its signature requests under the
-// session label (the limits and the log are shared).
-func (a *Agent) For(label string) agent.ExtendedAgent { return &view{a: a, label: label} }
+// session label (the limits and the log are shared). The first view
+// starts the TTL.
+func (a *Agent) For(label string) agent.ExtendedAgent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ttl > 0 && !a.started {
+		if exp := a.now().Add(a.ttl); a.expires.IsZero() || exp.Before(a.expires) {
+			a.expires = exp
+		}
+	}
+	a.started = true
+	return &view{a: a, label: label}
+}
+
+// Policy says what the agent allows, for the install summary: "key
+// SHA256:... (from --forward-key), at most 4 signatures within 5m0s".
+func (a *Agent) Policy() string {
+	keys := "no key"
+	if fps := a.Allowed(); len(fps) > 0 {
+		keys = "key " + strings.Join(fps, ", ")
+	}
+	if a.from != "" {
+		keys += " (from " + a.from + ")"
+	}
+	var limits []string
+	if a.max > 0 {
+		limits = append(limits, fmt.Sprintf("at most %d signatures", a.max))
+	}
+	if a.ttl > 0 {
+		limits = append(limits, fmt.Sprintf("within %s of forwarding", a.ttl))
+	}
+	a.mu.Lock()
+	expires := a.expires
+	a.mu.Unlock()
+	if !expires.IsZero() && a.ttl == 0 {
+		limits = append(limits, "until "+expires.Format(time.RFC3339))
+	}
+	if len(limits) == 0 {
+		limits = append(limits, "no limit")
+	}
+	return "allowed " + keys + ", " + strings.Join(limits, " ")
+}
 
 // Log returns a copy of every signature request so far, oldest first.
 func (a *Agent) Log() []Signature {
@@ -177,7 +212,7 @@ func (a *Agent) Summary() string {
 	return strings.Join(lines, "\n")
 }
 
-func (a *Agent) allowed(fp string) bool { return a.allow == nil || a.allow[fp] }
+func (a *Agent) allowed(fp string) bool { return a.allow[fp] }
 
 func (a *Agent) list() ([]*agent.Key, error) {
 	keys, err := a.backing.List()
@@ -295,6 +330,61 @@ func (v *view) Unlock(p []byte) error                        { return v.a.Unlock
 func (v *view) Signers() ([]ssh.Signer, error)               { return v.a.Signers() }
 func (v *view) Extension(t string, b []byte) ([]byte, error) { return v.a.Extension(t, b) }
 
+// Open connects to the operator's agent at socket ("": SSH_AUTH_SOCK) and
+// wraps it with cfg. An allowlist none of whose keys the agent holds is
+// refused now, before anything is forwarded: it would only fail on the
+// host, later. (An agent that cannot list its keys is left to fail there,
+// with its own error.) Close the returned closer when done.
+func Open(socket string, cfg Config) (*Agent, io.Closer, error) {
+	if socket == "" {
+		socket = os.Getenv("SSH_AUTH_SOCK")
+	}
+	if socket == "" {
+		return nil, nil, errors.New("no ssh-agent to forward the deploy key from (SSH_AUTH_SOCK is not set)\nhint: ssh-add the deploy key, or fetch the secrets here with --secrets-fetch local")
+	}
+	backing, conn, err := DialAgent(socket)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := New(backing, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if missing := a.notHeld(); len(cfg.Allow) > 0 && len(missing) == len(cfg.Allow) {
+		conn.Close()
+		return nil, nil, fmt.Errorf("your ssh-agent (SSH_AUTH_SOCK) holds none of the keys %s allows: %s\nhint: ssh-add the secrets repository's deploy key, or fetch the secrets here with --secrets-fetch local", orDefault(cfg.AllowFrom, "--forward-key"), strings.Join(missing, ", "))
+	}
+	return a, conn, nil
+}
+
+// notHeld lists the allowed fingerprints the backing agent does not hold
+// (none when it cannot list its keys).
+func (a *Agent) notHeld() []string {
+	keys, err := a.backing.List()
+	if err != nil {
+		return nil
+	}
+	held := map[string]bool{}
+	for _, k := range keys {
+		held[ssh.FingerprintSHA256(k)] = true
+	}
+	var missing []string
+	for _, fp := range a.Allowed() {
+		if !held[fp] {
+			missing = append(missing, fp)
+		}
+	}
+	return missing
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
 // DialAgent connects to the operator's agent at socket (SSH_AUTH_SOCK).
 // Close the returned connection when done.
 func DialAgent(socket string) (agent.ExtendedAgent, net.Conn, error) {
@@ -384,13 +474,8 @@ func (s *signerAgent) Extension(string, []byte) ([]byte, error) {
 	return nil, agent.ErrExtensionUnsupported
 }
 
-// Allowed returns the allowlisted fingerprints, sorted (nil: no allowlist).
-func (a *Agent) Allowed() []string {
-	if a.allow == nil {
-		return nil
-	}
-	return sortedKeys(a.allow)
-}
+// Allowed returns the allowlisted fingerprints, sorted.
+func (a *Agent) Allowed() []string { return sortedKeys(a.allow) }
 
 // sortedKeys is for stable messages.
 func sortedKeys(m map[string]bool) []string {

@@ -1,7 +1,6 @@
 package agentfwd_test
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -13,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"github.com/fleetnix/fleet/agentfwd"
+	"github.com/fleetnix/fleet/test/sshtest"
 	"github.com/spf13/pflag"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -123,25 +122,20 @@ func TestRefusesChanges(t *testing.T) {
 	}
 }
 
-func TestNoAllowlistWarnsNamingEachKey(t *testing.T) {
+// With no allowlist the agent serves nothing: forwarding is scoped by
+// default (#14 item 2).
+func TestNoAllowlistServesNoKey(t *testing.T) {
 	k1, k2 := newSigner(t), newSigner(t)
-	var buf bytes.Buffer
-	l := log.New(&buf)
-	a, err := agentfwd.New(agentfwd.FromSigners([]ssh.Signer{k1, k2}, []string{"laptop", "work"}), agentfwd.Config{Log: l})
+	a, err := agentfwd.New(agentfwd.FromSigners([]ssh.Signer{k1, k2}, []string{"laptop", "work"}), agentfwd.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := buf.String()
-	for _, want := range []string{fp(k1), fp(k2), "laptop", "work", "no allowlist", "--forward-key"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("warning lacks %q:\n%s", want, out)
-		}
+	rc := remoteClient(t, a.For("fetching the secrets"))
+	if keys, err := rc.List(); err != nil || len(keys) != 0 {
+		t.Fatalf("listed %v (%v), want no key", keys, err)
 	}
-	if keys, _ := a.List(); len(keys) != 2 {
-		t.Fatalf("listed %d keys, want both", len(keys))
-	}
-	if a.Allowed() != nil {
-		t.Fatal("Allowed() with no allowlist should be nil")
+	if _, err := a.For("x").Sign(k1.PublicKey(), []byte("x")); !errors.Is(err, agentfwd.ErrNotAllowed) {
+		t.Fatalf("sign with no allowlist: %v, want ErrNotAllowed", err)
 	}
 }
 
@@ -226,16 +220,93 @@ func TestParseAllow(t *testing.T) {
 
 func TestOptionsConfig(t *testing.T) {
 	k := newSigner(t)
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c, err := agentfwd.Options{Keys: []string{fp(k)}, MaxSignatures: 2, TTL: time.Hour}.Config(now)
+	c, err := agentfwd.Options{Keys: []string{fp(k)}, MaxSignatures: 2, TTL: time.Hour}.Config("git.example", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Allow) != 1 || c.Allow[0] != fp(k) || c.MaxSignatures != 2 || !c.Expires.Equal(now.Add(time.Hour)) {
+	if len(c.Allow) != 1 || c.Allow[0] != fp(k) || c.MaxSignatures != 2 || c.TTL != time.Hour || c.AllowFrom != "--forward-key" {
 		t.Fatalf("config %+v", c)
 	}
-	if _, err := (agentfwd.Options{MaxSignatures: -1}).Config(now); err == nil {
+	if _, err := (agentfwd.Options{Keys: []string{fp(k)}, MaxSignatures: -1}).Config("", nil); err == nil {
 		t.Fatal("negative limit accepted")
+	}
+}
+
+// With no --forward-key the allowlist is the IdentityFile ssh_config gives
+// the server (its .pub, or the public half an encrypted key keeps in the
+// clear); with neither, Config refuses: nothing would be forwarded.
+func TestOptionsConfigFromIdentityFiles(t *testing.T) {
+	dir := t.TempDir()
+	deploy := sshtest.NewKey(t, "ed25519", "", "deploy")
+	locked := sshtest.NewKey(t, "ed25519", "secret words", "locked")
+	if err := os.Remove(locked.Path + ".pub"); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "id_rsa")
+	c, err := agentfwd.Options{}.Config("git.example", []string{missing, deploy.Path, locked.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Allow, " ") != deploy.Fingerprint()+" "+locked.Fingerprint() {
+		t.Fatalf("allow %v, want the two keys' fingerprints", c.Allow)
+	}
+	if want := "IdentityFile " + deploy.Path + ", " + locked.Path + " for git.example in ssh_config"; c.AllowFrom != want {
+		t.Fatalf("from %q, want %q", c.AllowFrom, want)
+	}
+	if c.MaxSignatures != agentfwd.DefaultMaxSignatures || c.TTL != agentfwd.DefaultTTL {
+		t.Fatalf("limits %d, %s: want the defaults", c.MaxSignatures, c.TTL)
+	}
+	_, err = agentfwd.Options{}.Config("git.example", []string{missing})
+	want := "no key allowed through the forwarded agent: neither --forward-key nor an IdentityFile for git.example in ssh_config names the key to forward\n" +
+		"hint: pass --forward-key with the deploy key (KEY.pub or its SHA256 fingerprint), give git.example an IdentityFile in ~/.ssh/config, or fetch the secrets here with --secrets-fetch local"
+	if !errors.Is(err, agentfwd.ErrNoAllowlist) || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+// The TTL runs from when the agent is first forwarded, not from when it
+// was made (an install's preflight may take a while before the fetch).
+func TestTTLStartsWhenForwarded(t *testing.T) {
+	k := newSigner(t)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, err := agentfwd.New(agentfwd.FromSigners([]ssh.Signer{k}, nil), agentfwd.Config{Allow: []string{fp(k)}, TTL: time.Minute, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(10 * time.Minute)
+	v := a.For("fetching the secrets")
+	clock = clock.Add(59 * time.Second)
+	if _, err := v.Sign(k.PublicKey(), []byte("x")); err != nil {
+		t.Fatalf("sign within the TTL: %v", err)
+	}
+	clock = clock.Add(time.Second)
+	if _, err := v.Sign(k.PublicKey(), []byte("x")); !errors.Is(err, agentfwd.ErrLimit) || !strings.Contains(err.Error(), "expired at 2026-01-01T00:11:00Z") {
+		t.Fatalf("sign at the TTL: %v", err)
+	}
+}
+
+// Open refuses an agent that holds none of the allowed keys, saying where
+// the allowlist came from, before anything is forwarded.
+func TestOpenRefusesAgentWithoutAllowedKey(t *testing.T) {
+	deploy := sshtest.NewKey(t, "ed25519", "", "deploy")
+	personal := sshtest.NewKey(t, "ed25519", "", "personal")
+	ag := sshtest.StartAgent(t, personal)
+	_, _, err := agentfwd.Open(ag.Socket, agentfwd.Config{Allow: []string{deploy.Fingerprint()}, AllowFrom: "--forward-key"})
+	want := "your ssh-agent (SSH_AUTH_SOCK) holds none of the keys --forward-key allows: " + deploy.Fingerprint() + "\nhint: ssh-add the secrets repository's deploy key, or fetch the secrets here with --secrets-fetch local"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	a, conn, err := agentfwd.Open(ag.Socket, agentfwd.Config{Allow: []string{personal.Fingerprint()}, MaxSignatures: 4, TTL: 5 * time.Minute, AllowFrom: "--forward-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if want := "allowed key " + personal.Fingerprint() + " (from --forward-key), at most 4 signatures within 5m0s of forwarding"; a.Policy() != want {
+		t.Fatalf("policy %q, want %q", a.Policy(), want)
+	}
+	t.Setenv("SSH_AUTH_SOCK", "")
+	if _, _, err := agentfwd.Open("", agentfwd.Config{}); err == nil || !strings.HasPrefix(err.Error(), "no ssh-agent to forward the deploy key from (SSH_AUTH_SOCK is not set)\nhint: ") {
+		t.Fatalf("no agent: %v", err)
 	}
 }
 
@@ -243,6 +314,9 @@ func TestAddFlags(t *testing.T) {
 	var o agentfwd.Options
 	fs := pflag.NewFlagSet("install", pflag.ContinueOnError)
 	o.AddFlags(fs)
+	if o.MaxSignatures != agentfwd.DefaultMaxSignatures || o.TTL != agentfwd.DefaultTTL {
+		t.Fatalf("defaults %+v", o)
+	}
 	if err := fs.Parse([]string{"--forward-key", "SHA256:a", "--forward-key=b.pub", "--no-forward-agent", "--forward-max-signatures", "4", "--forward-ttl", "10m"}); err != nil {
 		t.Fatal(err)
 	}

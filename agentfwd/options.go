@@ -2,6 +2,7 @@ package agentfwd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,16 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/crypto/ssh"
 )
+
+// The limits a forwarded agent has unless the options raise them: a fetch
+// signs once per connection, so a few signatures within a few minutes.
+const (
+	DefaultMaxSignatures = 4
+	DefaultTTL           = 5 * time.Minute
+)
+
+// ErrNoAllowlist: no key is allowed, so forwarding would serve nothing.
+var ErrNoAllowlist = errors.New("no key allowed through the forwarded agent")
 
 // Options are the command-line choices about forwarding, for
 // `fleet install`: wire them with [Options.AddFlags] and turn them into a
@@ -21,39 +32,96 @@ type Options struct {
 	// Disabled is --no-forward-agent: no agent is forwarded at all (the
 	// secrets are fetched locally instead).
 	Disabled bool
-	// MaxSignatures is --forward-max-signatures (0: no limit).
+	// MaxSignatures is --forward-max-signatures (0: DefaultMaxSignatures).
 	MaxSignatures int
-	// TTL is --forward-ttl: forwarding stops signing this long after
-	// Config is called (0: no expiry).
+	// TTL is --forward-ttl: forwarding stops signing this long after it
+	// begins (0: DefaultTTL).
 	TTL time.Duration
+	// Socket is the operator's agent ("": SSH_AUTH_SOCK).
+	Socket string
 }
 
 // AddFlags registers --forward-key (repeatable), --no-forward-agent,
 // --forward-max-signatures and --forward-ttl on fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&o.Keys, "forward-key", nil, "only this key may be used through the forwarded agent: SHA256 fingerprint or public key file (repeatable)")
+	fs.StringArrayVar(&o.Keys, "forward-key", nil, "only this key may be used through the forwarded agent: SHA256 fingerprint or public key file (repeatable; default: the IdentityFile ~/.ssh/config gives the secrets server)")
 	fs.BoolVar(&o.Disabled, "no-forward-agent", false, "do not forward an SSH agent to the installer (fetch the secrets locally)")
-	fs.IntVar(&o.MaxSignatures, "forward-max-signatures", 0, "stop signing through the forwarded agent after this many signatures (0: no limit)")
-	fs.DurationVar(&o.TTL, "forward-ttl", 0, "stop signing through the forwarded agent after this long (0: no expiry)")
+	fs.IntVar(&o.MaxSignatures, "forward-max-signatures", DefaultMaxSignatures, "stop signing through the forwarded agent after this many signatures")
+	fs.DurationVar(&o.TTL, "forward-ttl", DefaultTTL, "stop signing through the forwarded agent this long after forwarding begins")
 }
 
-// Config parses the key values and computes the expiry from now.
-func (o Options) Config(now time.Time) (Config, error) {
-	allow, err := ParseAllow(o.Keys)
-	if err != nil {
-		return Config{}, err
-	}
+// Config parses the key values into the allowlist and sets the limits.
+// With no --forward-key, the allowlist is the public halves of
+// identityFiles: the IdentityFile entries ssh_config gives server (the
+// host the forwarded agent authenticates to), as ssh would offer them. With neither
+// it returns ErrNoAllowlist: the agent would serve no key.
+func (o Options) Config(server string, identityFiles []string) (Config, error) {
 	if o.MaxSignatures < 0 {
 		return Config{}, fmt.Errorf("--forward-max-signatures %d: must not be negative", o.MaxSignatures)
 	}
 	if o.TTL < 0 {
 		return Config{}, fmt.Errorf("--forward-ttl %s: must not be negative", o.TTL)
 	}
-	c := Config{Allow: allow, MaxSignatures: o.MaxSignatures}
-	if o.TTL > 0 {
-		c.Expires = now.Add(o.TTL)
+	c := Config{MaxSignatures: o.MaxSignatures, TTL: o.TTL, AllowFrom: "--forward-key"}
+	if c.MaxSignatures == 0 {
+		c.MaxSignatures = DefaultMaxSignatures
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	var err error
+	if c.Allow, err = ParseAllow(o.Keys); err != nil {
+		return Config{}, err
+	}
+	if len(c.Allow) == 0 {
+		var files []string
+		c.Allow, files = publicKeysOf(identityFiles)
+		c.AllowFrom = "IdentityFile " + strings.Join(files, ", ") + " for " + server + " in ssh_config"
+	}
+	if len(c.Allow) == 0 {
+		return Config{}, fmt.Errorf("%w: neither --forward-key nor an IdentityFile for %s in ssh_config names the key to forward\nhint: pass --forward-key with the deploy key (KEY.pub or its SHA256 fingerprint), give %s an IdentityFile in ~/.ssh/config, or fetch the secrets here with --secrets-fetch local", ErrNoAllowlist, server, server)
 	}
 	return c, nil
+}
+
+// publicKeysOf returns the fingerprints of the identity files' public
+// halves (FILE.pub, else the key file itself, whose public half OpenSSH
+// keeps in the clear even when it is encrypted), and the files they came
+// from. Files that do not exist are passed over, as ssh does.
+func publicKeysOf(files []string) (fps, from []string) {
+	seen := map[string]bool{}
+	for _, f := range files {
+		pk := publicKeyOf(f)
+		if pk == nil {
+			continue
+		}
+		if fp := ssh.FingerprintSHA256(pk); !seen[fp] {
+			seen[fp] = true
+			fps, from = append(fps, fp), append(from, f)
+		}
+	}
+	return fps, from
+}
+
+func publicKeyOf(file string) ssh.PublicKey {
+	if b, err := os.ReadFile(file + ".pub"); err == nil {
+		if pk, _, _, _, err := ssh.ParseAuthorizedKey(b); err == nil {
+			return pk
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	s, err := ssh.ParsePrivateKey(b)
+	var pm *ssh.PassphraseMissingError
+	switch {
+	case err == nil:
+		return s.PublicKey()
+	case errors.As(err, &pm):
+		return pm.PublicKey
+	}
+	return nil
 }
 
 // ParseAllow turns --forward-key values into SHA256 fingerprints. A value

@@ -75,6 +75,20 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Both forms of every differential layout, as disko made them.
+	goldens, _ := filepath.Glob("testdata/diskoeval/golden/*.json")
+	for _, name := range goldens {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var g golden
+		if err := json.Unmarshal(b, &g); err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(g.User))
+		f.Add([]byte(g.Evaluated))
+	}
 	const root = "/mnt"
 	modes := []string{"destroy,format,mount", "format,mount", "format", "mount", "unmount"}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -128,13 +142,13 @@ func checkMountOrder(t *testing.T, mode, root string, steps []Step) {
 	seen := map[string]string{}
 	var mounted, unmounted []string
 	for _, st := range steps {
-		if st.Action != "mount" && st.Action != "umount" {
+		if st.Kind() != "mount" && st.Kind() != "umount" {
 			continue
 		}
 		if !under(st.Mountpoint, root) {
-			t.Fatalf("%s: %s %s (from %s) is outside the root %s", mode, st.Action, st.Mountpoint, st.Node, root)
+			t.Fatalf("%s: %s %s (from %s) is outside the root %s", mode, st.Kind(), st.Mountpoint, st.Node, root)
 		}
-		if st.Action == "umount" {
+		if st.Kind() == "umount" {
 			for _, u := range unmounted {
 				if under(st.Mountpoint, u) && st.Mountpoint != u {
 					t.Fatalf("%s: %s is unmounted after its parent %s", mode, st.Mountpoint, u)

@@ -67,7 +67,8 @@ func TestCreateHooksOnLoop(t *testing.T) {
 }
 
 // TestCreateHookFails: a failing hook stops the format, named by hook and
-// node, with its exit status.
+// node, with its exit status, and the error says what is on the disk at
+// that moment (issue 22: a command that fails anyway names the state).
 func TestCreateHookFails(t *testing.T) {
 	needRoot(t)
 	s, err := Parse([]byte(`{"disk":{"main":{"type":"disk","device":"/dev/vdz","content":{"type":"gpt","partitions":{
@@ -83,6 +84,15 @@ func TestCreateHookFails(t *testing.T) {
 	}
 	if typ := strings.TrimSpace(run(t, "blkid", "-p", "-s", "TYPE", "-o", "value", dev+"p1")); typ != "ext4" {
 		t.Fatalf("the hook ran before mkfs? blkid TYPE %q", typ)
+	}
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "format postCreateHook disk.main.content.partitions.root.content" {
+		t.Fatalf("not a StepError naming the step: %#v", err)
+	}
+	base := strings.TrimPrefix(dev, "/dev/")
+	if strings.Join(se.State, "\n") != base+": 64.0 MiB, gpt\n"+base+"p1: 62.0 MiB, ext4" ||
+		!strings.HasSuffix(err.Error(), "\non the disks now:\n  "+base+": 64.0 MiB, gpt\n  "+base+"p1: 62.0 MiB, ext4") {
+		t.Fatalf("the error does not show the disk and its ext4 partition:\n%v", err)
 	}
 }
 
@@ -118,7 +128,7 @@ func TestHookPlan(t *testing.T) {
 	}
 	var got []string
 	for _, st := range steps {
-		got = append(got, st.Action+" "+st.Node)
+		got = append(got, st.Kind()+" "+st.Node)
 	}
 	want := []string{
 		"preCreateHook disk.main",

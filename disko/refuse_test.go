@@ -26,7 +26,7 @@ func TestRefusals(t *testing.T) {
 
 	t.Run("missing device", func(t *testing.T) {
 		err := applyMode(ctx, r, small, "destroy,format,mount", t.TempDir(), map[string]string{"main": "/dev/nonexistent-fleet"})
-		want := `disk "main": /dev/nonexistent-fleet: device not found: no changes made (hint: check the device path or pass --device main=/dev/...)`
+		want := `disk "main": /dev/nonexistent-fleet: device not found: no changes made` + "\nhint: check the device path or pass --device main=/dev/..."
 		if err == nil || err.Error() != want || !errors.Is(err, ErrMissingDevice) || !errors.Is(err, ErrRefused) {
 			t.Fatalf("got %v\nwant %s", err, want)
 		}
@@ -46,11 +46,11 @@ func TestRefusals(t *testing.T) {
 		dev := loopDisk(t, 64<<20)
 		m, _ := ParseMode("destroy,format,mount")
 		err := Apply(ctx, r, small, ApplyOptions{Mode: m, Plan: Options{Root: t.TempDir(), Devices: map[string]string{"main": dev}}})
-		want := `destroy erases disks main: no changes made (hint: pass --yes, or run at a terminal to confirm)`
+		want := "destroy erases disks main: no changes made\nhint: pass --yes, or run at a terminal to confirm"
 		if err == nil || err.Error() != want {
 			t.Fatalf("got %v\nwant %s", err, want)
 		}
-		err = Apply(ctx, r, small, ApplyOptions{Mode: m, Confirm: func(d []string) bool { return false }, Plan: Options{Root: t.TempDir(), Devices: map[string]string{"main": dev}}})
+		err = Apply(ctx, r, small, ApplyOptions{Mode: m, Confirm: func(d []Target) bool { return false }, Plan: Options{Root: t.TempDir(), Devices: map[string]string{"main": dev}}})
 		if err == nil || err.Error() != "destroy not confirmed: no changes made" {
 			t.Fatalf("declined: got %v", err)
 		}
@@ -67,7 +67,7 @@ func TestRefusals(t *testing.T) {
 		run(t, "mount", dev+"p1", elsewhere)
 		defer exec.Command("umount", elsewhere).Run()
 		err := applyMode(ctx, r, small, "destroy,format,mount", t.TempDir(), devs)
-		want := `disk "main" (` + dev + `): ` + dev + `p1 is mounted on ` + elsewhere + ` (hint: unmount it first, or run with --mode unmount): disk in use: no changes made`
+		want := `disk "main" (` + dev + `): ` + dev + `p1 is mounted on ` + elsewhere + `: disk in use: no changes made` + "\nhint: unmount it first, or run with --mode unmount"
 		if err == nil || err.Error() != want || !errors.Is(err, ErrInUse) {
 			t.Fatalf("got %v\nwant %s", err, want)
 		}
@@ -88,7 +88,7 @@ func TestRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = applyMode(ctx, r, other, "format", t.TempDir(), devs)
-		want := `disk.main.content.partitions.root.content: ` + dev + `p1 holds ext4, the layout wants btrfs: existing layout does not match (hint: pass --wipe to replace it): no changes made`
+		want := `disk.main.content.partitions.root.content: ` + dev + `p1 holds ext4, the layout wants btrfs: existing layout does not match: no changes made` + "\nhint: pass --wipe to replace it"
 		if err == nil || err.Error() != want || !errors.Is(err, ErrMismatch) {
 			t.Fatalf("got %v\nwant %s", err, want)
 		}
@@ -114,7 +114,7 @@ func TestRefusals(t *testing.T) {
 		run(t, "swapon", dev+"p1")
 		defer exec.Command("swapoff", dev+"p1").Run()
 		err = applyMode(ctx, r, small, "destroy,format,mount", t.TempDir(), devs)
-		want := `disk "main" (` + dev + `): ` + dev + `p1 is in use as swap (hint: swapoff it first): disk in use: no changes made`
+		want := `disk "main" (` + dev + `): ` + dev + `p1 is in use as swap: disk in use: no changes made` + "\nhint: swapoff it first"
 		if err == nil || err.Error() != want || !errors.Is(err, ErrInUse) {
 			t.Fatalf("got %v\nwant %s", err, want)
 		}
@@ -135,7 +135,7 @@ func TestRefusals(t *testing.T) {
 		}
 		before := run(t, "sgdisk", "-p", dev)
 		err := applyMode(ctx, r, spec("20M"), "format", t.TempDir(), devs)
-		want := `disk.main.content.partitions.data: partition 1 of ` + dev + ` has size 16777216 bytes, want 20M (20971520 bytes): existing layout does not match (hint: pass --wipe to replace it): no changes made`
+		want := `disk.main.content.partitions.data: partition 1 of ` + dev + ` has size 16777216 bytes, want 20M (20971520 bytes): existing layout does not match: no changes made` + "\nhint: pass --wipe to replace it"
 		if err == nil || err.Error() != want || !errors.Is(err, ErrMismatch) {
 			t.Fatalf("got %v\nwant %s", err, want)
 		}

@@ -19,14 +19,19 @@ import (
 var activeMD = regexp.MustCompile(`(?m)^md[0-9]+ : active`)
 
 // TestStackedLayoutsOnRig runs, inside the rig VM over SSH, what this
-// host's kernel cannot: dm-crypt, LVM, md raid and vfat mounts. One boot,
-// four blank disks: EFI+LUKS+LVM+ext4 on the first, a NAS (EFI+root on
-// one disk, two disks in mdadm raid1 with xfs) on the others.
+// host's kernel cannot: dm-crypt, LVM, md raid, vfat and exfat mounts. One
+// boot (they cost ~20 s each under TCG), six blank disks, the layouts one
+// after another: EFI+LUKS+LVM+ext4 on vda; a NAS (EFI+root on vdb, vdc
+// and vdd in an mdadm raid1 with xfs); disko's boot-raid1 (/boot on an md
+// mirror, / on a partitioned md) on vdb and vdc; RAID0 (level = 0,
+// partitioned) and RAID5 with extraArgs on vdb, vdc and vde; an msdos
+// table with LVM thin volumes on vdf and a hybrid MBR with exfat on vde;
+// last, vdd vanishing during a format.
 func TestStackedLayoutsOnRig(t *testing.T) {
 	rig.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	vm := rig.Boot(t, rig.Options{Disks: []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30}})
+	vm := rig.Boot(t, rig.Options{Disks: []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30}})
 	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
 		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
 		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
@@ -72,6 +77,11 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		st := runOn(t, c, "cryptsetup", "status", "crypted")
 		if !strings.Contains(st, "LUKS2") || !strings.Contains(st, "discards") {
 			t.Fatalf("cryptsetup status:\n%s", st)
+		}
+		// Opened with --persistent at format, as disko does: the flag is
+		// in the LUKS2 header, for the booted system's initrd too.
+		if dump := runOn(t, c, "cryptsetup", "luksDump", "/dev/vda2"); !regexp.MustCompile(`(?m)^Flags:\s+allow-discards`).MatchString(dump) {
+			t.Fatalf("luksDump: no persistent allow-discards flag:\n%s", dump)
 		}
 		runOn(t, c, "sh", "-c", "echo kept > "+root+"/file")
 		if err := apply(s, "unmount", root, nil); err != nil {
@@ -144,6 +154,139 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		}
 	})
 
+	t.Run("boot-raid1: /boot on an md mirror, / on a partitioned md", func(t *testing.T) {
+		s, err := Parse([]byte(bootRaid1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := "/mnt/br1"
+		if err := apply(s, "destroy,format,mount", root, nil); err != nil {
+			t.Fatalf("destroy,format,mount: %v", err)
+		}
+		checkBootRaid1 := func(when string) {
+			t.Helper()
+			ms := mountsUnder(t, c, root)
+			if !has(ms, " ext4 /dev/md") || !has(ms, "/boot vfat /dev/md") {
+				t.Fatalf("%s: mounts: %q", when, ms)
+			}
+			for _, m := range ms {
+				if strings.HasPrefix(m, " ext4 ") && !regexp.MustCompile(`^ ext4 /dev/md[0-9]+p1 /$`).MatchString(m) {
+					t.Fatalf("%s: / is not on the array's partition: %q", when, m)
+				}
+			}
+			md := runOn(t, c, "cat", "/proc/mdstat")
+			if n := len(regexp.MustCompile(`(?m)^md[0-9]+ : active raid1 `).FindAllString(md, -1)); n != 2 {
+				t.Fatalf("%s: %d raid1 arrays, want 2:\n%s", when, n, md)
+			}
+			// metadata 1.0 sits at the end: the firmware reads the ESP
+			// members as plain FAT.
+			if typ := strings.TrimSpace(runOn(t, c, "blkid", "-p", "-s", "TYPE", "-o", "value", "/dev/vdb2")); typ != "vfat" && typ != "linux_raid_member" {
+				t.Fatalf("%s: vdb2 holds %q", when, typ)
+			}
+			if out := runOn(t, c, "sh", "-c", "mdadm --examine /dev/vdb2 | grep -c 'Version : 1.0'"); strings.TrimSpace(out) != "1" {
+				t.Fatalf("%s: the /boot members are not of metadata 1.0: %s", when, out)
+			}
+		}
+		checkBootRaid1("after destroy,format,mount")
+		runOn(t, c, "sh", "-c", "echo kept > "+root+"/boot/file")
+		if err := apply(s, "unmount", root, nil); err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
+		if links := runOn(t, c, "sh", "-c", "ls /dev/md 2>/dev/null; true"); strings.Contains(links, "boot") || strings.Contains(links, "sys") {
+			t.Fatalf("arrays still running after unmount: /dev/md has %q\n%s", links, runOn(t, c, "cat", "/proc/mdstat"))
+		}
+		if err := apply(s, "mount", root, nil); err != nil {
+			t.Fatalf("mount after unmount: %v", err)
+		}
+		checkBootRaid1("after unmount and mount")
+		if got := strings.TrimSpace(runOn(t, c, "cat", root+"/boot/file")); got != "kept" {
+			t.Fatalf("file on /boot after remount: %q", got)
+		}
+		if err := apply(s, "format", root, nil); err != nil {
+			t.Fatalf("format again, mounted: %v", err)
+		}
+		if err := apply(s, "unmount", root, nil); err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
+	})
+
+	t.Run("RAID0 (level 0, partitioned) and RAID5 with extraArgs", func(t *testing.T) {
+		s, err := Parse([]byte(raidLevels))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The arrays of the layout before, running again (as an installer
+		// booted over old disks assembles them): destroy takes them down.
+		runOn(t, c, "sh", "-c", "mdadm --assemble /dev/md/boot /dev/vdb2 /dev/vdc2 && mdadm --assemble /dev/md/sys /dev/vdb3 /dev/vdc3")
+		ours := regexp.MustCompile(`(?m)^md[0-9]+ : active .*vd[bce][0-9]`)
+		if md := runOn(t, c, "cat", "/proc/mdstat"); len(ours.FindAllString(md, -1)) != 2 {
+			t.Fatalf("the old arrays did not assemble:\n%s", md)
+		}
+		root := "/mnt/levels"
+		if err := apply(s, "destroy,format,mount", root, nil); err != nil {
+			t.Fatalf("destroy,format,mount: %v", err)
+		}
+		ms := mountsUnder(t, c, root)
+		if !has(ms, " ext4 /dev/md") || !has(ms, "/scratch ext4 /dev/md") || !has(ms, "/cache xfs /dev/md") {
+			t.Fatalf("mounts: %q", ms)
+		}
+		md := runOn(t, c, "cat", "/proc/mdstat")
+		if !regexp.MustCompile(`(?m)^md[0-9]+ : active raid0 vd[bce]1\[[0-9]\] vd[bce]1\[[0-9]\] vd[bce]1\[[0-9]\]`).MatchString(md) ||
+			!regexp.MustCompile(`(?m)^md[0-9]+ : active raid5 vd[bce]2\[[0-9]\] vd[bce]2\[[0-9]\] vd[bce]2\[[0-9]\]`).MatchString(md) {
+			t.Fatalf("want a raid0 over the first partitions and a raid5 over the second:\n%s", md)
+		}
+		if n := len(ours.FindAllString(md, -1)); n != 2 {
+			t.Fatalf("%d arrays run on vdb, vdc and vde, want the layout's 2 (the old ones taken down):\n%s", n, md)
+		}
+		// --assume-clean: the raid5 never resyncs.
+		if strings.Contains(md, "resync") || strings.Contains(md, "recovery") {
+			t.Fatalf("the raid5 resyncs, --assume-clean was not passed:\n%s", md)
+		}
+		if err := apply(s, "unmount", root, nil); err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
+	})
+
+	t.Run("msdos table with LVM thin volumes; hybrid MBR with exfat", func(t *testing.T) {
+		s, err := Parse([]byte(msdosThinHybrid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := "/mnt/thin"
+		if err := apply(s, "destroy,format,mount", root, nil); err != nil {
+			t.Fatalf("destroy,format,mount: %v", err)
+		}
+		ms := mountsUnder(t, c, root)
+		for _, want := range []string{" ext4 /dev/mapper/tank-root", "/var xfs /dev/mapper/tank-var", "/boot/firmware vfat /dev/vdf1", "/media exfat /dev/vde2", "/esp vfat /dev/vde1"} {
+			if !has(ms, want) {
+				t.Fatalf("mounts lack %q: %q", want, ms)
+			}
+		}
+		if dump := runOn(t, c, "sfdisk", "-d", "/dev/vdf"); !strings.Contains(dump, "label: dos") ||
+			!regexp.MustCompile(`/dev/vdf1 : start=\s+8192, size=\s+131072, type=c, bootable`).MatchString(dump) {
+			t.Fatalf("msdos table:\n%s", dump)
+		}
+		lvs := runOn(t, c, "lvs", "--noheadings", "-o", "lv_name,segtype,pool_lv", "tank")
+		for _, want := range []string{`pool +thin-pool`, `root +thin +pool`, `var +thin +pool`, `plain +linear`} {
+			if !regexp.MustCompile(`(?m)^\s*` + want + `\s*$`).MatchString(lvs) {
+				t.Fatalf("lvs lacks %q:\n%s", want, lvs)
+			}
+		}
+		mbr := runOn(t, c, "sfdisk", "--label-nested", "dos", "-d", "/dev/vde")
+		if !regexp.MustCompile(`/dev/vde1 : start=\s+2048, size=\s+65536, type=c\n`).MatchString(mbr) || !strings.Contains(mbr, "type=ee") {
+			t.Fatalf("hybrid MBR:\n%s", mbr)
+		}
+		if err := apply(s, "unmount", root, nil); err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
+		if err := apply(s, "mount", root, nil); err != nil {
+			t.Fatalf("mount again: %v", err)
+		}
+		if err := apply(s, "unmount", root, nil); err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
+	})
+
 	// Last, as it takes a disk away for good: the disk vanishes (its PCI
 	// device removed, as a failing cable or controller would) while its
 	// root filesystem is being made. The error names the step and the
@@ -184,6 +327,52 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		}
 	})
 }
+
+// bootRaid1 is disko's boot-raid1 construct, our own: two disks each with
+// a BIOS boot partition, an ESP in an md mirror of metadata 1.0 (vfat
+// /boot) and the rest in a second mirror carrying its own gpt (ext4 /).
+const bootRaid1 = `{"disk":{
+  "one":{"type":"disk","device":"/dev/vdb","content":{"type":"gpt","partitions":{
+    "bios":{"size":"1M","type":"EF02"},
+    "esp":{"size":"64M","type":"EF00","content":{"type":"mdraid","name":"boot"}},
+    "rest":{"size":"100%","content":{"type":"mdraid","name":"sys"}}}}},
+  "two":{"type":"disk","device":"/dev/vdc","content":{"type":"gpt","partitions":{
+    "bios":{"size":"1M","type":"EF02"},
+    "esp":{"size":"64M","type":"EF00","content":{"type":"mdraid","name":"boot"}},
+    "rest":{"size":"100%","content":{"type":"mdraid","name":"sys"}}}}}},
+ "mdadm":{
+  "boot":{"type":"mdadm","level":1,"metadata":"1.0","content":{"type":"filesystem","format":"vfat","mountpoint":"/boot","mountOptions":["umask=0077"]}},
+  "sys":{"type":"mdadm","level":1,"content":{"type":"gpt","partitions":{
+    "root":{"size":"100%","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}}}}}}}`
+
+// raidLevels: a RAID0 asked for with level = 0 (once taken for "unset",
+// which made a mirror) carrying a gpt, and a RAID5 with extraArgs.
+const raidLevels = `{"disk":{
+  "b":{"type":"disk","device":"/dev/vdb","content":{"type":"gpt","partitions":{"s":{"size":"200M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}},
+  "c":{"type":"disk","device":"/dev/vdc","content":{"type":"gpt","partitions":{"s":{"size":"200M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}},
+  "e":{"type":"disk","device":"/dev/vde","content":{"type":"gpt","partitions":{"s":{"size":"200M","content":{"type":"mdraid","name":"stripe"}},"p":{"size":"100%","content":{"type":"mdraid","name":"parity"}}}}}},
+ "mdadm":{
+  "stripe":{"type":"mdadm","level":0,"content":{"type":"gpt","partitions":{
+    "scratch":{"size":"100M","content":{"type":"filesystem","format":"ext4","mountpoint":"/scratch"}},
+    "cache":{"size":"100%","content":{"type":"filesystem","format":"xfs","mountpoint":"/cache"}}}}},
+  "parity":{"type":"mdadm","level":5,"extraArgs":["--assume-clean","--chunk=64"],"content":{"type":"filesystem","format":"ext4","mountpoint":"/"}}}}`
+
+// msdosThinHybrid: an msdos table as a Raspberry Pi's firmware wants it
+// (bootable FAT32 of type 0x0c first) with LVM after it, thin volumes in
+// a thin pool beside a plain LV; and a gpt with a hybrid MBR whose FAT
+// partition gets MBR type 0x0c, beside an exfat partition.
+const msdosThinHybrid = `{"disk":{
+  "sd":{"type":"disk","device":"/dev/vdf","content":{"type":"table","format":"msdos","partitions":[
+    {"start":"4MiB","end":"68MiB","fs-type":"fat32","bootable":true,"content":{"type":"filesystem","format":"vfat","mountpoint":"/boot/firmware"}},
+    {"start":"68MiB","end":"100%","content":{"type":"lvm_pv","vg":"tank"}}]}},
+  "board":{"type":"disk","device":"/dev/vde","content":{"type":"gpt","efiGptPartitionFirst":false,"partitions":{
+    "fw":{"priority":1,"size":"32M","type":"EF00","hybrid":{"mbrPartitionType":"0x0c"},"content":{"type":"filesystem","format":"vfat","mountpoint":"/esp"}},
+    "media":{"size":"100%","type":"0700","content":{"type":"filesystem","format":"exfat","mountpoint":"/media"}}}}}},
+ "lvm_vg":{"tank":{"type":"lvm_vg","lvs":{
+   "pool":{"size":"600M","lvm_type":"thin-pool"},
+   "root":{"size":"1G","lvm_type":"thinlv","pool":"pool","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}},
+   "var":{"size":"400M","lvm_type":"thinlv","pool":"pool","content":{"type":"filesystem","format":"xfs","mountpoint":"/var"}},
+   "plain":{"size":"32M","content":{"type":"swap"}}}}}}`
 
 // lineHook is a log writer that runs fn once, on the first line
 // containing match.

@@ -2,6 +2,7 @@ package disko
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,8 @@ func TestDefaults(t *testing.T) {
 		"root":{"size":"100%","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}},
 		"swap":{"size":"8G","content":{"type":"swap"}},
 		"ESP":{"size":"512M","type":"EF00","content":{"type":"filesystem","format":"vfat","mountpoint":"/boot"}},
-		"boot":{"size":"1M","type":"ef02"},
+		"boot":{"size":"1M","type":"EF02"},
+		"legacy":{"size":"1M","type":"ef02"},
 		"first":{"size":"10G","priority":50},
 		"this-is-a-long-partition-name-xx":{"size":"1G"}
 	}}}}}`))
@@ -50,9 +52,12 @@ func TestDefaults(t *testing.T) {
 		{"first", 1, 50, "8300", "disk-main-first", "0", "+10G", "/dev/disk/by-partlabel/disk-main-first"},
 		{"boot", 2, 100, "EF02", "disk-main-boot", "0", "+1M", "/dev/disk/by-partlabel/disk-main-boot"},
 		{"ESP", 3, 1000, "EF00", "disk-main-ESP", "0", "+512M", "/dev/disk/by-partlabel/disk-main-ESP"},
-		{"swap", 4, 1000, "8200", "disk-main-swap", "0", "+8G", "/dev/disk/by-partlabel/disk-main-swap"},
-		{"this-is-a-long-partition-name-xx", 5, 1000, "8300", PartLabel("disk", "main", "this-is-a-long-partition-name-xx"), "0", "+1G", ""},
-		{"root", 6, 9001, "8300", "disk-main-root", "0", "-0", "/dev/disk/by-partlabel/disk-main-root"},
+		// disko compares the type as written: lower-case ef02 is not
+		// moved to the front.
+		{"legacy", 4, 1000, "ef02", "disk-main-legacy", "0", "+1M", "/dev/disk/by-partlabel/disk-main-legacy"},
+		{"swap", 5, 1000, "8200", "disk-main-swap", "0", "+8G", "/dev/disk/by-partlabel/disk-main-swap"},
+		{"this-is-a-long-partition-name-xx", 6, 1000, "8300", PartLabel("disk", "main", "this-is-a-long-partition-name-xx"), "0", "+1G", ""},
+		{"root", 7, 9001, "8300", "disk-main-root", "0", "-0", "/dev/disk/by-partlabel/disk-main-root"},
 	}
 	parts := s.Disks[0].Content.Partitions
 	if len(parts) != len(want) {
@@ -68,7 +73,7 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("partition %d:\n got %+v\nwant %+v", i+1, got, w)
 		}
 	}
-	if l := parts[4].Label; len(l) != 36 || strings.HasPrefix(l, "disk-") {
+	if l := parts[5].Label; len(l) != 36 || strings.HasPrefix(l, "disk-") {
 		t.Errorf("long label not hashed: %q", l)
 	}
 	if c := parts[2].Content; c.Device != "/dev/disk/by-partlabel/disk-main-ESP" || c.MountOptions[0] != "defaults" {
@@ -123,10 +128,12 @@ func TestStackedDevices(t *testing.T) {
 	all := strings.Join(cmds, "\n")
 	for _, w := range []string{
 		"sgdisk --clear --align-end --new=1:0:-0 --change-name=1:disk-a-md --typecode=1:8300 /dev/loop1",
-		"cryptsetup -q luksFormat --type luks2 --key-file=- /dev/vda1",
-		"cryptsetup open --key-file=- --allow-discards /dev/vda1 crypted",
+		"cryptsetup -q luksFormat /dev/vda1 --key-file=-",
+		"cryptsetup open /dev/vda1 crypted --allow-discards --key-file=- --persistent",
+		"cryptsetup open /dev/vda1 crypted --allow-discards --key-file=-",
 		"pvcreate /dev/mapper/crypted",
 		"mdadm --create /dev/md/nas --level=1 --raid-devices=2 --metadata=default --force --homehost=any --run /dev/loop1p1 /dev/vdc1",
+		"sgdisk --zap-all /dev/md/nas",
 		"vgcreate pool /dev/mapper/crypted",
 		"lvcreate --yes -L 2G -n swap pool",
 		"lvcreate --yes -l 100%FREE -n root pool",
@@ -142,33 +149,80 @@ func TestStackedDevices(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", w, all)
 		}
 	}
-	if strings.Index(all, "mdadm --create") > strings.Index(all, "vgcreate") {
-		t.Errorf("mdadm must come before lvm_vg:\n%s", all)
+	// disko's order: the device attrsets by name (disk, lvm_vg, mdadm),
+	// a device after those it is built on; this VG does not need the array.
+	if strings.Index(all, "vgcreate") > strings.Index(all, "mdadm --create") {
+		t.Errorf("lvm_vg must come before mdadm, as in disko:\n%s", all)
 	}
 	for _, st := range steps {
-		if st.Action == "luksFormat" && st.KeyName != "crypted" {
+		if st.Kind() == "luksFormat" && st.KeyName != "crypted" {
 			t.Errorf("luksFormat key %q, want crypted", st.KeyName)
 		}
 	}
 }
 
+// TestSpecErrors: what disko rejects, and what fleet does not do, named
+// by node and option, the value quoted once, with what is accepted.
 func TestSpecErrors(t *testing.T) {
 	disk := func(parts string) string {
 		return `{"disk":{"main":{"type":"disk","device":"/dev/vda","content":{"type":"gpt","partitions":{` + parts + `}}}}}`
+	}
+	pv := func(vg string) string {
+		return `"disk":{"d":{"type":"disk","device":"/dev/vda","content":{"type":"gpt","partitions":{"p":{"size":"100%","content":{"type":"lvm_pv","vg":"` + vg + `"}}}}}}`
+	}
+	md := func(n int) string {
+		var ds []string
+		for i := 0; i < n; i++ {
+			ds = append(ds, fmt.Sprintf(`"d%d":{"type":"disk","device":"/dev/vd%c","content":{"type":"gpt","partitions":{"p":{"size":"100%%","content":{"type":"mdraid","name":"r"}}}}}`, i, 'a'+i))
+		}
+		return `"disk":{` + strings.Join(ds, ",") + `}`
 	}
 	for _, c := range []struct {
 		in, want string
 		sentinel error
 	}{
-		{disk(`"root":{"size":"10X"}`), `disk.main.content.partitions.root: size "10X": want N[KMGTP] or "100%": invalid disko spec`, ErrSpec},
-		{disk(`"root":{"size":"100%"},"zz":{"size":"1G","priority":9999}`), `disk.main.content.partitions.root: size "100%" must be the last partition (it is number 1 of 2; hint: give it the highest priority): invalid disko spec`, ErrSpec},
-		{disk(`"root":{"size":"1G","type":"83"}`), `disk.main.content.partitions.root: type "83": want a 4-hex sgdisk code (EF00, 8300...) or a GUID: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"10X"}`), `disk.main.content.partitions.root.size: "10X": disko takes a whole number with an optional unit K, M, G, T or P (like 512M), or 100%: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"1.5G"}`), `disk.main.content.partitions.root.size: "1.5G": disko takes a whole number with an optional unit K, M, G, T or P (like 512M), or 100%: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"20g"}`), `disk.main.content.partitions.root.size: "20g": disko takes a whole number with an optional unit K, M, G, T or P (like 512M), or 100%: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":512}`), `disk.main.content.partitions.root.size: 512: want a string: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"end":"+1.5M"}`), `disk.main.content.partitions.root.end: "+1.5M": sgdisk takes a whole number of sectors, or one with a unit K, M, G, T, P or s, after an optional + or -: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"100%"},"zz":{"size":"1G","priority":9999}`), "disk.main.content.partitions.root: size \"100%\" must be the last partition (it is number 1 of 2, and disk.main.content.partitions.zz starts after it): invalid disko spec\nhint: give it the highest priority", ErrSpec},
+		{disk(`"a":{"end":"-0"},"b":{"size":"1G"}`), "disk.main.content.partitions.a: end \"-0\" must be the last partition (it is number 1 of 2, and disk.main.content.partitions.b starts after it): invalid disko spec\nhint: give it the highest priority", ErrSpec},
+		{disk(`"a":{"start":"1M"},"b":{"size":"1G"}`), "disk.main.content.partitions.a: no size (it fills the free space) must be the last partition (it is number 1 of 2, and disk.main.content.partitions.b starts after it): invalid disko spec\nhint: give it the highest priority", ErrSpec},
+		{disk(`"root":{"size":"1G","type":"83"}`), `disk.main.content.partitions.root.type: "83": want a 4-hex sgdisk code (EF00, 8300...) or a GUID: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"sise":"1G"}`), `disk.main.content.partitions.root.sise: disko has no such option here: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"size":"1G","content":{"type":"zfs","pool":"z"}}`), `disk.main.content.partitions.root.content: type "zfs" is not supported yet`, ErrUnsupported},
-		{disk(`"root":{"size":"1G","content":{"type":"filesystem","format":"ntfs"}}`), `disk.main.content.partitions.root.content: format "ntfs": want one of ext2, ext3, ext4, vfat, xfs, btrfs, f2fs: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"1G","content":{"type":"filesystem","format":"ntfs"}}`), `disk.main.content.partitions.root.content: format "ntfs" is not supported yet: fleet makes ext2, ext3, ext4, vfat, xfs, btrfs, f2fs and exfat`, ErrUnsupported},
+		{disk(`"root":{"size":"1G","content":{"type":"btrfs","extraArgs":["--label 'my disk'"]}}`), "disk.main.content.partitions.root.content.extraArgs[0]: \"--label 'my disk'\": disko hands this to bash unquoted, and fleet takes plain words only: not supported yet\nhint: write each word as its own list item, without quotes or shell syntax", ErrUnsupported},
 		{disk(`"a":{"size":"1G","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}},"b":{"size":"1G","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}}`), `disk.main.content.partitions.b.content: mountpoint "/": already used by disk.main.content.partitions.a.content: invalid disko spec`, ErrSpec},
 		{disk(`"a":{"size":"1G","content":{"type":"lvm_pv","vg":"nope"}}`), `lvm_vg.nope: referenced by an lvm_pv but not defined: invalid disko spec`, ErrSpec},
-		{`{"zpool":{"zroot":{}}}`, `zpool.zroot: zfs is not supported yet (hint: use gpt with ext4, xfs or btrfs)`, ErrUnsupported},
-		{`{"disk":{"main":{"type":"disk","device":"vda"}}}`, `disk.main: device "vda": must be an absolute path: invalid disko spec`, ErrSpec},
+		{disk(`"a":{"size":"1G","content":{"type":"filesystem","format":"ext4","postMountHook":"touch /x"}}`), "disk.main.content.partitions.a.content: postMountHook is not supported yet: fleet runs preCreateHook and postCreateHook only\nhint: do it in postCreateHook, or in the installed system", ErrUnsupported},
+		{`{"zpool":{"zroot":{}}}`, "zpool.zroot: zfs is not supported yet\nhint: use gpt with ext4, xfs or btrfs", ErrUnsupported},
+		{`{"bcachefs_filesystems":{"b":{"type":"bcachefs_filesystem"}}}`, "bcachefs_filesystems.b: bcachefs is not supported yet", ErrUnsupported},
+		{`{"disk":{"main":{"type":"disk","device":"vda"}}}`, `disk.main.device: "vda": want an absolute path: invalid disko spec`, ErrSpec},
+		{`{"disk":{"main":{"type":"disk","device":{"_type":"merge","contents":[]}}}}`, "disko.devices.disk.main.device: a value of Nix type \"merge\" (lib.mkMerge and the like) is not supported yet\nhint: evaluate the layout first, e.g. nix eval --json .#nixosConfigurations.HOST.config.disko.devices", ErrUnsupported},
+		{disk(`"root":{"size":"1G","content":{"type":"btrfs","swap":{"s":{"size":"1G","path":"dir/file"}}}}`), `disk.main.content.partitions.root.content.swap.s.path: "dir/file": want a file name in its subvolume (no directories), like swapfile: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"1G","content":{"type":"btrfs","swap":{"s":{"size":"1.5G"}}}}`), `disk.main.content.partitions.root.content.swap.s.size: "1.5G": disko takes a whole number with a unit K, M, G, T or P, like 8G: invalid disko spec`, ErrSpec},
+		{disk(`"root":{"size":"1G","content":{"type":"btrfs","subvolumes":{"../x":{}}}}`), `disk.main.content.partitions.root.content.subvolumes.../x.name: "../x": want a path inside the filesystem, like @home or /home/user: invalid disko spec`, ErrSpec},
+		{disk(`"a":{"size":"1G","content":{"type":"luks","name":"c"}},"b":{"size":"1G","content":{"type":"luks","name":"c"}}`), `disk.main.content.partitions.b.content: device-mapper name "c": already used by disk.main.content.partitions.a.content: invalid disko spec`, ErrSpec},
+		// LVM
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"1.5x"}}}}}`, `lvm_vg.vg.lvs.a.size: "1.5x": lvcreate -L takes a number with an optional unit (b, s, k, m, g, t, p, e; MiB when none), like 20G, 20g or 1.5T, or a percentage like 100% or 50%VG: invalid disko spec`, ErrSpec},
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"150%"}}}}}`, `lvm_vg.vg.lvs.a.size: "150%": a percentage from 1 to 100: invalid disko spec`, ErrSpec},
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"thinlv"}}}}}`, `lvm_vg.vg.lvs.a.pool: missing: a thinlv names its thin pool (lvcreate --thinpool): invalid disko spec`, ErrSpec},
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"thinlv","pool":"p","priority":1},"p":{"size":"100M","lvm_type":"thin-pool"}}}}}`, `lvm_vg.vg.lvs.a.priority: 1: the thin volume would be created before its pool "p" (priority 501): invalid disko spec`, ErrSpec},
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"raid5"}}}}}`, `lvm_vg.vg.lvs.a.lvm_type: "raid5" needs at least 3 physical volumes, lvm_vg.vg has 1: invalid disko spec`, ErrSpec},
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"raid10"}}}}}`, `lvm_vg.vg.lvs.a.lvm_type: "raid10": disko takes mirror, raid0, raid1, raid4, raid5, raid6, thin-pool or thinlv: invalid disko spec`, ErrSpec},
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","content":{"type":"lvm_pv","vg":"vg"}}}}}}`, `disko.devices: lvm_vg.vg are built on each other in a cycle (an array or volume group inside itself): invalid disko spec`, ErrSpec},
+		// mdadm
+		{`{` + md(2) + `,"mdadm":{"r":{"type":"mdadm","level":3}}}`, `mdadm.r.level: 3: mdadm makes levels 0, 1, 4, 5, 6 and 10: invalid disko spec`, ErrSpec},
+		{`{` + md(2) + `,"mdadm":{"r":{"type":"mdadm","level":6}}}`, `mdadm.r: level 6 needs at least 4 members, 2 mdraid nodes name it: invalid disko spec`, ErrSpec},
+		{`{` + md(2) + `,"mdadm":{"r":{"type":"mdadm","metadata":"0.90"}}}`, `mdadm.r.metadata: "0.90": disko takes 1, 1.0, 1.1, 1.2, default, ddf or imsm: invalid disko spec`, ErrSpec},
+		{`{` + md(2) + `,"mdadm":{"r":{"type":"mdadm","metadata":"imsm"}}}`, `mdadm.r.metadata: "imsm" (a container format) is not supported yet`, ErrUnsupported},
+		// legacy tables
+		{`{"disk":{"m":{"type":"disk","device":"/dev/sda","content":{"type":"table","format":"msdos","partitions":[{"part-type":"logical","end":"1G"}]}}}}`, `disk.m.content.partitions[0].part-type: "logical" (the kernel numbers logical partitions from 5, disko's devices do not) is not supported yet`, ErrUnsupported},
+		{`{"disk":{"m":{"type":"disk","device":"/dev/sda","content":{"type":"table","format":"msdos","partitions":[{"end":"1 G"}]}}}}`, `disk.m.content.partitions[0].end: "1 G": parted takes a number with an optional unit (s, B, kB, MB, MiB, GB, GiB, TB, TiB) or a percentage of the disk: invalid disko spec`, ErrSpec},
+		{`{"disk":{"m":{"type":"disk","device":"/dev/hda","content":{"type":"table","format":"msdos","partitions":[{"end":"1G"}]}}}}`, `disk.m.content: a table on /dev/hda (disko numbers the partitions of /dev/sdX, /dev/vdX, /dev/xvdX, /dev/disk/..., /dev/nvme..., /dev/mmcblk..., /dev/md/..., /dev/mapper/... and /dev/loopN only) is not supported yet`, ErrUnsupported},
+		{`{"disk":{"m":{"type":"disk","device":"/dev/sda","content":{"type":"table","format":"gpt","partitions":[{"end":"1G"}]}}}}`, `disk.m.content.partitions[0].name: missing: a partition of a gpt table needs a name: invalid disko spec`, ErrSpec},
 	} {
 		_, err := Parse([]byte(c.in))
 		if err == nil || err.Error() != c.want || !errors.Is(err, c.sentinel) {
@@ -183,7 +237,7 @@ func TestParseMode(t *testing.T) {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
-	if _, err := ParseMode("destroy"); err == nil || err.Error() != `mode "destroy": destroy needs format (hint: use destroy,format,mount)` {
+	if _, err := ParseMode("destroy"); err == nil || err.Error() != "mode \"destroy\": destroy needs format\nhint: use destroy,format,mount" {
 		t.Errorf("destroy alone: %v", err)
 	}
 }

@@ -82,9 +82,9 @@ func TestReadLockFollows(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "flake.lock")
 	os.WriteFile(p, []byte(`{
   "nodes": {
-    "agenix": {"inputs": {"nixpkgs": ["nixpkgs"]}, "locked": {"type": "github", "owner": "ryantm", "repo": "agenix", "rev": "aaa", "narHash": "sha256-x"}},
-    "nixpkgs": {"locked": {"type": "github", "owner": "NixOS", "repo": "nixpkgs", "rev": "bbb", "narHash": "sha256-y"}},
-    "secrets": {"flake": false, "locked": {"type": "git", "url": "ssh://git@10.0.2.2:2222/srv/secrets.git", "rev": "ccc", "narHash": "sha256-z"}, "original": {"type": "git", "url": "ssh://git@10.0.2.2:2222/srv/secrets.git"}},
+    "agenix": {"inputs": {"nixpkgs": ["nixpkgs"]}, "locked": {"type": "github", "owner": "ryantm", "repo": "agenix", "rev": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "narHash": "sha256-x"}},
+    "nixpkgs": {"locked": {"type": "github", "owner": "NixOS", "repo": "nixpkgs", "rev": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "narHash": "sha256-y"}},
+    "secrets": {"flake": false, "locked": {"type": "git", "url": "ssh://git@10.0.2.2:2222/srv/secrets.git", "rev": "cccccccccccccccccccccccccccccccccccccccc", "narHash": "sha256-z"}, "original": {"type": "git", "url": "ssh://git@10.0.2.2:2222/srv/secrets.git"}},
     "root": {"inputs": {"agenix": "agenix", "nixpkgs": "nixpkgs", "secrets": "secrets", "pkgs2": ["agenix", "nixpkgs"]}}
   },
   "root": "root",
@@ -95,7 +95,7 @@ func TestReadLockFollows(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, err := l.Input("pkgs2")
-	if err != nil || in.Node != "nixpkgs" || in.Locked.Rev != "bbb" || !in.IsFlake {
+	if err != nil || in.Node != "nixpkgs" || in.Locked.Rev != "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" || !in.IsFlake {
 		t.Fatalf("follows: %+v %v", in, err)
 	}
 	sec, _ := l.Input("secrets")
@@ -125,6 +125,70 @@ func TestReadLockErrors(t *testing.T) {
 		if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want suffix %q", name, err, tc.want)
 		}
+	}
+}
+
+// A lock's values reach git's command line on the installer, with the
+// operator's agent forwarded: every value git could take for an option,
+// or for a transport fleet does not use, is refused when the lock is read
+// (#14 item 3). The error names the node and the value.
+func TestReadLockRefusesWhatGitWouldMisread(t *testing.T) {
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	for _, c := range []struct {
+		name   string
+		locked string // the secrets node's "locked" object
+		want   string // the error, after "read flake lock PATH: "
+	}{{
+		name:   "rev is an option",
+		locked: `{"type": "git", "url": "ssh://git@host/s.git", "rev": "--upload-pack=touch /tmp/x;:"}`,
+		want:   `node "secrets": flake lock value refused: rev "--upload-pack=touch /tmp/x;:" is not a commit hash (40 or 64 hex digits)`,
+	}, {
+		name:   "rev is short",
+		locked: `{"type": "git", "url": "ssh://git@host/s.git", "rev": "0123abc"}`,
+		want:   `node "secrets": flake lock value refused: rev "0123abc" is not a commit hash (40 or 64 hex digits)`,
+	}, {
+		name:   "url is an option",
+		locked: `{"type": "git", "url": "--upload-pack=touch /tmp/x;:", "rev": "` + rev + `"}`,
+		want:   `node "secrets": flake lock value refused: url "--upload-pack=touch /tmp/x;:" starts with -`,
+	}, {
+		name:   "url runs a command (git's ext transport)",
+		locked: `{"type": "git", "url": "ext::sh -c touch% /tmp/x", "rev": "` + rev + `"}`,
+		want:   `node "secrets": flake lock value refused: url "ext::sh -c touch% /tmp/x": fleet fetches git inputs over file, ssh, https, http only`,
+	}, {
+		name:   "url host is an option",
+		locked: `{"type": "git", "url": "git+ssh://-oProxyCommand=x/s.git", "rev": "` + rev + `"}`,
+		want:   `node "secrets": flake lock value refused: url "git+ssh://-oProxyCommand=x/s.git": fleet fetches git inputs over file, ssh, https, http only`,
+	}, {
+		name:   "scp-like url",
+		locked: `{"type": "git", "url": "git@host:s.git", "rev": "` + rev + `"}`,
+		want:   `node "secrets": flake lock value refused: url "git@host:s.git": fleet fetches git inputs over file, ssh, https, http only`,
+	}, {
+		name:   "ref is an option",
+		locked: `{"type": "git", "url": "ssh://git@host/s.git", "ref": "--orphan", "rev": "` + rev + `"}`,
+		want:   `node "secrets": flake lock value refused: ref "--orphan" is not a git ref name`,
+	}, {
+		name:   "github owner climbs",
+		locked: `{"type": "github", "owner": "..", "repo": "x", "rev": "` + rev + `"}`,
+		want:   `node "secrets": flake lock value refused: github owner/repo ".."/"x" is not a repository name`,
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "flake.lock")
+			os.WriteFile(p, []byte(`{"version": 7, "root": "root", "nodes": {"root": {"inputs": {"secrets": "secrets"}}, "secrets": {"flake": false, "locked": `+c.locked+`}}}`), 0o644)
+			_, err := ReadLock(p)
+			want := "read flake lock " + p + ": " + c.want + "\nhint: regenerate it with nix flake lock, and check who changed it"
+			if !errors.Is(err, ErrBadLock) || err.Error() != want {
+				t.Fatalf("got %v\nwant %s", err, want)
+			}
+		})
+	}
+	// What nix writes is read.
+	p := filepath.Join(t.TempDir(), "flake.lock")
+	os.WriteFile(p, []byte(`{"version": 7, "root": "root", "nodes": {"root": {"inputs": {"a": "a", "b": "b", "c": "c"}},
+ "a": {"locked": {"type": "git", "url": "file:///srv/secrets?ref=main", "rev": "`+rev+`"}},
+ "b": {"locked": {"type": "github", "owner": "NixOS", "repo": "nixpkgs", "rev": "`+rev+`"}},
+ "c": {"locked": {"type": "gitlab", "owner": "group%2Fsub", "repo": "r.x", "rev": "`+rev+`"}}}}`), 0o644)
+	if _, err := ReadLock(p); err != nil {
+		t.Fatal(err)
 	}
 }
 

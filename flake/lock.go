@@ -8,13 +8,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
 
 // ErrNoInput: the lock file has no such input.
 var ErrNoInput = errors.New("no such flake input")
+
+// ErrBadLock marks a lock value fleet refuses to hand to git: a rev that
+// is not a commit hash, a URL of a scheme fleet does not fetch, a value
+// that would read as an option.
+var ErrBadLock = errors.New("flake lock value refused")
 
 // Lock is a parsed flake.lock (versions 5 to 7).
 type Lock struct {
@@ -77,8 +85,58 @@ func ReadLock(path string) (*Lock, error) {
 	if _, ok := l.Nodes[l.Root]; !ok {
 		return nil, fmt.Errorf("read flake lock %s: no root node %q", path, l.Root)
 	}
+	names := make([]string, 0, len(l.Nodes))
+	for n := range l.Nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if ref := l.Nodes[n].Locked; ref != nil {
+			if err := ref.check(); err != nil {
+				return nil, fmt.Errorf("read flake lock %s: node %q: %w\nhint: regenerate it with nix flake lock, and check who changed it", path, n, err)
+			}
+		}
+	}
 	l.path = path
 	return &l, nil
+}
+
+var (
+	commitHash = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+	// repoName is a github/gitlab/sourcehut owner or repository
+	// (gitlab's subgroups come %2F-escaped).
+	repoName = regexp.MustCompile(`^[A-Za-z0-9_.~%+][A-Za-z0-9_.~%+-]*$`)
+)
+
+// gitSchemes are the URL schemes fleet fetches a git input with.
+var gitSchemes = []string{"file", "ssh", "https", "http"}
+
+// check refuses what git could take for something else: the values of a
+// locked reference reach git's command line.
+func (r *Ref) check() error {
+	if r.Rev != "" && !commitHash.MatchString(r.Rev) {
+		return fmt.Errorf("%w: rev %q is not a commit hash (40 or 64 hex digits)", ErrBadLock, r.Rev)
+	}
+	if r.Ref != "" && (strings.HasPrefix(r.Ref, "-") || strings.ContainsAny(r.Ref, " \t\n\x00")) {
+		return fmt.Errorf("%w: ref %q is not a git ref name", ErrBadLock, r.Ref)
+	}
+	if strings.HasPrefix(r.URL, "-") {
+		return fmt.Errorf("%w: url %q starts with -", ErrBadLock, r.URL)
+	}
+	switch r.Type {
+	case "git":
+		u, err := url.Parse(strings.TrimPrefix(r.URL, "git+"))
+		if err != nil || !slices.Contains(gitSchemes, u.Scheme) || (u.Scheme != "file" && u.Host == "") || strings.HasPrefix(u.Host, "-") {
+			return fmt.Errorf("%w: url %q: fleet fetches git inputs over %s only", ErrBadLock, r.URL, strings.Join(gitSchemes, ", "))
+		}
+	case "github", "gitlab", "sourcehut":
+		for _, v := range []string{r.Owner, r.Repo} {
+			if !repoName.MatchString(v) || v == "." || v == ".." {
+				return fmt.Errorf("%w: %s owner/repo %q/%q is not a repository name", ErrBadLock, r.Type, r.Owner, r.Repo)
+			}
+		}
+	}
+	return nil
 }
 
 // Inputs lists the root's direct inputs, sorted by name.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/fleetnix/fleet/remote"
@@ -58,7 +59,7 @@ func LocalSource(ctx context.Context, r remote.Runner, dir string) (*Source, err
 	// to the flake's directory; files deleted from the work tree are gone.
 	// A monorepo's listing can pass the default limit: allow 64 MiB
 	// (about a million paths).
-	res, err = r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", abs, "ls-files", "-z", "--cached", "--full-name", "."}, MaxStdout: 64 << 20})
+	res, err = r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", abs, "ls-files", "-z", "--cached", "--full-name", "--", "."}, MaxStdout: 64 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("list the flake's git files: %w", err)
 	}
@@ -81,19 +82,10 @@ func LocalSource(ctx context.Context, r remote.Runner, dir string) (*Source, err
 		}
 		s.Files = append(s.Files, filepath.ToSlash(rel))
 	}
-	if !contains(s.Files, "flake.nix") {
+	if !slices.Contains(s.Files, "flake.nix") {
 		return nil, fmt.Errorf("%w: flake.nix in %s is not tracked by git, so Nix would not see it\nhint: git add flake.nix", ErrNoFlake, abs)
 	}
 	return s, nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // insideGitRepo reports whether dir or one of its parents holds .git.

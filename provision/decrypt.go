@@ -36,17 +36,25 @@ func OpenSecrets(ctx context.Context, r remote.Runner, in flake.Input, dir strin
 			return nil, err
 		}
 		s.dir, s.cleanup = filepath.Join(tmp, "repo.git"), func() { os.RemoveAll(tmp) }
-		if _, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "clone", "-q", "--bare", in.Locked.CloneURL(), s.dir}, Env: []string{"GIT_TERMINAL_PROMPT=0"}}); err != nil {
+		if _, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "clone", "-q", "--bare", "--", in.Locked.CloneURL(), s.dir}, Env: gitEnv}); err != nil {
 			s.cleanup()
 			return nil, fmt.Errorf("fetch the secrets input %s to check it decrypts: %w\nhint: or point --secrets-dir at your clone of it", in.Locked.CloneURL(), err)
 		}
 	}
-	if _, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", s.dir, "cat-file", "-e", s.rev + "^{commit}"}}); err != nil {
+	if _, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", s.dir, "cat-file", "-e", "--end-of-options", s.rev + "^{commit}"}}); err != nil {
 		s.cleanup()
 		return nil, fmt.Errorf("the secrets repository %s has no commit %s (locked in flake.lock)\nhint: git -C %s fetch, or update the lock", s.dir, s.rev, s.dir)
 	}
 	return s, nil
 }
+
+// gitEnv is the environment of every local git that fetches: no prompt,
+// and only the transports a flake.lock may name.
+var gitEnv = []string{"GIT_TERMINAL_PROMPT=0", "GIT_ALLOW_PROTOCOL=" + gitProtocols}
+
+// gitProtocols are the git transports fleet fetches the secrets input
+// with (flake.ReadLock refuses others).
+const gitProtocols = "file:ssh:https:http"
 
 // Close removes a temporary clone.
 func (s *SecretsSource) Close() { s.cleanup() }
@@ -57,7 +65,7 @@ const maxCiphertext = 256 << 20
 
 // Read returns a file's ciphertext at the locked rev.
 func (s *SecretsSource) Read(ctx context.Context, r remote.Runner, file string) ([]byte, error) {
-	res, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", s.dir, "show", s.rev + ":" + file}, MaxStdout: maxCiphertext})
+	res, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", s.dir, "show", "--end-of-options", s.rev + ":" + file}, MaxStdout: maxCiphertext})
 	if err != nil {
 		return nil, fmt.Errorf("%s at %s: %w", file, shortRev(s.rev), err)
 	}
@@ -100,6 +108,34 @@ func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, src *SecretsSo
 		out[n] = sum
 	}
 	return out, failed
+}
+
+// DecryptSecrets decrypts, locally and in memory, every secret spec
+// declares with the identity file, reading the .age files at the secrets
+// input's locked rev (from secretsDir, a local clone, or a fresh clone of
+// the locked URL), and returns their sha256s. Every secret must decrypt.
+func DecryptSecrets(ctx context.Context, r remote.Runner, spec *Spec, lock *flake.Lock, identity, secretsDir string) (map[string]string, error) {
+	if len(spec.Secrets) == 0 || identity == "" || lock == nil {
+		return map[string]string{}, nil
+	}
+	in, err := lock.Input(spec.SecretsInput)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := LoadIdentity(identity)
+	if err != nil {
+		return nil, err
+	}
+	src, err := OpenSecrets(ctx, r, in, secretsDir)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	decrypted, failed := DecryptAll(ctx, r, spec, src, ids)
+	if len(failed) > 0 {
+		return nil, fmt.Errorf("identity %s cannot decrypt every secret %s declares:\n  %s\nhint: rekey them to its public key (fleet secrets rekey), or pass the right --host-identity", identity, spec.Name, strings.Join(failed, "\n  "))
+	}
+	return decrypted, nil
 }
 
 func shortRev(rev string) string {

@@ -8,10 +8,10 @@ package provision
 // which --resume (or a plain re-run) completes with the staged bytes
 // identical to the source.
 //
-// Phase boundaries come from the pipeline's own structured log: it logs
+// Phase boundaries come from Options.OnPhase: the pipeline calls it with
 // "started" just before a phase runs and "finished" just before recording
-// the phase done, synchronously, so a hook in the log's writer acts at
-// exactly those points. Cuts in the middle of a transfer stop the process
+// the phase done, synchronously, so a hook there acts at exactly those
+// points. Cuts in the middle of a transfer stop the process
 // writing on the installer (SIGSTOP) once part of its file is on disk, so
 // the cut lands inside the file and the test can say so.
 //
@@ -38,8 +38,8 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/charmbracelet/log"
 
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
 	"github.com/fleetnix/fleet/test/nixtest"
@@ -59,33 +59,55 @@ func TestFaultConnectionKilledAtPhaseBoundary(t *testing.T) {
 	base := newPipelineFixture(t)
 	for _, c := range []struct {
 		name    string
-		at      string // the log line that cuts: "started" or "finished"
-		phase   string
-		changed bool   // the PhaseError's Changed
-		status  string // the phase's status in the failed run's summary
-		resume  bool   // complete with --resume (else a plain re-run)
-		after   string // the completing run's phases
-	}{
-		{"preflight starts", "started", PhasePreflight, false, "failed", false, "preflight:done stage:done identity:done scan:done"},
+		cutAt   PhaseEvent // the phase and state at which the connection is cut
+		changed bool       // the PhaseError's Changed
+		resume  bool       // complete with --resume (else a plain re-run)
+		after   string     // the completing run's phases
+	}{{
+		name:    "preflight starts",
+		cutAt:   PhaseEvent{Phase: PhasePreflight, State: PhaseStarted},
+		changed: false,
+		resume:  false,
+		after:   "preflight:done stage:done identity:done scan:done",
+	}, {
 		// Stage counts as a change from its first step: conservative.
-		{"stage starts", "started", PhaseStage, true, "failed", true, "preflight:done stage:done identity:done scan:done"},
+		name:    "stage starts",
+		cutAt:   PhaseEvent{Phase: PhaseStage, State: PhaseStarted},
+		changed: true,
+		resume:  true,
+		after:   "preflight:done stage:done identity:done scan:done",
+	}, {
 		// The stage's work is done but not recorded: the summary and the
 		// error both say stage failed, and resume redoes it.
-		{"stage finished, not yet recorded", "finished", PhaseStage, true, "failed", true, "preflight:done stage:done identity:done scan:done"},
-		{"identity starts", "started", PhaseIdentity, true, "failed", true, "preflight:done stage:resumed identity:done scan:done"},
-		{"scan starts", "started", PhaseScan, true, "failed", true, "preflight:done stage:resumed identity:resumed scan:done"},
-	} {
+		name:    "stage finished, not yet recorded",
+		cutAt:   PhaseEvent{Phase: PhaseStage, State: PhaseFinished},
+		changed: true,
+		resume:  true,
+		after:   "preflight:done stage:done identity:done scan:done",
+	}, {
+		name:    "identity starts",
+		cutAt:   PhaseEvent{Phase: PhaseIdentity, State: PhaseStarted},
+		changed: true,
+		resume:  true,
+		after:   "preflight:done stage:resumed identity:done scan:done",
+	}, {
+		name:    "scan starts",
+		cutAt:   PhaseEvent{Phase: PhaseScan, State: PhaseStarted},
+		changed: true,
+		resume:  true,
+		after:   "preflight:done stage:resumed identity:resumed scan:done",
+	}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := base.fork(t)
 			o := f.options(t, faultPhases...)
 			killed := 0
-			o.Log = onPhaseLog(t, c.at, c.phase, func() { killed = f.srv.KillConnections() })
+			o.OnPhase = onPhase(c.cutAt, func() { killed = f.srv.KillConnections() })
 			sum, err := Install(context.Background(), o)
 			if killed == 0 {
-				t.Fatalf("no connection was cut (%s %s never logged?): %v", c.phase, c.at, err)
+				t.Fatalf("no connection was cut (%s never %s?): %v", c.cutAt.Phase, c.cutAt.State, err)
 			}
-			pe := checkPhaseError(t, err, sum, c.phase, c.status, f.root)
+			pe := checkPhaseError(t, err, sum, c.cutAt.Phase, "failed", f.root)
 			if !errors.Is(err, remote.ErrConnection) {
 				t.Fatalf("not a connection error: %v", err)
 			}
@@ -103,7 +125,7 @@ func TestFaultConnectionKilledAtPhaseBoundary(t *testing.T) {
 // file left in the new root.
 func (f *pipelineFixture) complete(t *testing.T, o Options, resume bool, after string) {
 	t.Helper()
-	o.Log, o.Resume = log.New(testLog{t}), resume
+	o.OnPhase, o.Resume = nil, resume
 	sum, err := Install(context.Background(), o)
 	if err != nil {
 		t.Fatalf("completing run (resume %v): %v", resume, err)
@@ -234,13 +256,13 @@ func TestFaultInterruptAtPhaseStart(t *testing.T) {
 	for _, c := range []struct {
 		phase   string
 		changed bool
-		state   string // how the error ends
+		ends    string // how the error ends: the state it left
 	}{
-		{PhasePreflight, false, "\nno changes made"},
-		{PhaseDisko, true, "\nthe disks are partly laid out (the disko phase was interrupted) and unmounted; fleet install --resume continues after the completed phases, a plain re-run starts over"},
-		{PhaseStage, true, laidOut},
-		{PhaseIdentity, true, laidOut},
-		{PhaseScan, true, laidOut},
+		{phase: PhasePreflight, changed: false, ends: "\nno changes made"},
+		{phase: PhaseDisko, changed: true, ends: "\nthe disks are partly laid out (the disko phase was interrupted) and unmounted; fleet install --resume continues after the completed phases, a plain re-run starts over"},
+		{phase: PhaseStage, changed: true, ends: laidOut},
+		{phase: PhaseIdentity, changed: true, ends: laidOut},
+		{phase: PhaseScan, changed: true, ends: laidOut},
 	} {
 		t.Run(c.phase, func(t *testing.T) {
 			t.Parallel()
@@ -250,20 +272,20 @@ func TestFaultInterruptAtPhaseStart(t *testing.T) {
 			o.Disks = disks
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			o.Log = onPhaseLog(t, "started", c.phase, cancel)
+			o.OnPhase = onPhase(PhaseEvent{Phase: c.phase, State: PhaseStarted}, cancel)
 			sum, err := Install(ctx, o)
 			pe := checkPhaseError(t, err, sum, c.phase, "failed", disks.backing)
 			if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), c.phase+": interrupted: ") {
 				t.Fatalf("not reported as interrupted: %v", err)
 			}
-			if pe.Changed != c.changed || !strings.HasSuffix(err.Error(), c.state) {
-				t.Fatalf("changed %v, state:\n%v\nwant changed %v and the end:%s", pe.Changed, err, c.changed, c.state)
+			if pe.Changed != c.changed || !strings.HasSuffix(err.Error(), c.ends) {
+				t.Fatalf("changed %v, state:\n%v\nwant changed %v and the end:%s", pe.Changed, err, c.changed, c.ends)
 			}
 			if f.onInstaller(t, "mountpoint", "-q", f.root) == nil {
 				t.Fatal("the new root is still mounted after the interrupt")
 			}
 
-			o.Log = log.New(testLog{t})
+			o.OnPhase = nil
 			sum, err = Install(context.Background(), o)
 			if err != nil {
 				t.Fatalf("re-run: %v", err)
@@ -455,30 +477,15 @@ func statuses(sum *Summary) string {
 	return strings.Join(s, " ")
 }
 
-// onPhaseLog is a JSON logger to t that calls fn, once, when the pipeline
-// logs msg ("started" or "finished") for phase. The pipeline logs
-// synchronously, so fn runs before the phase (or its record) goes on.
-func onPhaseLog(t *testing.T, msg, phase string, fn func()) *log.Logger {
+// onPhase is an OnPhase hook that calls fn, once, when the pipeline
+// reaches at's phase and state.
+func onPhase(at PhaseEvent, fn func()) func(PhaseEvent) {
 	var once sync.Once
-	return log.NewWithOptions(&phaseHook{t, func(m, p string) {
-		if m == msg && p == phase {
+	return func(ev PhaseEvent) {
+		if ev.Phase == at.Phase && ev.State == at.State {
 			once.Do(fn)
 		}
-	}}, log.Options{Formatter: log.JSONFormatter})
-}
-
-type phaseHook struct {
-	t  *testing.T
-	on func(msg, phase string)
-}
-
-func (h *phaseHook) Write(p []byte) (int, error) {
-	h.t.Log(strings.TrimRight(string(p), "\n"))
-	var e struct{ Msg, Phase string }
-	if json.Unmarshal(p, &e) == nil && e.Phase != "" {
-		h.on(e.Msg, e.Phase)
 	}
-	return len(p), nil
 }
 
 // bindDisks stands in for disko: the "disks" are a directory on this
@@ -488,22 +495,27 @@ type bindDisks struct{ backing string }
 
 func (d bindDisks) Devices() []string { return nil }
 
-func (d bindDisks) Plan(mode, root string) ([]string, error) {
-	return []string{mode + " " + d.backing + " at " + root}, nil
+func (d bindDisks) Plan(mode disko.Mode, root string) ([]string, error) {
+	return []string{fmt.Sprintf("%+v %s at %s", mode, d.backing, root)}, nil
 }
 
-func (d bindDisks) Apply(ctx context.Context, r remote.Runner, mode, root string) error {
-	scripts := map[string]string{
-		"destroy,format,mount": `set -eu; if mountpoint -q "$2"; then umount -R "$2"; fi; find "$1" -mindepth 1 -delete; mkdir -p "$2"; mount --bind "$1" "$2"`,
-		"mount":                `set -eu; mountpoint -q "$2" || mount --bind "$1" "$2"`,
-		"unmount":              `set -eu; if mountpoint -q "$2"; then umount -R "$2"; fi`,
+// Apply does the mode's one step, and says so.
+func (d bindDisks) Apply(ctx context.Context, r remote.Runner, mode disko.Mode, root string, step func(done, total int, name string)) error {
+	scripts := map[disko.Mode]string{
+		{Destroy: true, Format: true, Mount: true}: `set -eu; if mountpoint -q "$2"; then umount -R "$2"; fi; find "$1" -mindepth 1 -delete; mkdir -p "$2"; mount --bind "$1" "$2"`,
+		{Mount: true}:   `set -eu; mountpoint -q "$2" || mount --bind "$1" "$2"`,
+		{Unmount: true}: `set -eu; if mountpoint -q "$2"; then umount -R "$2"; fi`,
 	}
 	s, ok := scripts[mode]
 	if !ok {
-		return fmt.Errorf("bindDisks: no mode %q", mode)
+		return fmt.Errorf("bindDisks: no mode %+v", mode)
 	}
-	_, err := r.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", s, "fake-disko", d.backing, root}, Label: "disko " + mode})
-	return err
+	name := fmt.Sprintf("bind %s at %s", d.backing, root)
+	if _, err := r.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", s, "fake-disko", d.backing, root}, Label: name}); err != nil {
+		return err
+	}
+	step(1, 1, name)
+	return nil
 }
 
 // paddedAgeIdentity writes an age identity file of about n bytes (comment
@@ -635,11 +647,11 @@ func TestFaultResumeAfterInterrupt(t *testing.T) {
 	o.Disks = disks
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.Log = onPhaseLog(t, "started", PhaseIdentity, cancel)
+	o.OnPhase = onPhase(PhaseEvent{Phase: PhaseIdentity, State: PhaseStarted}, cancel)
 	if _, err := Install(ctx, o); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
 	}
-	o.Log, o.Resume = log.New(testLog{t}), true
+	o.OnPhase, o.Resume = nil, true
 	sum, err := Install(context.Background(), o)
 	if err != nil {
 		t.Fatalf("resume: %v", err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
@@ -19,7 +20,7 @@ import (
 )
 
 // identityDest is where the decryption identity goes on the host.
-func (in *run) identityDest() string {
+func (in *job) identityDest() string {
 	if in.o.IdentityDest != "" {
 		return in.o.IdentityDest
 	}
@@ -33,13 +34,13 @@ func (in *run) identityDest() string {
 // SSH host key, a host key fleet generates) into the new root: 0600, root,
 // atomically, nowhere else on the installer. The host key's public half is
 // kept to pin the first boot.
-func (in *run) identity(ctx context.Context) error {
+func (in *job) identity(ctx context.Context) error {
 	o := in.o
 	key, err := os.ReadFile(o.Identity)
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
-	defer wipe(key)
+	defer clear(key)
 	dest := in.identityDest()
 	pub, isSSH, err := identityPublic(key, o.Identity)
 	if err != nil {
@@ -53,14 +54,14 @@ func (in *run) identity(ctx context.Context) error {
 	if len(o.Spec.HostKeys) > 0 {
 		hostKeyPath = o.Spec.HostKeys[0]
 	}
-	if isSSH && contains(o.Spec.HostKeys, dest) {
+	if isSSH && slices.Contains(o.Spec.HostKeys, dest) {
 		in.hostPub = pub // the identity is the host key
 	} else {
 		priv, hpub, err := newHostKey(o.Spec.HostName)
 		if err != nil {
 			return err
 		}
-		defer wipe(priv)
+		defer clear(priv)
 		if err := in.putKey(ctx, priv, hostKeyPath, hpub); err != nil {
 			return err
 		}
@@ -74,10 +75,13 @@ func (in *run) identity(ctx context.Context) error {
 	return nil
 }
 
-// putKey uploads a private key to Root+dest (0600, root) and its public
-// half, when there is one, to dest.pub (0644).
-func (in *run) putKey(ctx context.Context, key []byte, dest, pub string) error {
-	full := in.o.Root + dest
+// putKey uploads a private key to dest under Root (0600, root) and its
+// public half, when there is one, to dest.pub (0644).
+func (in *job) putKey(ctx context.Context, key []byte, dest, pub string) error {
+	full, err := underRoot(in.o.Root, dest)
+	if err != nil {
+		return fmt.Errorf("install %s: %w", dest, err)
+	}
 	if _, err := in.r.Run(ctx, remote.Cmd{Args: []string{"mkdir", "-p", "-m", "0755", path.Dir(full)}}); err != nil {
 		return err
 	}
@@ -126,10 +130,4 @@ func newHostKey(comment string) ([]byte, string, error) {
 		return nil, "", err
 	}
 	return pem.EncodeToMemory(block), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(spub))) + " root@" + comment, nil
-}
-
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }

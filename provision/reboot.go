@@ -12,25 +12,21 @@ import (
 
 // reboot unmounts everything cleanly, reboots the machine, and waits for
 // the installed system to answer SSH with the host key fleet placed.
-func (in *run) reboot(ctx context.Context) error {
+func (in *job) reboot(ctx context.Context) error {
 	o := in.o
 	pin, err := in.pinnedHostKey()
 	if err != nil {
 		return err
 	}
-	if o.Disks != nil {
-		if o.DryRun {
-			cmds, err := o.Disks.Plan("unmount", o.Root)
-			if err != nil {
-				return err
-			}
-			for _, c := range cmds {
-				fmt.Fprintf(o.Out, "[%s] %s: %s\n", PhaseReboot, in.r.Host(), c)
-			}
-		} else if err := o.Disks.Apply(ctx, in.r, "unmount", o.Root); err != nil {
-			return fmt.Errorf("unmount before reboot: %w", err)
+	if o.Disks != nil && o.DryRun {
+		cmds, err := o.Disks.Plan(unmount, o.Root)
+		if err != nil {
+			return err
 		}
-	} else if _, err := in.r.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", `if mountpoint -q "$1"; then umount -R "$1"; fi`, "fleet-umount", o.Root}}); err != nil {
+		for _, c := range cmds {
+			in.listed("%s", c)
+		}
+	} else if err := in.unmountRoot(ctx, in.r); err != nil {
 		return fmt.Errorf("unmount before reboot: %w", err)
 	}
 	// Detached, so the reboot outlives this session.
@@ -66,7 +62,7 @@ func (in *run) reboot(ctx context.Context) error {
 }
 
 // pinnedHostKey is the fingerprint the installed system must present.
-func (in *run) pinnedHostKey() (string, error) {
+func (in *job) pinnedHostKey() (string, error) {
 	if in.hostPub == "" {
 		return "", fmt.Errorf("no host key was placed in this run, so the first boot cannot be pinned\nhint: run the identity phase (or --resume a run that did)")
 	}
@@ -77,25 +73,12 @@ func (in *run) pinnedHostKey() (string, error) {
 	return ssh.FingerprintSHA256(pk), nil
 }
 
-// verify checks the first boot: every declared secret decrypted.
-func (in *run) verify(ctx context.Context) error {
-	if in.o.DryRun {
-		fmt.Fprintf(in.o.Out, "[%s] %s: check %d secrets under /run/agenix and %d identities\n", PhaseVerify, in.r.Host(), len(in.o.Spec.Secrets), len(in.o.Spec.IdentityPaths))
-		return nil
+// unmountRoot unmounts the new root: the layout's way when there is one,
+// else whatever is mounted there.
+func (in *job) unmountRoot(ctx context.Context, r remote.Runner) error {
+	if in.o.Disks != nil {
+		return in.o.Disks.Apply(ctx, r, unmount, in.o.Root, in.step)
 	}
-	rep, err := Verify(ctx, in.c, in.o.Spec, in.o.Decrypted)
-	if err != nil {
-		return err
-	}
-	in.sum.Verify = rep
-	if !rep.OK {
-		bad := 0
-		for _, s := range rep.Secrets {
-			if !s.OK {
-				bad++
-			}
-		}
-		return fmt.Errorf("%d of %d secrets did not decrypt as declared on first boot", bad, len(rep.Secrets))
-	}
-	return nil
+	_, err := r.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", `if mountpoint -q -- "$1"; then umount -R -- "$1"; fi`, "fleet-umount", in.o.Root}})
+	return err
 }

@@ -9,14 +9,6 @@ import (
 	"github.com/fleetnix/fleet/remote"
 )
 
-// scanBaseline is what the installer held before fleet touched it: files
-// with private key material (path -> sha256), authorized_keys sums, and
-// forwarded agent sockets.
-type scanBaseline struct {
-	Keys       map[string]string `json:"keys"`
-	Authorized map[string]string `json:"authorized_keys"`
-}
-
 // scanScript lists, on every writable local filesystem but the new root,
 // the files holding private key material (OpenSSH or PEM private key
 // blocks, age secret keys, the OpenSSH key format's magic in base64), the
@@ -58,7 +50,7 @@ type scanResult struct {
 	temps, sockets   []string
 }
 
-func (in *run) runScan(ctx context.Context) (*scanResult, error) {
+func (in *job) runScan(ctx context.Context) (*scanResult, error) {
 	args := append([]string{"sh", "-c", scanScript, "fleet-scan", in.o.Root}, in.o.ScanRoots...)
 	res, err := in.c.Run(ctx, remote.Cmd{Args: args, Label: "scan the installer for key material"})
 	if err != nil {
@@ -82,7 +74,7 @@ func (in *run) runScan(ctx context.Context) (*scanResult, error) {
 }
 
 // takeBaseline records what the installer holds before fleet changes it.
-func (in *run) takeBaseline(ctx context.Context) (scanBaseline, error) {
+func (in *job) takeBaseline(ctx context.Context) (scanBaseline, error) {
 	sr, err := in.runScan(ctx)
 	if err != nil {
 		return scanBaseline{}, err
@@ -94,7 +86,7 @@ func (in *run) takeBaseline(ctx context.Context) (scanBaseline, error) {
 // new or changed files with private key material outside the new root, a
 // changed authorized_keys, fleet's temporary files, or forwarded agent
 // sockets.
-func (in *run) scan(ctx context.Context) error {
+func (in *job) scan(ctx context.Context) error {
 	if in.o.DryRun {
 		fmt.Fprintf(in.o.Out, "[%s] %s: scan writable filesystems outside %s for key material, temp files and agent sockets\n", PhaseScan, in.r.Host(), in.o.Root)
 		return nil

@@ -1,27 +1,16 @@
-// Package provision is fleet's install pipeline: from a host spec and a
-// verified connection to a live installer, through disks, staging, the
-// identity, nixos-install, a scan of the installer, the reboot, and the
-// first-boot check that every declared secret decrypted.
-//
-// A [Spec] says what fleet must know about a host. It comes from a JSON
-// file (--host-spec, schema below) or from one `nix eval` of the flake's
-// nixosConfigurations.<host>.config.
 package provision
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/fleetnix/fleet/remote"
 )
 
 // ErrBadSpec wraps every spec validation error.
@@ -76,6 +65,12 @@ func (s *Spec) SecretNames() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// hasDisko reports whether the spec declares a disko layout.
+func (s *Spec) hasDisko() bool {
+	d := string(bytes.TrimSpace(s.Disko))
+	return d != "" && d != "null" && d != "{}"
 }
 
 // storePath matches a Nix store path prefix: /nix/store/<hash>-<name>/.
@@ -139,13 +134,16 @@ func (s *Spec) Validate() error {
 	default:
 		return bad("system %q is not a Linux system fleet can install", s.System)
 	}
+	if !inputName.MatchString(s.SecretsInput) {
+		return bad("secretsInput %q: want a flake input name (letters, digits, _ and -)", s.SecretsInput)
+	}
 	for _, n := range s.SecretNames() {
 		sec := s.Secrets[n]
-		if sec.File == "" || path.IsAbs(sec.File) || strings.HasPrefix(path.Clean(sec.File), "..") {
+		if !filepath.IsLocal(sec.File) || strings.ContainsRune(sec.File, 0) {
 			return bad("secrets.%s.file %q: want a path inside the secrets repository", n, sec.File)
 		}
-		if !path.IsAbs(sec.Path) {
-			return bad("secrets.%s.path %q: want an absolute path", n, sec.Path)
+		if !cleanAbs(sec.Path) {
+			return bad("secrets.%s.path %q: want a clean absolute path", n, sec.Path)
 		}
 		if m, err := strconv.ParseUint(sec.Mode, 8, 32); err != nil || m > 0o7777 {
 			return bad("secrets.%s.mode %q: want an octal mode like 0400", n, sec.Mode)
@@ -154,9 +152,14 @@ func (s *Spec) Validate() error {
 			return bad("secrets.%s.name %q: want a plain file name", n, sec.Name)
 		}
 	}
-	for _, p := range append(append([]string{}, s.IdentityPaths...), s.HostKeys...) {
-		if !path.IsAbs(p) {
-			return bad("identity or host key path %q: want an absolute path", p)
+	for _, f := range []struct {
+		name  string
+		paths []string
+	}{{"identityPaths", s.IdentityPaths}, {"hostKeys", s.HostKeys}} {
+		for i, p := range f.paths {
+			if !cleanAbs(p) || p == "/" {
+				return bad("%s[%d] %q: want a clean absolute path (no . or .. elements)", f.name, i, p)
+			}
 		}
 	}
 	return nil
@@ -183,50 +186,4 @@ func parseSpec(b []byte, from string) (*Spec, error) {
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
 	return &s, nil
-}
-
-// specExpr is applied to nixosConfigurations.<host>.config so that one nix
-// eval returns exactly the spec (disko's internal "_" attributes, which
-// hold functions, are stripped except _index).
-const specExpr = `name: c:
-let
-  strip = v:
-    if builtins.isAttrs v then
-      builtins.listToAttrs (builtins.concatMap (k:
-        if k != "_index" && builtins.substring 0 1 k == "_" then [ ]
-        else [ { name = k; value = strip v.${k}; } ]) (builtins.attrNames v))
-    else if builtins.isList v then map strip v
-    else if builtins.isFunction v then null
-    else v;
-  get = path: default: let r = builtins.foldl' (acc: k: if acc != null && builtins.isAttrs acc && acc ? ${k} then acc.${k} else null) c path; in if r == null then default else r;
-in {
-  inherit name;
-  system = get [ "nixpkgs" "hostPlatform" "system" ] (get [ "nixpkgs" "system" ] "");
-  hostName = get [ "networking" "hostName" ] name;
-  disko = strip (get [ "disko" "devices" ] { });
-  secrets = builtins.mapAttrs (n: s: {
-    name = s.name or n; file = toString (s.file or ""); path = s.path or "/run/agenix/${n}";
-    mode = s.mode or "0400"; owner = s.owner or "0"; group = s.group or "0"; symlink = s.symlink or true;
-  }) (get [ "age" "secrets" ] { });
-  identityPaths = map toString (get [ "age" "identityPaths" ] [ ]);
-  hostKeys = map (k: toString k.path) (get [ "services" "openssh" "hostKeys" ] [ ]);
-  secretsInput = "secrets";
-}`
-
-// EvalSpec evaluates the spec of host from the flake in flakeDir with one
-// `nix eval` through r (this machine, or the installer for --eval-on
-// installer). The flake's lock file is used as it is, never updated.
-func EvalSpec(ctx context.Context, r remote.Runner, flakeDir, host string, nixArgs ...string) (*Spec, error) {
-	attr := fmt.Sprintf("%s#nixosConfigurations.%s.config", flakeDir, strconv.Quote(host))
-	args := append([]string{"nix", "--extra-experimental-features", "nix-command flakes", "eval", "--json", "--no-write-lock-file"}, nixArgs...)
-	args = append(args, attr, "--apply", "("+specExpr+") "+strconv.Quote(host))
-	res, err := r.Run(ctx, remote.Cmd{Args: args, Label: "nix eval " + attr})
-	if err != nil {
-		var ee *remote.ExitError
-		if errors.As(err, &ee) && ee.StderrLine("does not provide attribute") != "" {
-			return nil, fmt.Errorf("flake %s has no nixosConfigurations.%s\nhint: check the host name after '#'", flakeDir, host)
-		}
-		return nil, fmt.Errorf("evaluate the host spec: %w", err)
-	}
-	return parseSpec(res.Stdout, attr)
 }

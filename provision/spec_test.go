@@ -86,8 +86,15 @@ func TestLoadSpecErrors(t *testing.T) {
 		"nosys":   {`{"name":"nas"}`, `system is empty (want e.g. x86_64-linux or aarch64-linux)`},
 		"file":    {`{"name":"nas","system":"x86_64-linux","secrets":{"a":{"file":"../a.age"}}}`, `secrets.a.file "../a.age": want a path inside the secrets repository`},
 		"mode":    {`{"name":"nas","system":"x86_64-linux","secrets":{"a":{"file":"a.age","mode":"rw"}}}`, `secrets.a.mode "rw": want an octal mode like 0400`},
-		"path":    {`{"name":"nas","system":"x86_64-linux","secrets":{"a":{"file":"a.age","path":"run/a"}}}`, `secrets.a.path "run/a": want an absolute path`},
-		"idpath":  {`{"name":"nas","system":"x86_64-linux","identityPaths":["age.key"]}`, `identity or host key path "age.key": want an absolute path`},
+		"path":    {`{"name":"nas","system":"x86_64-linux","secrets":{"a":{"file":"a.age","path":"run/a"}}}`, `secrets.a.path "run/a": want a clean absolute path`},
+		"idpath":  {`{"name":"nas","system":"x86_64-linux","identityPaths":["age.key"]}`, `identityPaths[0] "age.key": want a clean absolute path (no . or .. elements)`},
+		// Paths that climb out of the new root, and names joined into paths (#14 item 6).
+		"idclimb":  {`{"name":"nas","system":"x86_64-linux","identityPaths":["/etc/ssh/k","/../../tmp/x"]}`, `identityPaths[1] "/../../tmp/x": want a clean absolute path (no . or .. elements)`},
+		"hostkey":  {`{"name":"nas","system":"x86_64-linux","identityPaths":["/k"],"hostKeys":["/etc/ssh/./k"]}`, `hostKeys[0] "/etc/ssh/./k": want a clean absolute path (no . or .. elements)`},
+		"idroot":   {`{"name":"nas","system":"x86_64-linux","identityPaths":["/"]}`, `identityPaths[0] "/": want a clean absolute path (no . or .. elements)`},
+		"pathdots": {`{"name":"nas","system":"x86_64-linux","secrets":{"a":{"file":"a.age","path":"/run/agenix/../../etc/a"}}}`, `secrets.a.path "/run/agenix/../../etc/a": want a clean absolute path`},
+		"fileup":   {`{"name":"nas","system":"x86_64-linux","secrets":{"a":{"file":"hosts/../../a.age"}}}`, `secrets.a.file "hosts/../../a.age": want a path inside the secrets repository`},
+		"input":    {`{"name":"nas","system":"x86_64-linux","secretsInput":"../../../tmp"}`, `secretsInput "../../../tmp": want a flake input name (letters, digits, _ and -)`},
 	} {
 		p := filepath.Join(dir, name+".json")
 		os.WriteFile(p, []byte(tc.json), 0o644)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
 	"github.com/fleetnix/fleet/remote"
@@ -190,6 +191,9 @@ func dialTarget(ctx context.Context, a *app, t remote.Target, o remote.Options) 
 	a.log.Debug("connected", "host", c.Host(), "fingerprint", fingerprint(c))
 	return c, nil
 }
+
+// fingerprint is the SHA256 fingerprint of the host key c verified.
+func fingerprint(c *remote.Client) string { return ssh.FingerprintSHA256(c.HostKey()) }
 
 // askPassphrase asks for a key's passphrase, and askPassword for a login
 // password; variables so tests can answer instead of a terminal.

@@ -2,18 +2,14 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/fleetnix/fleet/disko"
-	"github.com/fleetnix/fleet/provision"
 	"github.com/fleetnix/fleet/remote"
 )
 
@@ -73,12 +69,10 @@ func newDiskoPlanCmd(a *app) *cobra.Command {
 				if steps == nil {
 					steps = []disko.Step{}
 				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(steps)
+				return a.printJSON(steps)
 			}
 			for i, st := range steps {
-				fmt.Fprintf(a.stdout, "%d. %s %s %s\n", i+1, st.Phase, st.Action, st.Node)
+				fmt.Fprintf(a.stdout, "%d. %s\n", i+1, st.String())
 				for _, c := range st.Cmds {
 					line := remote.ShellJoin(c)
 					if st.KeyName != "" {
@@ -167,99 +161,43 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 }
 
 // confirmDisks asks, at a terminal, to type the names of the disks about
-// to be erased; with no terminal it is nil (destroying then needs --yes).
-func (a *app) confirmDisks() func(disks []string) bool {
+// to be erased, each shown with its device path; with no terminal it is
+// nil (destroying then needs --yes).
+func (a *app) confirmDisks() func(disks []disko.Target) bool {
 	f, ok := a.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return func(disks []string) bool {
-		fmt.Fprintf(a.stderr, "This erases every byte on disks %s.\nType their names (%s) to continue: ", strings.Join(disks, ", "), strings.Join(disks, " "))
+	return func(disks []disko.Target) bool {
+		fmt.Fprint(a.stderr, confirmPrompt(disks))
 		line, _ := bufio.NewReader(a.stdin).ReadString('\n')
-		return strings.Join(strings.Fields(line), " ") == strings.Join(disks, " ")
+		return strings.Join(strings.Fields(line), " ") == strings.Join(targetNames(disks), " ")
 	}
 }
 
-func init() { newDisks = installDisks }
-
-// installDisks makes the host's disko layout the install's disk step.
-func installDisks(a *app, spec *provision.Spec, devices, diskKeys []string, yes bool) (provision.Disks, error) {
-	s, err := disko.Parse(spec.Disko)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: disko layout: %w", spec.Name, err)
-	}
-	devs, err := parseNameValues("device", devices)
-	if err != nil {
-		return nil, err
-	}
-	files, err := parseNameValues("disk-key", diskKeys)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string][]byte{}
-	for name, f := range files {
-		if keys[name], err = os.ReadFile(f); err != nil {
-			return nil, fmt.Errorf("--disk-key %s: %w", name, err)
+// confirmPrompt lists each disk to be erased with its path and the node
+// it resolves to, then asks for their names.
+func confirmPrompt(disks []disko.Target) string {
+	var b strings.Builder
+	b.WriteString("This erases every byte on:\n")
+	for _, d := range disks {
+		fmt.Fprintf(&b, "  %s  %s", d.Name, d.Device)
+		if d.Node != "" && d.Node != d.Device {
+			fmt.Fprintf(&b, " (%s)", d.Node)
 		}
-	}
-	return &diskoLayout{spec: s, devices: devs, keys: keys, yes: yes, confirm: a.confirmDisks(), log: a.log}, nil
-}
-
-// diskoLayout adapts the disko package to provision.Disks.
-type diskoLayout struct {
-	spec    *disko.Spec
-	devices map[string]string
-	keys    map[string][]byte
-	yes     bool
-	confirm func([]string) bool
-	log     *log.Logger
-}
-
-func (d *diskoLayout) Devices() []string {
-	var out []string
-	for _, n := range d.spec.Disks {
-		if dev, ok := d.devices[n.Name]; ok {
-			out = append(out, dev)
-		} else {
-			out = append(out, n.Device)
+		if d.Size > 0 {
+			fmt.Fprintf(&b, ", %.1f GB", float64(d.Size)/1e9)
 		}
+		b.WriteString("\n")
 	}
-	return out
+	fmt.Fprintf(&b, "Type the disk names (%s) to continue: ", strings.Join(targetNames(disks), " "))
+	return b.String()
 }
 
-// MinSize is the smallest disk that holds the layout of the disk at dev.
-func (d *diskoLayout) MinSize(dev string) int64 {
-	for _, n := range d.spec.Disks {
-		if p, ok := d.devices[n.Name]; (ok && p == dev) || (!ok && n.Device == dev) {
-			return disko.Needs(n)
-		}
+func targetNames(disks []disko.Target) []string {
+	names := make([]string, len(disks))
+	for i, d := range disks {
+		names[i] = d.Name
 	}
-	return 0
-}
-
-func (d *diskoLayout) Apply(ctx context.Context, r remote.Runner, mode, root string) error {
-	m, err := disko.ParseMode(mode)
-	if err != nil {
-		return err
-	}
-	return disko.Apply(ctx, r, d.spec, disko.ApplyOptions{Mode: m, Plan: disko.Options{Root: root, Devices: d.devices},
-		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, Log: d.log})
-}
-
-func (d *diskoLayout) Plan(mode, root string) ([]string, error) {
-	m, err := disko.ParseMode(mode)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := disko.BuildPlan(d.spec, m, disko.Options{Root: root, Devices: d.devices})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, st := range steps {
-		for _, c := range st.Cmds {
-			out = append(out, remote.ShellJoin(c))
-		}
-	}
-	return out, nil
+	return names
 }

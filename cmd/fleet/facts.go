@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/fleetnix/fleet/facts"
 	"github.com/fleetnix/fleet/remote"
@@ -81,9 +79,7 @@ func factsOne(ctx context.Context, a *app, cf *connFlags, asJSON bool) error {
 			*facts.Facts
 			HostKey string `json:"host_key"`
 		}{f, fingerprint(c)}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return a.printJSON(out)
 	}
 	printFacts(a.stdout, f, fingerprint(c))
 	return nil
@@ -139,9 +135,7 @@ func factsMany(ctx context.Context, a *app, cf *connFlags, names []string, paral
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := a.printJSON(out); err != nil {
 			return err
 		}
 	} else {
@@ -176,8 +170,6 @@ func gatherOne(ctx context.Context, a *app, t remote.Target, o remote.Options) (
 	f, err := facts.Gather(remote.WithPhase(ctx, "facts"), c)
 	return f, fingerprint(c), err
 }
-
-func fingerprint(c *remote.Client) string { return ssh.FingerprintSHA256(c.HostKey()) }
 
 func printFacts(w io.Writer, f *facts.Facts, hostKey string) {
 	yes := func(b bool) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -138,8 +139,8 @@ func (ri *rigInstall) run(ctx context.Context, env []string, watch func(line str
 	wg.Wait()
 	r := fleetRun{stdout: stdout.String(), stderr: stderr.String()}
 	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
 			ri.t.Fatalf("fleet: %v", err)
 		}
 		r.code = ee.ExitCode()
@@ -332,7 +333,8 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 	// A commit the operator made locally and did not push.
 	nixtest.Git(t, fl.SecretsDir, "commit", "-q", "--allow-empty", "-m", "rotate, not pushed")
 	unpushed := strings.TrimSpace(nixtest.Git(t, fl.SecretsDir, "rev-parse", "HEAD"))
-	personal := sshtest.StartAgent(t, sshtest.NewKey(t, "ed25519", "", "operator-personal"))
+	personalKey := sshtest.NewKey(t, "ed25519", "", "operator-personal")
+	personal := sshtest.StartAgent(t, personalKey)
 	stranger := sshtest.NewKey(t, "ed25519", "", "not-the-installer")
 
 	cases := []struct {
@@ -357,12 +359,23 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 			`^hint: ssh-add the secrets repository's deploy key`,
 		},
 	}, {
+		// The operator allows the wrong key: the installer offers it, and
+		// the server refuses it.
 		name: "agent whose keys the secrets server refuses",
-		args: withoutFlag(ri.args("router"), "--forward-key"),
+		args: withFlag(ri.args("router"), "--forward-key", personalKey.Fingerprint()),
 		env:  []string{"SSH_AUTH_SOCK=" + personal.Socket},
 		want: []string{
 			`^error: preflight: the installer cannot fetch ` + regexp.QuoteMeta(fl.Git.GuestURL("secrets")) + ` through the forwarded agent: the server accepted none of the keys it offered \(.*Permission denied \(publickey\)\.?\)$`,
 			`^hint: load the deploy key into your ssh-agent`,
+		},
+	}, {
+		// No --forward-key and no IdentityFile for the secrets server:
+		// nothing would be forwarded, so nothing is tried.
+		name: "no key to forward",
+		args: withoutFlag(ri.args("router"), "--forward-key"),
+		want: []string{
+			`^error: no key allowed through the forwarded agent: neither --forward-key nor an IdentityFile for ` + regexp.QuoteMeta(rig.GuestHost) + ` in ssh_config names the key to forward$`,
+			`^hint: pass --forward-key with the deploy key`,
 		},
 	}, {
 		name: "identity that cannot decrypt a declared secret",

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -199,12 +198,10 @@ keys are then given with --ssh-identity.`,
 			}
 			res := secrets.CheckIdentities(r, ids, remoteCheck)
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
 				if res == nil {
 					res = []secrets.KeyCheck{}
 				}
-				if err := enc.Encode(res); err != nil {
+				if err := a.printJSON(res); err != nil {
 					return err
 				}
 			} else {

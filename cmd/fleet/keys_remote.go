@@ -36,7 +36,7 @@ func addConnFlagsForKeys(fs *pflag.FlagSet, cf *connFlags) {
 func remotePublicKey(ctx context.Context, r remote.Runner, path string) (ssh.PublicKey, error) {
 	res, err := r.Run(ctx, remote.Cmd{Args: []string{"ssh-keygen", "-y", "-P", "", "-f", path}, Quiet: true})
 	if err != nil {
-		return nil, fmt.Errorf("derive the public key of %s on %s: %w; hint: the key must exist, be unencrypted, and ssh-keygen be installed there", path, r.Host(), err)
+		return nil, fmt.Errorf("derive the public key of %s on %s: %w\nhint: the key must exist, be unencrypted, and ssh-keygen be installed there", path, r.Host(), err)
 	}
 	pk, _, _, _, err := ssh.ParseAuthorizedKey(res.Stdout)
 	if err != nil {

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/charmbracelet/log"
@@ -55,6 +55,13 @@ func (e exitError) Unwrap() error { return e.err }
 // the command already said what went wrong (a failed check table, say).
 var errSilentFail = exitError{code: exitFail, quiet: true}
 
+// printJSON writes v to stdout as indented JSON: what every --json prints.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // app is what every command gets: streams and the configured logger.
 type app struct {
 	stdin  io.Reader
@@ -97,7 +104,39 @@ that every declared secret decrypted.`,
 	for _, f := range commandGroups {
 		root.AddCommand(f(a))
 	}
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	typeUsageErrors(root)
 	return root
+}
+
+// typeUsageErrors makes every argument error of c and its subcommands a
+// usageError (exit 2), as flag errors are: cobra returns them as plain
+// errors. A command group is given an action that refuses an unknown
+// subcommand the same way (cobra's own check runs where nothing can wrap
+// it), and prints its help when called alone.
+func typeUsageErrors(c *cobra.Command) {
+	switch {
+	case c.HasSubCommands() && !c.Runnable():
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			return usageError{fmt.Errorf("unknown command %q for %q\nhint: see '%s --help'", args[0], c.CommandPath(), c.CommandPath())}
+		}
+	case c.Args != nil:
+		check := c.Args
+		c.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{fmt.Errorf("%w\nhint: see '%s --help'", err, c.CommandPath())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		typeUsageErrors(sub)
+	}
 }
 
 func (a *app) setupLogging() error {
@@ -143,6 +182,7 @@ func (a *app) report(err error) int {
 	}
 	code := exitFail
 	var ue usageError
+	var oe *provision.OptionError
 	var ee exitError
 	switch {
 	case errors.As(err, &ee):
@@ -150,9 +190,7 @@ func (a *app) report(err error) int {
 		if ee.quiet {
 			return code
 		}
-	case errors.As(err, &ue):
-		code = exitUsage
-	case isCobraUsage(err):
+	case errors.As(err, &ue), errors.As(err, &oe):
 		code = exitUsage
 	}
 	// An interrupted install phase says what state it left; anything
@@ -165,18 +203,6 @@ func (a *app) report(err error) int {
 	msg := err.Error()
 	fmt.Fprintf(a.stderr, "error: %s\n", msg)
 	return code
-}
-
-// isCobraUsage recognises cobra's own argument errors (unknown command,
-// wrong number of arguments), which it returns as plain errors.
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument"} {
-		if strings.Contains(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // rewriteArgs accepts nixos-anywhere's two-argument flag

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -69,9 +68,7 @@ rule names are listed as orphan. --check exits 1 unless every entry is ok.`,
 			}
 			st := secrets.Check(r)
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(st); err != nil {
+				if err := a.printJSON(st); err != nil {
 					return err
 				}
 			} else {

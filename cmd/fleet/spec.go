@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -47,25 +45,10 @@ func (sf *specFlags) hostAndFlake(args []string) (host, dir string, err error) {
 	return host, dir, nil
 }
 
-// load resolves the spec: --host-spec wins; else one nix eval through r,
-// with nixArgs (such as --override-input) added.
-func (sf *specFlags) load(ctx context.Context, r remote.Runner, args []string, nixArgs ...string) (*provision.Spec, string, error) {
+// source is the host the flags name and where its spec comes from.
+func (sf *specFlags) source(args []string) (provision.HostSource, error) {
 	host, dir, err := sf.hostAndFlake(args)
-	if err != nil {
-		return nil, "", err
-	}
-	if sf.hostSpec != "" {
-		s, err := provision.LoadSpec(sf.hostSpec)
-		if err != nil {
-			return nil, dir, err
-		}
-		if s.Name != host {
-			return nil, dir, fmt.Errorf("%s describes host %q, not %q\nhint: pass the host the spec file is for", sf.hostSpec, s.Name, host)
-		}
-		return s, dir, nil
-	}
-	s, err := provision.EvalSpec(ctx, r, dir, host, nixArgs...)
-	return s, dir, err
+	return provision.HostSource{Name: host, FlakeDir: dir, SpecFile: sf.hostSpec}, err
 }
 
 func newSpecCmd(a *app) *cobra.Command {
@@ -92,14 +75,16 @@ Defaults follow agenix: path /run/agenix/NAME, mode 0400, owner and group 0, sym
 identityPaths the host keys.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, _, err := sf.load(cmd.Context(), &remote.Local{Log: a.log}, args)
+			src, err := sf.source(args)
+			if err != nil {
+				return err
+			}
+			s, err := src.Load(cmd.Context(), &remote.Local{Log: a.log})
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(s)
+				return a.printJSON(s)
 			}
 			printSpec(a.stdout, s)
 			return nil

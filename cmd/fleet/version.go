@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -36,7 +35,7 @@ func newVersionCmd(a *app) *cobra.Command {
 				}
 			}
 			if asJSON {
-				return json.NewEncoder(a.stdout).Encode(v)
+				return a.printJSON(v)
 			}
 			fmt.Fprintf(a.stdout, "fleet %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
 			return nil

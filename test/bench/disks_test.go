@@ -183,10 +183,10 @@ func diskoScript(steps []disko.Step, udev bool) string {
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	for _, st := range steps {
-		if st.Action == "partition" {
+		if g, ok := st.Action.(*disko.GPT); ok {
 			disk := remote.ShellQuote(st.Device)
 			b.WriteString("[ -n \"$(blkid -p -s PTTYPE -o value " + disk + ")\" ] || sgdisk --clear " + disk + " >/dev/null\n")
-			for _, pt := range st.Parts {
+			for _, pt := range g.Table.Partitions {
 				b.WriteString(remote.ShellJoin(append(append([]string{"sgdisk", "--align-end"}, disko.PartArgs(pt)...), st.Device)) + " >/dev/null\n")
 				b.WriteString("partx -u " + disk + " 2>/dev/null; partx -a " + disk + " 2>/dev/null || true\n")
 				if udev {
@@ -196,7 +196,7 @@ func diskoScript(steps []disko.Step, udev bool) string {
 			continue
 		}
 		for _, c := range st.Cmds {
-			switch st.Action {
+			switch st.Kind() {
 			case "umount", "swapoff":
 				b.WriteString(remote.ShellJoin(c) + " 2>/dev/null || true\n")
 				continue

@@ -18,9 +18,10 @@ const evalDir = recordDir + "/eval"
 // to the installer's RAM; the secrets input is fetched through the scoped
 // agent as preflight always does, and laid out at the locked rev next to
 // it; one nix eval there, with the secrets input overridden by that copy,
-// gives the spec. Then Prepare completes the options. The copies are
+// gives the spec. Then what depends on the spec is derived (see
+// completeSpec) before anything is changed. The copies are
 // removed whatever happens; nothing touches the disks.
-func (in *run) evalOnInstaller(ctx context.Context) (err error) {
+func (in *job) evalOnInstaller(ctx context.Context) (err error) {
 	if in.o.Spec == nil || in.o.Spec.Name == "" {
 		return errors.New("evaluate on the installer: no host name")
 	}
@@ -33,7 +34,7 @@ func (in *run) evalOnInstaller(ctx context.Context) (err error) {
 			err = fmt.Errorf("remove %s on the installer: %w", evalDir, rerr)
 		}
 	}()
-	src, err := flake.LocalSource(ctx, in.o.LocalRunner, in.o.FlakeDir)
+	src, err := flake.LocalSource(ctx, in.o.LocalRunner, in.o.Host.FlakeDir)
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func (in *run) evalOnInstaller(ctx context.Context) (err error) {
 		return err
 	}
 	var nixArgs []string
-	if ok && in.o.SecretsFetch == "installer" {
+	if ok && in.o.SecretsFetch == FetchInstaller {
 		in.evaluating = true
 		err := in.fetchSecrets(ctx)
 		in.evaluating = false
@@ -62,7 +63,7 @@ func (in *run) evalOnInstaller(ctx context.Context) (err error) {
 		script := `set -eu
 mirror=$1 rev=$2 dest=$3
 mkdir -p "$dest"
-git -C "$mirror" archive "$rev" | tar -x -C "$dest"`
+git -C "$mirror" archive --end-of-options "$rev" | tar -x -C "$dest"`
 		if _, err := in.c.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", script, "fleet-eval-secrets", secretsMirror, sin.Locked.Rev, evalDir + "/secrets"}}); err != nil {
 			return fmt.Errorf("lay out the secrets input for evaluation: %w", err)
 		}
@@ -74,8 +75,5 @@ git -C "$mirror" archive "$rev" | tar -x -C "$dest"`
 	}
 	in.o.Spec = spec
 	in.o.Log.Info("evaluated the host spec on the installer", "host", in.c.Host(), "phase", PhasePreflight, "secrets", len(spec.Secrets))
-	if in.o.Prepare != nil {
-		return in.o.Prepare(ctx, &in.o)
-	}
-	return nil
+	return in.completeSpec(ctx)
 }

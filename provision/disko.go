@@ -1,0 +1,23 @@
+package provision
+
+import "context"
+
+// disko lays out the disks: destroy, format, mount under Root.
+func (in *job) disko(ctx context.Context) error {
+	if in.o.Disks == nil {
+		in.o.Log.Warn("no disk layout: skipping disko; the new root must already be mounted", "host", in.r.Host(), "phase", PhaseDisko, "root", in.o.Root)
+		return nil
+	}
+	if in.o.DryRun {
+		cmds, err := in.o.Disks.Plan(layOut, in.o.Root)
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			in.listed("%s", c)
+		}
+		return nil
+	}
+	in.changed = true
+	return in.o.Disks.Apply(ctx, in.r, layOut, in.o.Root, in.step)
+}

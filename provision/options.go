@@ -1,0 +1,155 @@
+package provision
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/log"
+
+	"github.com/fleetnix/fleet/agentfwd"
+	"github.com/fleetnix/fleet/remote"
+)
+
+// Where the flake is evaluated into the host's spec ([Options.EvalOn]).
+const (
+	EvalLocal     = "local"     // one nix eval on this machine (or the --host-spec file)
+	EvalInstaller = "installer" // on the installer, with the secrets it fetched
+)
+
+// Who fetches the secrets input ([Options.SecretsFetch]).
+const (
+	FetchInstaller = "installer" // the installer, through the scoped forwarded agent
+	FetchLocal     = "local"     // this machine, streamed to the installer
+)
+
+// Options are one install, as the operator asks for it. [Install] derives
+// the rest from them: the host's spec, the flake's lock, the local
+// decryption of every declared secret, the disk layout and the scoped
+// agent the installer fetches the secrets through.
+type Options struct {
+	// Host names the host and where its spec comes from.
+	Host HostSource
+	// EvalOn is EvalLocal (default) or EvalInstaller (for operators
+	// without Nix: preflight evaluates the flake on the installer).
+	EvalOn string
+
+	Target remote.Target
+	Dial   remote.Options // how to connect (host-key policy for the installer)
+	Root   string         // the new root on the installer (default /mnt)
+	// Phases run, in pipeline order (nil: AllPhases); NoReboot drops
+	// reboot and verify from them.
+	Phases   []string
+	NoReboot bool
+	DryRun   bool
+	Resume   bool
+	Force    bool // install on a machine that is not a NixOS installer
+
+	// Identity is the local private key file installed as the host's
+	// decryption identity at IdentityDest (default: the spec's first
+	// identity path). When IdentityDest is one of the spec's host keys,
+	// the identity is also the SSH host key.
+	Identity     string
+	IdentityDest string
+
+	// DiskOptions say how the spec's disko layout meets the machine.
+	DiskOptions DiskOptions
+
+	SecretsFetch string           // FetchInstaller (default) or FetchLocal
+	Forward      agentfwd.Options // the agent the installer fetches through
+	// NixOptions are nix settings for nixos-install, NAME=VALUE. They
+	// reach it in NIX_CONFIG, never on a command line, and are redacted
+	// from labels, logs and errors: they may hold tokens.
+	NixOptions []string
+	ExtraFiles string // a local tree copied onto the new root
+
+	// OnPhase and OnStep, when set, follow the install: each phase's
+	// state changes, and the steps inside long phases.
+	OnPhase func(PhaseEvent)
+	OnStep  func(Step)
+	Log     *log.Logger
+	Out     io.Writer // dry-run listing; nil: discard
+
+	// Pieces Install derives when they are nil, given instead by tests
+	// and library callers.
+	Spec      *Spec             // the host's spec (then Host.Name is ignored)
+	Decrypted map[string]string // secret name -> sha256 (hex) of its local decryption
+	Disks     Disks             // the disk layout (a stand-in, in tests)
+
+	// What tests narrow or speed up.
+	ScanRoots   []string      // scan only these directories (default: every writable local filesystem)
+	RebootWait  time.Duration // default 10 minutes
+	LocalRunner remote.Runner // for local git and nix (default remote.Local)
+}
+
+// fill sets the defaults.
+func (o *Options) fill() {
+	if o.Root == "" {
+		o.Root = "/mnt"
+	}
+	if o.EvalOn == "" {
+		o.EvalOn = EvalLocal
+	}
+	if o.SecretsFetch == "" {
+		o.SecretsFetch = FetchInstaller
+	}
+	if o.Phases == nil {
+		o.Phases = AllPhases
+	}
+	if o.NoReboot {
+		o.Phases = slices.DeleteFunc(slices.Clone(o.Phases), func(p string) bool { return p == PhaseReboot || p == PhaseVerify })
+	}
+	if o.LocalRunner == nil {
+		o.LocalRunner = &remote.Local{Log: o.Log}
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.RebootWait == 0 {
+		o.RebootWait = 10 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = log.New(io.Discard)
+	}
+}
+
+// check refuses options that are wrong in themselves, before anything is
+// read or dialed.
+func (o *Options) check() error {
+	if o.Identity == "" && !o.DryRun {
+		return badOption("--host-identity is required: the key the host will decrypt its secrets with\nhint: fleet keys create --out nas.key makes one; add its public key to secrets.nix and rekey")
+	}
+	if o.SecretsFetch != FetchInstaller && o.SecretsFetch != FetchLocal {
+		return badOption("--secrets-fetch %q: want installer or local", o.SecretsFetch)
+	}
+	if slices.Contains(o.Phases, "kexec") {
+		return badOption("--phases kexec: fleet does not kexec; boot the NixOS installer on the target first")
+	}
+	for _, p := range o.Phases {
+		if !slices.Contains(AllPhases, p) {
+			return badOption("unknown phase %q\nhint: phases are %s", p, strings.Join(AllPhases, ","))
+		}
+	}
+	switch {
+	case o.EvalOn != EvalLocal && o.EvalOn != EvalInstaller:
+		return badOption("--eval-on %q: want local or installer", o.EvalOn)
+	case !o.evalThere():
+	case o.DryRun:
+		return badOption("--dry-run cannot evaluate on the installer: that fetches the secrets there\nhint: evaluate locally (drop --eval-on), or pass --host-spec FILE")
+	case o.SecretsFetch != FetchInstaller:
+		return badOption("--eval-on installer needs --secrets-fetch installer: the installer evaluates with the secrets it fetched")
+	}
+	if !cleanAbs(o.Root) {
+		return badOption("--root %q: want a clean absolute path on the installer", o.Root)
+	}
+	if o.IdentityDest != "" && (!cleanAbs(o.IdentityDest) || o.IdentityDest == "/") {
+		return badOption("--identity-dest %q: want a clean absolute path on the host (no . or .. elements)", o.IdentityDest)
+	}
+	return nil
+}
+
+// evalThere: the spec is evaluated on the installer, in preflight.
+func (o *Options) evalThere() bool {
+	return o.Spec == nil && o.EvalOn == EvalInstaller && o.Host.SpecFile == ""
+}
