@@ -32,14 +32,7 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	vm := rig.Boot(t, rig.Options{Disks: []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30}})
-	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
-		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
-		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialRoot(ctx, t, vm)
 	apply := func(s *Spec, mode, root string, keys map[string][]byte) error {
 		m, err := ParseMode(mode)
 		if err != nil {
@@ -373,6 +366,21 @@ const msdosThinHybrid = `{"disk":{
    "root":{"size":"1G","lvm_type":"thinlv","pool":"pool","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}},
    "var":{"size":"400M","lvm_type":"thinlv","pool":"pool","content":{"type":"filesystem","format":"xfs","mountpoint":"/var"}},
    "plain":{"size":"32M","content":{"type":"swap"}}}}}}`
+
+// dialRoot logs in to vm as root with the rig's operator key and pinned
+// host key; the connection is closed when t ends.
+func dialRoot(ctx context.Context, t *testing.T, vm *rig.VM) *remote.Client {
+	t.Helper()
+	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
+		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
+		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
 
 // lineHook is a log writer that runs fn once, on the first line
 // containing match.

@@ -152,6 +152,10 @@ files() {
 		section "md arrays"
 		for d in "${mds[@]}"; do
 			echo "-- $d"
+			# resync while one is pending (wipe.sh holds resyncs still),
+			# idle for an array made with --assume-clean, none for raid0.
+			read -r action <"/sys/block/${d#/dev/}/md/sync_action"
+			echo "sync action: $action"
 			mdadm --detail "$d" 2>&1 | awk '
 				/^ *(Version|Raid Level|Array Size|Used Dev Size|Raid Devices|Total Devices|Layout|Chunk Size|Consistency Policy|Name) :/ { sub(/^ +/, ""); gsub(/ +/, " "); print; next }
 				/Number +Major +Minor +RaidDevice/ { p = 1; next }
