@@ -87,8 +87,7 @@ func TestEndStateOnRig(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	vm := rig.Boot(t, rig.Options{Disks: []int64{2 << 30, 2 << 30}})
-	c := dialRoot(ctx, t, vm)
+	_, c := bootRig(ctx, t, rig.Options{Disks: []int64{2 << 30, 2 << 30}})
 	for file, key := range map[string]string{"/tmp/secret.key": endstateKey, "/tmp/additionalSecret.key": endstateAdditional} {
 		if _, err := c.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", `umask 077 && cat >"$1"`, "sh", file}, Stdin: strings.NewReader(key)}); err != nil {
 			t.Fatal(err)

@@ -18,6 +18,22 @@ import (
 // stays once the raid1 module is loaded).
 var activeMD = regexp.MustCompile(`(?m)^md[0-9]+ : active`)
 
+// bootRig boots the rig's installer (with blank disks of the sizes in
+// o.Disks) and connects to it as root, its host key pinned.
+func bootRig(ctx context.Context, t *testing.T, o rig.Options) (*rig.VM, *remote.Client) {
+	t.Helper()
+	vm := rig.Boot(t, o)
+	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
+		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
+		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return vm, c
+}
+
 // TestStackedLayoutsOnRig runs, inside the rig VM over SSH, what this
 // host's kernel cannot: dm-crypt, LVM, md raid, vfat and exfat mounts. One
 // boot (they cost ~20 s each under TCG), six blank disks, the layouts one
@@ -31,8 +47,7 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 	rig.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	vm := rig.Boot(t, rig.Options{Disks: []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30}})
-	c := dialRoot(ctx, t, vm)
+	_, c := bootRig(ctx, t, rig.Options{Disks: []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30}})
 	apply := func(s *Spec, mode, root string, keys map[string][]byte) error {
 		m, err := ParseMode(mode)
 		if err != nil {
@@ -366,21 +381,6 @@ const msdosThinHybrid = `{"disk":{
    "root":{"size":"1G","lvm_type":"thinlv","pool":"pool","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}},
    "var":{"size":"400M","lvm_type":"thinlv","pool":"pool","content":{"type":"filesystem","format":"xfs","mountpoint":"/var"}},
    "plain":{"size":"32M","content":{"type":"swap"}}}}}}`
-
-// dialRoot logs in to vm as root with the rig's operator key and pinned
-// host key; the connection is closed when t ends.
-func dialRoot(ctx context.Context, t *testing.T, vm *rig.VM) *remote.Client {
-	t.Helper()
-	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
-		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
-		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // lineHook is a log writer that runs fn once, on the first line
 // containing match.

@@ -32,7 +32,6 @@ type rigInstall struct {
 	vm    *rig.VM
 	agent *sshtest.Agent
 	env   []string
-	demo  bool
 	// target is what fleet dials (the VM's port, or a proxy in front).
 	target string
 }
@@ -40,8 +39,8 @@ type rigInstall struct {
 func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 	rig.Require(t)
 	nixtest.Require(t, "git", "age", "nix")
-	ri := &rigInstall{t: t, demo: os.Getenv("FLEET_DEMO") == "1"}
-	ri.say("the example fleet (examples/homelab): keys made now, the seed's secrets encrypted by its secrets.nix,\n    the secrets repo on a private git server on this machine's loopback (git-shell, deploy key only)")
+	ri := &rigInstall{t: t}
+	ri.say("the example fleet (examples/homelab): keys made now, the seed's secrets encrypted by the secrets.nix of each place\n    they are kept (the flake itself, two repos on a private git server on this machine's loopback: git-shell, deploy key only)")
 	ri.fl = homelab.Setup(t)
 	ri.say("flake %s, secrets locked at rev %s", ri.fl.Dir, ri.fl.Rev[:12])
 	// The operator's agent holds the deploy key and a personal key; only
@@ -65,17 +64,14 @@ func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 }
 
 func (ri *rigInstall) say(format string, args ...any) {
-	if ri.demo {
-		fmt.Printf("\n==> "+format+"\n", args...)
-	}
+	ri.t.Helper()
+	ri.t.Logf("==> "+format, args...)
 }
 
-// args are the flags every install of host shares.
+// args are the flags every install of host shares (the clone of the
+// repository its .age files are in, when they are not the flake's own).
 func (ri *rigInstall) args(host string) []string {
-	return []string{"install", host, "--flake", ri.fl.Dir, "--target", ri.target, "-i", ri.vm.Identity,
-		"--host-key", ri.vm.Fingerprint(), "--ssh-config", "none", "--known-hosts", ri.fl.KnownHosts,
-		"--host-identity", ri.fl.HostKeys[host].Path, "--secrets-dir", ri.fl.SecretsDir,
-		"--forward-key", ri.fl.Deploy.Fingerprint(), "--yes"}
+	return ri.fl.InstallArgs(host, ri.target, ri.vm.Identity, ri.vm.Fingerprint())
 }
 
 // fleetRun is one finished `fleet` process.
@@ -96,9 +92,6 @@ func (ri *rigInstall) run(ctx context.Context, env []string, watch func(line str
 	cmd.Env = append(append([]string{}, ri.env...), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
-	if ri.demo {
-		cmd.Stdout = io.MultiWriter(&stdout, os.Stdout)
-	}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
@@ -120,9 +113,6 @@ func (ri *rigInstall) run(ctx context.Context, env []string, watch func(line str
 				}
 				line := string(buf[:i+1])
 				stderr.WriteString(line)
-				if ri.demo {
-					os.Stdout.WriteString(line)
-				}
 				if watch != nil {
 					watch(line, cmd.Process)
 				}
@@ -163,8 +153,10 @@ func (ri *rigInstall) rebootWatch(ctx context.Context, host string) <-chan error
 }
 
 // checkInstalled checks a finished install of host: every phase done,
-// one connection per boot, the verify table, no plaintext in the output,
-// and nothing with the keys' bytes on the installer's overlay.
+// one connection per boot, the verify table, the deploy key used through
+// the forwarded agent when the host's .age files are in an input (and no
+// agent when they are the flake's own), no plaintext in the output, and
+// nothing with the keys' bytes on the installer's overlay.
 func (ri *rigInstall) checkInstalled(ctx context.Context, host string, r fleetRun, connections int) {
 	t := ri.t
 	t.Helper()
@@ -180,11 +172,16 @@ func (ri *rigInstall) checkInstalled(ctx context.Context, host string, r fleetRu
 		t.Errorf("verify table has %d secret rows, %s declares %d", n, host, len(declared))
 	}
 	hostPub := ri.fl.HostPublicKey(host)
-	for _, want := range []string{fmt.Sprintf("ssh connections opened: %d", connections),
-		"the installer used key " + ri.fl.Deploy.Fingerprint(), "installed host key: " + ssh.FingerprintSHA256(hostPub)} {
+	for _, want := range []string{fmt.Sprintf("ssh connections opened: %d", connections), "installed host key: " + ssh.FingerprintSHA256(hostPub)} {
 		if !strings.Contains(o, want) {
 			t.Errorf("summary lacks %q", want)
 		}
+	}
+	if used := strings.Contains(o, "the installer used key "+ri.fl.Deploy.Fingerprint()); used != (homelab.Inputs[host] != homelab.SelfInput) {
+		t.Errorf("%s's .age files are in %s, and the deploy key was used through the agent: %v", host, homelab.Inputs[host], used)
+	}
+	if homelab.Inputs[host] == homelab.SelfInput && strings.Contains(o, "forwarded agent:") {
+		t.Errorf("%s's .age files are the flake's own, and an agent was forwarded", host)
 	}
 	for _, ph := range []string{"preflight", "disko", "stage", "identity", "install", "scan", "reboot", "verify"} {
 		if !regexp.MustCompile(`(?m)^` + ph + ` +(done|resumed)`).MatchString(o) {
@@ -264,7 +261,7 @@ func (ri *rigInstall) disksBlank(what string) {
 // through the scoped agent), identity, install (the rig's stand-in
 // nixos-install), scan, reboot and the first-boot verification. Then the
 // installer's overlay is scanned from the host for key bytes.
-// scripts/demo runs it with FLEET_DEMO=1, which shows fleet's output.
+// scripts/demo shows the same install (test/demo, scenario nas).
 func TestInstallOnRig(t *testing.T) {
 	ri := newRigInstall(t, []int64{2 << 30, 512 << 20, 512 << 20})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -330,9 +327,11 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 	defer cancel()
 	fl := ri.fl
 
-	// A commit the operator made locally and did not push.
-	nixtest.Git(t, fl.SecretsDir, "commit", "-q", "--allow-empty", "-m", "rotate, not pushed")
-	unpushed := strings.TrimSpace(nixtest.Git(t, fl.SecretsDir, "rev-parse", "HEAD"))
+	// A commit the operator made locally to router's repository and did
+	// not push.
+	routerRepo := fl.Repos[homelab.Inputs["router"]]
+	nixtest.Git(t, routerRepo.Dir, "commit", "-q", "--allow-empty", "-m", "rotate, not pushed")
+	unpushed := strings.TrimSpace(nixtest.Git(t, routerRepo.Dir, "rev-parse", "HEAD"))
 	personalKey := sshtest.NewKey(t, "ed25519", "", "operator-personal")
 	personal := sshtest.StartAgent(t, personalKey)
 	stranger := sshtest.NewKey(t, "ed25519", "", "not-the-installer")
@@ -365,7 +364,7 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 		args: withFlag(ri.args("router"), "--forward-key", personalKey.Fingerprint()),
 		env:  []string{"SSH_AUTH_SOCK=" + personal.Socket},
 		want: []string{
-			`^error: preflight: the installer cannot fetch ` + regexp.QuoteMeta(fl.Git.GuestURL("secrets")) + ` through the forwarded agent: the server accepted none of the keys it offered \(.*Permission denied \(publickey\)\.?\)$`,
+			`^error: preflight: the installer cannot fetch ` + regexp.QuoteMeta(fl.Git.GuestURL(routerRepo.Input)) + ` through the forwarded agent: the server accepted none of the keys it offered \(.*Permission denied \(publickey\)\.?\)$`,
 			`^hint: load the deploy key into your ssh-agent`,
 		},
 	}, {
@@ -392,9 +391,9 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 	}, {
 		name:  "flake.lock rev the secrets repo does not have",
 		args:  ri.args("router"),
-		setup: func() { fl.WriteLock(t, unpushed, fl.NarHash) },
+		setup: func() { fl.WriteInputLock(t, routerRepo.Input, unpushed, routerRepo.NarHash) },
 		want: []string{
-			`^error: preflight: the secrets repository ` + regexp.QuoteMeta(fl.Git.GuestURL("secrets")) + ` has no commit ` + unpushed + ` \(locked in flake.lock\)$`,
+			`^error: preflight: the secrets repository ` + regexp.QuoteMeta(fl.Git.GuestURL(routerRepo.Input)) + ` has no commit ` + unpushed + ` \(locked in flake.lock\)$`,
 			`^hint: push it`,
 		},
 	}}
@@ -428,7 +427,9 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 		bin := t.TempDir()
 		os.WriteFile(filepath.Join(bin, "nix"), []byte("#!/bin/sh\necho 'local nix called' >&2\nexit 99\n"), 0o755)
 		env := []string{"PATH=" + bin + ":" + os.Getenv("PATH")}
-		r := ri.run(ctx, env, nil, append(ri.args("router"), "--eval-on", "installer", "--phases", "preflight")...)
+		// router's .age files are in the input agenix-secrets: the
+		// installer fetches it before it evaluates, as --secrets-input says.
+		r := ri.run(ctx, env, nil, append(ri.args("router"), "--eval-on", "installer", "--phases", "preflight", "--secrets-input", "agenix-secrets")...)
 		t.Logf("%s", r)
 		if r.code != 0 || !regexp.MustCompile(`(?m)^preflight +done`).MatchString(r.stdout) {
 			t.Fatalf("want preflight done")
@@ -464,7 +465,8 @@ func phaseStarted(line, phase string) bool {
 
 // TestInstallLUKSOnRig installs the example's `vault`: an ESP, an ext4
 // root and a LUKS container (its key from --disk-key, given to cryptsetup
-// on stdin) holding LVM with ext4. The SSH connection is cut in the middle
+// on stdin) holding LVM with ext4; its .age files are the flake's own, so
+// nothing is fetched and no agent forwarded. The SSH connection is cut in the middle
 // of the stage phase; the run fails naming the phase, and --resume
 // completes the install, reboots and verifies. The LUKS header is checked
 // on the disk image from the host, and the key's bytes are looked for on

@@ -1,16 +1,12 @@
-# The secrets repository's rules (agenix's secrets.nix): who can decrypt
-# each file. The operator's age key can edit and rekey everything; each
-# host decrypts with its SSH host key. keys.nix holds the public keys; the
-# rig's set-up writes it with keys made on the spot (never committed).
+# The flake's own agenix directory: vault's .age files live here, in the
+# flake itself (age.secrets.NAME.file = ../secrets/NAME.age), and are
+# staged with it; nothing is fetched for vault. The set-up (test/homelab)
+# writes keys.nix and the .age files with keys made on the spot.
 let
   keys = import ./keys.nix;
-  operator = [ keys.operator ];
+  vault = [ keys.operator keys.vault ];
 in
 {
-  "openai-key.age".publicKeys = operator ++ [ keys.nas keys.vault ];
-  "anthropic-api-key.age".publicKeys = operator ++ [ keys.nas keys.vault ];
-  "datadog-api-key.age".publicKeys = operator ++ [ keys.nas keys.router ];
-  "datadog-app-key.age".publicKeys = operator ++ [ keys.nas ];
-  "smb-credentials.age".publicKeys = operator ++ [ keys.nas ];
-  "protonvpn-wireguard.age".publicKeys = operator ++ [ keys.nas keys.router ];
+  "openai-key.age".publicKeys = vault;
+  "anthropic-api-key.age".publicKeys = vault;
 }
