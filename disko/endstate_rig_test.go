@@ -43,10 +43,6 @@ const (
 	endstateAdditional = "disko-endstate-additional"
 )
 
-// endstateDisks are the VM's target disks, as regen.sh points the
-// examples at them.
-var endstateDisks = []string{"/dev/vda", "/dev/vdb"}
-
 // endstateQuick are the layouts the test runs unless FLEET_ENDSTATE=all:
 // between them every node type and option of disko's examples, and every
 // example fleet got wrong before issue 22 (partitioned md arrays, raid0
@@ -75,7 +71,25 @@ var endstateQuick = []string{
 // wall second there, so an idle machine should take about a third.
 func TestEndStateOnRig(t *testing.T) {
 	rig.Require(t)
-	layouts := endstateLayouts(t)
+	plain, zfs := endstateLayouts(t)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+	var summary []string
+	if len(plain) > 0 {
+		summary = append(summary, endstateRun(ctx, t, rig.Options{Disks: []int64{2 << 30, 2 << 30}}, plain)...)
+	}
+	if len(zfs) > 0 {
+		summary = append(summary, endstateRun(ctx, t, rig.Options{ZFS: true, Disks: []int64{2 << 30, 2 << 30, 2 << 30, 2 << 30}}, zfs)...)
+	}
+	t.Logf("%d layouts in %s:\n%s", len(plain)+len(zfs), time.Since(start).Round(time.Second), strings.Join(summary, "\n"))
+}
+
+// endstateRun boots one rig VM with o's blank disks and runs the layouts
+// on it one after another, each a subtest of t; it returns a line per
+// layout saying how it ended.
+func endstateRun(ctx context.Context, t *testing.T, o rig.Options, layouts []string) []string {
+	t.Helper()
 	wipe := []byte(readTestdata(t, "endstate/wipe.sh"))
 	snapshot := []byte(readTestdata(t, "endstate/snapshot.sh"))
 	var diskoRev string
@@ -83,11 +97,8 @@ func TestEndStateOnRig(t *testing.T) {
 		prov := readTestdata(t, "endstate/PROVENANCE")
 		diskoRev, _, _ = strings.Cut(strings.TrimPrefix(strings.SplitN(prov, "\n", 2)[0], "disko "), " ")
 	}
-
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
-	defer cancel()
-	_, c := bootRig(ctx, t, rig.Options{Disks: []int64{2 << 30, 2 << 30}})
+	booted := time.Now()
+	_, c := bootRig(ctx, t, o)
 	for file, key := range map[string]string{"/tmp/secret.key": endstateKey, "/tmp/additionalSecret.key": endstateAdditional} {
 		if _, err := c.Run(ctx, remote.Cmd{Args: []string{"sh", "-c", `umask 077 && cat >"$1"`, "sh", file}, Stdin: strings.NewReader(key)}); err != nil {
 			t.Fatal(err)
@@ -100,7 +111,10 @@ func TestEndStateOnRig(t *testing.T) {
 		}
 		return string(res.Stdout), nil
 	}
-	diskArgs := append([]string{endstateRoot}, endstateDisks...)
+	diskArgs := []string{endstateRoot}
+	for i := range o.Disks {
+		diskArgs = append(diskArgs, "/dev/vd"+string(rune('a'+i)))
+	}
 
 	var summary []string
 	for _, name := range layouts {
@@ -151,7 +165,7 @@ func TestEndStateOnRig(t *testing.T) {
 			case len(diffs) > 0:
 				summary = append(summary, fmt.Sprintf("%s: %d differences", name, len(diffs)))
 			default:
-				summary = append(summary, name+": same end state")
+				summary = append(summary, fmt.Sprintf("%s: same end state (%s)", name, applied.Round(100*time.Millisecond)))
 			}
 			if applyErr != nil {
 				t.Errorf("fleet disko apply: %v", applyErr)
@@ -162,7 +176,8 @@ func TestEndStateOnRig(t *testing.T) {
 			t.Logf("fleet applied %s in %s (wipe included), %d commands", name, applied.Round(100*time.Millisecond), commands)
 		})
 	}
-	t.Logf("%d layouts in %s (one VM boot):\n%s", len(layouts), time.Since(start).Round(time.Second), strings.Join(summary, "\n"))
+	t.Logf("%d layouts in %s on one VM (boot included)", len(layouts), time.Since(booted).Round(time.Second))
+	return summary
 }
 
 // countingRunner counts the commands run through it.
@@ -195,6 +210,15 @@ func endstateApply(ctx context.Context, r remote.Runner, devices []byte) (err er
 	keys := map[string][]byte{}
 	for _, name := range endstateLuksNames(devices) {
 		keys[name] = []byte(endstateKey)
+	}
+	// zfs encryption roots: the key disko's zfs create reads from their
+	// keylocation, file:///tmp/secret.key.
+	for _, z := range s.Zpools {
+		for _, ds := range z.Datasets {
+			if ds.EncryptionRoot() {
+				keys[ds.Name] = []byte(endstateKey)
+			}
+		}
 	}
 	return Apply(ctx, r, s, ApplyOptions{Mode: m, Yes: true, Plan: Options{Root: endstateRoot}, Keys: keys})
 }
@@ -231,11 +255,13 @@ func endstateLuksNames(devices []byte) []string {
 	return slices.Compact(names)
 }
 
-// endstateLayouts lists the layouts to run: those in testdata/endstate
-// (directories holding devices.json) under -endstate.disko or
-// FLEET_ENDSTATE=all, else endstateQuick; those named in
-// FLEET_ENDSTATE_ONLY if set.
-func endstateLayouts(t *testing.T) []string {
+// endstateLayouts lists the layouts to run, those without a zpool and
+// those with one (they need the rig's ZFS image, a VM of their own):
+// everything in testdata/endstate (directories holding devices.json)
+// under -endstate.disko or FLEET_ENDSTATE=all; only the zpool ones with
+// FLEET_ENDSTATE=zfs; else endstateQuick. FLEET_ENDSTATE_ONLY="a b"
+// names the layouts instead.
+func endstateLayouts(t *testing.T) (plain, zfs []string) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(endstateDir, "*", "devices.json"))
 	if err != nil || len(files) == 0 {
@@ -253,14 +279,28 @@ func endstateLayouts(t *testing.T) []string {
 		}
 		names = slices.Clone(want)
 	}
-	if !*endstateDisko && os.Getenv("FLEET_ENDSTATE") != "all" {
-		pick("endstateQuick", endstateQuick)
-	}
+	mode := os.Getenv("FLEET_ENDSTATE")
 	if only := strings.Fields(os.Getenv("FLEET_ENDSTATE_ONLY")); len(only) > 0 {
 		pick("FLEET_ENDSTATE_ONLY", only)
+	} else if !*endstateDisko && mode != "all" && mode != "zfs" {
+		pick("endstateQuick", endstateQuick)
 	}
 	slices.Sort(names)
-	return names
+	for _, n := range names {
+		var top struct {
+			Zpool map[string]json.RawMessage `json:"zpool"`
+		}
+		if err := json.Unmarshal([]byte(readTestdata(t, "endstate/"+n+"/devices.json")), &top); err != nil {
+			t.Fatalf("%s/devices.json: %v", n, err)
+		}
+		switch {
+		case len(top.Zpool) > 0:
+			zfs = append(zfs, n)
+		case mode != "zfs":
+			plain = append(plain, n)
+		}
+	}
+	return plain, zfs
 }
 
 // endstateBody is a golden file without its leading # header.

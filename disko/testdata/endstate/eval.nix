@@ -32,7 +32,7 @@ let
 in
 {
   disks = builtins.length names;
-  devices = strip { inherit (d) disk mdadm lvm_vg nodev; };
+  devices = strip { inherit (d) disk mdadm lvm_vg nodev zpool; };
   create = d._create;
   mount = d._mount;
 }

@@ -8,9 +8,9 @@
 # Normalized away, as they legitimately differ between runs: filesystem,
 # partition and disk UUIDs (a partition GUID is printed only when it is not
 # a random version-4 GUID), LUKS salts, digests, epochs and PBKDF costs
-# (benchmarked), dates, btrfs generations and subvolume IDs, md minor
-# numbers (md127 is printed as md{NAME}, NAME being the array's name
-# without its homehost), dm minor numbers (dm-3 as dm{NAME}), the path a
+# (benchmarked), dates, btrfs generations and subvolume IDs, zvol numbers
+# (/dev/zd16 as zvol{POOL/NAME}), md minor numbers (md127 is printed as
+# md{NAME}, NAME being the array's name without its homehost), dm minor numbers (dm-3 as dm{NAME}), the path a
 # btrfs filesystem was mounted or scanned by (a /dev/disk/ link is printed
 # as the node it points to), and the order of lines where the order carries
 # no meaning (sections are sorted).
@@ -73,6 +73,12 @@ for dm in /sys/block/dm-*/dm/name; do
 	k=${dm#/sys/block/}
 	normsed+=(-e "s#${k%%/*}([^0-9]|\$)#dm{$name}\\1#g")
 done
+
+# zvols (zd0, zd16, ... in creation order) as zvol{POOL/NAME}.
+while read -r link; do
+	z=$(realpath "$link")
+	normsed+=(-e "s#${z}([^0-9]|\$)#zvol{${link#/dev/zvol/}}\\1#g")
+done < <(find /dev/zvol -type l 2>/dev/null | grep -v -- '-part[0-9]*$' | sort -r)
 
 section() { echo; echo "== $*"; }
 
@@ -185,6 +191,23 @@ files() {
 			grep -q 'type: *LUKS' <<<"$st" || continue
 			echo "-- open $d"
 			grep -E '^\s+(type|cipher|keysize|device|sector size|offset|size|mode|flags):' <<<"$st" | sed -E 's/[[:space:]]+/ /g; s/^ //'
+		done
+	fi
+
+	if has zfs_member; then
+		# Pools by name; vdevs by the nodes their paths resolve to (-PL);
+		# properties set on the pool and its datasets (source local), and
+		# the encryption ones zfs fixes at creation (source -); no guids,
+		# dates or space used.
+		section "zfs"
+		for p in $(zpool list -H -o name | sort); do
+			echo "-- pool $p"
+			zpool list -H -o name,health,altroot "$p"
+			zpool status -PL "$p" | awk '/^config:/ { c = 1; next } /^errors:/ { c = 0 } c && NF && $1 != "NAME" { print $1, $2 }'
+			zpool get -H -o property,value,source all "$p" | awk -F'\t' '$3 == "local" { print "pool " $1 "=" $2 }' | sort
+			zfs list -H -r -t all -o name,type,mountpoint,canmount,mounted,volsize "$p" | sort
+			zfs get -H -r -t all -o name,property,value,source all "$p" |
+				awk -F'\t' '$4 == "local" || ($4 == "-" && $2 ~ /^(encryption|keyformat|encryptionroot|keystatus|volblocksize)$/) { print $1, $2 "=" $3 }' | sort
 		done
 	fi
 

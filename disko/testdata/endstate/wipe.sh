@@ -18,6 +18,13 @@ tree() { lsblk -nrpo NAME "${disks[@]}" 2>/dev/null | sort -u; }
 
 umount -R "$root" 2>/dev/null
 swapoff -a
+# Pools (on the disks, or on LVM, md or LUKS on them) before what is
+# under them; only on the ZFS rig, which has zpool.
+if command -v zpool >/dev/null; then
+	for p in $(zpool list -H -o name 2>/dev/null); do
+		zpool destroy -f "$p" || exit 1
+	done
+fi
 # Any other mount of the disks' devices (a btrfs top level mounted
 # somewhere, a failed run's temporary mount).
 for d in $(tree); do
