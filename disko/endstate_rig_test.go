@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -43,32 +44,45 @@ const (
 	endstateAdditional = "disko-endstate-additional"
 )
 
-// endstateQuick are the layouts the test runs unless FLEET_ENDSTATE=all:
-// between them every node type and option of disko's examples, and every
-// example fleet got wrong before issue 22 (partitioned md arrays, raid0
-// and raid5 with extraArgs, LVM thin and "100%", persistent
-// allow-discards, btrfs swapfiles and word-split extraArgs, the raw
-// randomEncryption swap, the hybrid MBR, legacy tables), in about half the
-// time of all 30: each layout costs 20-180 s under the rig's emulation.
+// endstateQuick are the layouts the test runs in CI (unless
+// FLEET_ENDSTATE says otherwise), chosen to fit about 5 minutes of VM
+// time in one boot: the examples fleet got wrong before issue 22 that
+// cost least, between them a partitioned md mirror with /boot on it,
+// btrfs swapfiles and subvolumes, the hybrid MBR, a legacy msdos table,
+// LVM thin volumes and "100%", the raw randomEncryption swap, and LUKS
+// with persistent allow-discards under btrfs raid1. The rest (raid0,
+// raid5 with extraArgs, LVM raid, LUKS on LVM, ...) run with
+// FLEET_ENDSTATE=all.
 var endstateQuick = []string{
-	"boot-raid1", "btrfs-subvolumes", "gpt-name-with-whitespace", "hybrid-mbr", "hybrid-tmpfs-on-root",
-	"legacy-table-with-whitespace", "luks-btrfs-raid", "luks-lvm", "lvm-raid", "lvm-thin",
-	"mdadm-raid0", "mdadm-raid5-args", "swap",
+	"boot-raid1", "btrfs-subvolumes", "hybrid-mbr", "legacy-table-with-whitespace",
+	"luks-btrfs-raid", "lvm-thin", "swap",
 }
 
-// TestEndStateOnRig boots one rig VM with two blank 2 GiB disks and, for
+// endstateRefused are the examples fleet refuses on purpose, with the
+// reason its error gives: fleet's subtest asserts that refusal (an
+// ErrUnsupported naming it) and that the disks are left as blank as the
+// wipe left them, instead of disko's end state.
+var endstateRefused = map[string]string{
+	// disko runs a mount hook at mount time, fleet refuses any (issue 22
+	// asks for create hooks only); its golden is still disko's end state,
+	// for when fleet runs them.
+	"complex": "lvm_vg.pool.lvs.root.content: postMountHook is not supported yet",
+}
+
+// TestEndStateOnRig boots a rig VM with two blank 2 GiB disks and, for
 // each layout in turn, wipes the disks (wipe.sh), applies the layout with
 // fleet (or with disko's scripts under -endstate.disko), takes the end
 // state (snapshot.sh) and compares it with disko's golden. A layout that
 // fleet refuses, fails on or panics on fails its subtest with that error,
-// and its half-made state is still compared.
+// and its half-made state is still compared. The layouts with a zpool
+// run the same way in a second VM, from the rig's ZFS image, with four
+// disks.
 //
-// Which layouts: endstateQuick; all of them with FLEET_ENDSTATE=all (and
-// always under -endstate.disko); only those named in
-// FLEET_ENDSTATE_ONLY="a b". Measured on the project's 2-core machine
-// under TCG, shared with other work (load average ~11): all 30 layouts
-// 28 min after a 43 s boot, the quick 13 about 15 min; qemu used ~0.5 CPU-s per
-// wall second there, so an idle machine should take about a third.
+// Which layouts: endstateQuick (no zpool: CI does not build the zfs
+// module); all of them with FLEET_ENDSTATE=all (and always under
+// -endstate.disko); only those with a zpool with FLEET_ENDSTATE=zfs; only
+// those named in FLEET_ENDSTATE_ONLY="a b". Durations: see
+// testdata/endstate/README.md.
 func TestEndStateOnRig(t *testing.T) {
 	rig.Require(t)
 	plain, zfs := endstateLayouts(t)
@@ -128,6 +142,14 @@ func endstateRun(ctx context.Context, t *testing.T, o rig.Options, layouts []str
 			}
 			var applyErr error
 			var commands int
+			refusal, refused := endstateRefused[name]
+			var blank string
+			if refused && !*endstateDisko {
+				var err error
+				if blank, err = script(lctx, "snapshot.sh", snapshot, diskArgs...); err != nil {
+					t.Fatalf("snapshot: %v", err)
+				}
+			}
 			if *endstateDisko {
 				for _, s := range []string{"create.sh", "mount.sh"} {
 					if _, err := script(lctx, name+"/"+s, []byte(readTestdata(t, "endstate/"+name+"/"+s))); err != nil {
@@ -156,6 +178,16 @@ func endstateRun(ctx context.Context, t *testing.T, o rig.Options, layouts []str
 				return
 			}
 			want := endstateBody(readTestdata(t, "endstate/"+name+".golden"))
+			if refused {
+				if !errors.Is(applyErr, ErrUnsupported) || !strings.Contains(applyErr.Error(), refusal) {
+					t.Errorf("fleet disko apply: %v, want the refusal %q (ErrUnsupported)", applyErr, refusal)
+				}
+				if diffs := endstateDiff(blank, got); len(diffs) > 0 {
+					t.Errorf("fleet refused %s but changed the disks, the blank disks' lines marked -, fleet's +:\n%s", name, strings.Join(diffs, "\n"))
+				}
+				summary = append(summary, fmt.Sprintf("%s: refused as it should be, disks untouched: %v", name, applyErr))
+				return
+			}
 			diffs := endstateDiff(want, got)
 			switch {
 			case applyErr != nil && len(diffs) == 0:

@@ -160,7 +160,9 @@ files() {
 			echo "-- $d"
 			# resync while one is pending (wipe.sh holds resyncs still),
 			# idle for an array made with --assume-clean, none for raid0.
-			read -r action <"/sys/block/${d#/dev/}/md/sync_action"
+			action=none
+			f=/sys/block/${d#/dev/}/md/sync_action
+			[ -e "$f" ] && read -r action <"$f"
 			echo "sync action: $action"
 			mdadm --detail "$d" 2>&1 | awk '
 				/^ *(Version|Raid Level|Array Size|Used Dev Size|Raid Devices|Total Devices|Layout|Chunk Size|Consistency Policy|Name) :/ { sub(/^ +/, ""); gsub(/ +/, " "); print; next }
