@@ -19,8 +19,10 @@ tree() { lsblk -nrpo NAME "${disks[@]}" 2>/dev/null | sort -u; }
 umount -R "$root" 2>/dev/null
 swapoff -a
 # Pools (on the disks, or on LVM, md or LUKS on them) before what is
-# under them; only on the ZFS rig, which has zpool.
+# under them; only on the ZFS rig, which has zpool (and loads zfs on
+# demand only: NixOS's installer has it loaded, disko's scripts expect it).
 if command -v zpool >/dev/null; then
+	modprobe zfs || exit 1
 	for p in $(zpool list -H -o name 2>/dev/null); do
 		zpool destroy -f "$p" || exit 1
 	done
@@ -30,9 +32,13 @@ fi
 for d in $(tree); do
 	umount -A "$d" 2>/dev/null
 done
-vgchange -an >/dev/null 2>&1
-dmsetup remove_all >/dev/null 2>&1
-mdadm --stop --scan >/dev/null 2>&1
+# Stacked either way round (md on LVM volumes, LVM on md on LUKS): each
+# pass takes down the top layers.
+for _ in 1 2 3; do
+	vgchange -an >/dev/null 2>&1
+	dmsetup remove_all >/dev/null 2>&1
+	mdadm --stop --scan >/dev/null 2>&1
+done
 for d in "${disks[@]}"; do
 	out=$(blkdiscard -f -z "$d" 2>&1) || { echo "wipe: $out" >&2; exit 1; }
 done
