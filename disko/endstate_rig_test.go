@@ -86,6 +86,11 @@ var endstateRefused = map[string]string{
 func TestEndStateOnRig(t *testing.T) {
 	rig.Require(t)
 	plain, zfs := endstateLayouts(t)
+	for _, n := range slices.Concat(plain, zfs) {
+		if _, err := os.Stat(filepath.Join(endstateDir, n+".golden")); err != nil && !*endstateDisko {
+			t.Fatalf("layout %s has no golden end state from disko: %v\nhint: record it with regen.sh (ONLY=%q) on a machine with the rig", n, err, n)
+		}
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
