@@ -64,9 +64,21 @@ var endstateQuick = []string{
 // wipe left them, instead of disko's end state.
 var endstateRefused = map[string]string{
 	// disko runs a mount hook at mount time, fleet refuses any (issue 22
-	// asks for create hooks only); its golden is still disko's end state,
-	// for when fleet runs them.
+	// asks for create hooks only). No golden: disko's own script needs
+	// zfs set -u, as endstateUnrecorded says of the others.
 	"complex": "lvm_vg.pool.lvs.root.content: postMountHook is not supported yet",
+}
+
+// endstateUnrecorded are the examples whose end state disko's scripts
+// cannot make on the rig, so there is no golden to compare fleet's
+// with: the test leaves them out (saying so) unless FLEET_ENDSTATE_ONLY
+// names them.
+var endstateUnrecorded = map[string]string{
+	// disko's _create runs `zfs set -u` on the pool's root dataset (its
+	// rootFsOptions); -u is OpenZFS 2.2's, and the rig's ZFS image has
+	// Debian bookworm's 2.1.11, which rejects it.
+	"non-root-zfs": "disko's script runs zfs set -u (OpenZFS 2.2); the rig has zfs 2.1.11",
+	"zfs":          "disko's script runs zfs set -u (OpenZFS 2.2); the rig has zfs 2.1.11",
 }
 
 // TestEndStateOnRig boots a rig VM with two blank 2 GiB disks and, for
@@ -87,6 +99,9 @@ func TestEndStateOnRig(t *testing.T) {
 	rig.Require(t)
 	plain, zfs := endstateLayouts(t)
 	for _, n := range slices.Concat(plain, zfs) {
+		if _, refused := endstateRefused[n]; refused {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(endstateDir, n+".golden")); err != nil && !*endstateDisko {
 			t.Fatalf("layout %s has no golden end state from disko: %v\nhint: record it with regen.sh (ONLY=%q) on a machine with the rig", n, err, n)
 		}
@@ -182,7 +197,6 @@ func endstateRun(ctx context.Context, t *testing.T, o rig.Options, layouts []str
 				t.Logf("disko: %s applied in %s", name, applied.Round(100*time.Millisecond))
 				return
 			}
-			want := endstateBody(readTestdata(t, "endstate/"+name+".golden"))
 			if refused {
 				if !errors.Is(applyErr, ErrUnsupported) || !strings.Contains(applyErr.Error(), refusal) {
 					t.Errorf("fleet disko apply: %v, want the refusal %q (ErrUnsupported)", applyErr, refusal)
@@ -193,6 +207,7 @@ func endstateRun(ctx context.Context, t *testing.T, o rig.Options, layouts []str
 				summary = append(summary, fmt.Sprintf("%s: refused as it should be, disks untouched: %v", name, applyErr))
 				return
 			}
+			want := endstateBody(readTestdata(t, "endstate/"+name+".golden"))
 			diffs := endstateDiff(want, got)
 			switch {
 			case applyErr != nil && len(diffs) == 0:
@@ -317,13 +332,18 @@ func endstateLayouts(t *testing.T) (plain, zfs []string) {
 		names = slices.Clone(want)
 	}
 	mode := os.Getenv("FLEET_ENDSTATE")
-	if only := strings.Fields(os.Getenv("FLEET_ENDSTATE_ONLY")); len(only) > 0 {
+	only := strings.Fields(os.Getenv("FLEET_ENDSTATE_ONLY"))
+	if len(only) > 0 {
 		pick("FLEET_ENDSTATE_ONLY", only)
 	} else if !*endstateDisko && mode != "all" && mode != "zfs" {
 		pick("endstateQuick", endstateQuick)
 	}
 	slices.Sort(names)
 	for _, n := range names {
+		if why, ok := endstateUnrecorded[n]; ok && len(only) == 0 {
+			t.Logf("left out %s: no end state from disko: %s", n, why)
+			continue
+		}
 		var top struct {
 			Zpool map[string]json.RawMessage `json:"zpool"`
 		}

@@ -44,6 +44,11 @@ func TestEndStateLayouts(t *testing.T) {
 	if plain, zfs := endstateLayouts(t); !slices.Equal(plain, []string{"swap"}) || !slices.Equal(zfs, []string{"zfs"}) {
 		t.Errorf("FLEET_ENDSTATE_ONLY=%q: %q and zpool %q, want [swap] and [zfs]", "zfs swap", plain, zfs)
 	}
+	t.Setenv("FLEET_ENDSTATE_ONLY", "")
+	t.Setenv("FLEET_ENDSTATE", "zfs")
+	if plain, zfs := endstateLayouts(t); len(plain) != 0 || !slices.Equal(zfs, []string{"complex", "zfs-over-legacy"}) {
+		t.Errorf("FLEET_ENDSTATE=zfs: %q and zpool %q, want none and [complex zfs-over-legacy] (the others unrecorded)", plain, zfs)
+	}
 	// Each refusal the rig test expects is the one Parse gives, before
 	// anything runs.
 	for name, refusal := range endstateRefused {
