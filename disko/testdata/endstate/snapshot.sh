@@ -45,7 +45,7 @@ while read -r name; do
 			;;
 		esac
 	done < <(blkid -p -o export "$name" 2>/dev/null)
-	blkline[$name]=${line:- (nothing)}
+	blkline[$name]=$(sed -E 's/PART_ENTRY_NAME=zfs-[0-9a-f]{16}/PART_ENTRY_NAME=zfs-(random)/' <<<"${line:- (nothing)}")
 done < <(lsblk -nrpo NAME "${disks[@]}")
 has() { # has TYPE: is there a device of that blkid TYPE
 	local d
@@ -99,18 +99,28 @@ mbr() {
 		}'
 }
 
-# gpt prints sgdisk -p without the disk GUID, and sgdisk -i of each partition.
+# gpt prints sgdisk -p without the disk GUID, and sgdisk -i of each
+# partition. A table zpool create made on a whole disk (its partition
+# named zfs-<16 random hex digits>) has random names and GUIDs of
+# another form: they are printed as (random).
 gpt() {
-	local l n nums=()
-	while read -r l; do
-		[[ $l == Disk\ identifier* ]] && continue
-		echo "$l"
-		[[ $l =~ ^([0-9]+)\  ]] && nums+=("${BASH_REMATCH[1]}")
-	done < <(sgdisk -p "$1" 2>&1)
-	for n in "${nums[@]}"; do
-		echo "-- partition $n"
-		sgdisk -i "$n" "$1" 2>&1 | grep .
-	done
+	local l n nums=() out
+	out=$(
+		while read -r l; do
+			[[ $l == Disk\ identifier* ]] && continue
+			echo "$l"
+			[[ $l =~ ^([0-9]+)\  ]] && nums+=("${BASH_REMATCH[1]}")
+		done < <(sgdisk -p "$1" 2>&1)
+		for n in "${nums[@]}"; do
+			echo "-- partition $n"
+			sgdisk -i "$n" "$1" 2>&1 | grep .
+		done
+	)
+	if grep -qE "zfs-[0-9a-f]{16}" <<<"$out"; then
+		sed -E "s/zfs-[0-9a-f]{16}/zfs-(random)/; s/^(Partition unique GUID:) .*/\1 (random)/" <<<"$out"
+	else
+		echo "$out"
+	fi
 }
 
 # files lists everything under a directory: type, mode, size of files, path.
