@@ -19,6 +19,9 @@ func (in *job) prepare(ctx context.Context) error {
 	in.evalThere = o.evalThere()
 	switch {
 	case o.Spec != nil:
+		// Install completes the spec (where each file is, defaults): on a
+		// copy, so the caller's spec is never changed under it.
+		o.Spec = o.Spec.Clone()
 		if err := o.Spec.Validate(); err != nil {
 			return err
 		}
