@@ -182,11 +182,21 @@ func partDiff(pi *partInfo, pt *Partition) string {
 type Probe struct {
 	Parts []int
 	Table bool // a legacy table (the kernel may need longer to see it)
-	always
+	// kept: on a kept disk, nothing was written, so there is nothing to
+	// probe when the kernel's nodes match the table already.
+	kept bool
 	passive
 }
 
 func (*Probe) Kind() string { return "probe" }
+
+func (pr *Probe) check(ctx context.Context, a *applier, st *Step) (bool, error) {
+	if !pr.kept {
+		return false, nil
+	}
+	m, err := a.staleParts(ctx, a.kernelNode(ctx, st.DiskDev), pr.Parts)
+	return err == nil && len(m) == 0, nil
+}
 
 func (pr *Probe) act(ctx context.Context, a *applier, st *Step) error {
 	disk := a.kernelNode(ctx, st.DiskDev)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,7 +76,7 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 	write := map[string]bool{}
 	if opt.Mode.Destroy {
 		for _, d := range s.Disks {
-			write[d.Name] = d.Destroy
+			write[d.Name] = d.Destroy && !slices.Contains(opt.Plan.Keep, d.Name)
 		}
 	}
 	if opt.Mode.Format {
@@ -129,11 +130,19 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 			return fmt.Errorf("%w: %w: %w", err, ErrTooSmall, ErrRefused)
 		}
 	}
+	// Kept devices last, since checking them brings them up: each is
+	// checked against the layout and taken down again on a refusal.
+	takeDown, err := a.keepAll(ctx, steps)
+	if err != nil {
+		return err
+	}
 	if len(erased) > 0 && !opt.Yes {
 		if opt.Confirm == nil {
+			takeDown()
 			return withHint(fmt.Errorf("destroy erases disks %s: %w", strings.Join(names, ", "), ErrRefused), "pass --yes, or run at a terminal to confirm")
 		}
 		if !opt.Confirm(erased) {
+			takeDown()
 			return fmt.Errorf("destroy not confirmed: %w", ErrRefused)
 		}
 	}
@@ -227,6 +236,9 @@ func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*
 // wipe reports whether st may replace what it finds: --wipe, or destroy
 // on a disk that destroy erases.
 func (a *applier) wipe(st *Step) bool {
+	if st.Kept {
+		return false // a kept device is never written
+	}
 	return a.opt.Wipe || (a.opt.Mode.Destroy && !a.keep[st.Disk])
 }
 
