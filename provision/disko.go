@@ -2,14 +2,15 @@ package provision
 
 import "context"
 
-// disko lays out the disks: destroy, format, mount under Root.
+// disko lays out the disks: destroy, format, mount under Root (or the
+// --disko-mode), keeping the --keep disks as they are.
 func (in *job) disko(ctx context.Context) error {
 	if in.o.Disks == nil {
 		in.o.Log.Warn("no disk layout: skipping disko; the new root must already be mounted", "host", in.r.Host(), "phase", PhaseDisko, "root", in.o.Root)
 		return nil
 	}
 	if in.o.DryRun {
-		cmds, err := in.o.Disks.Plan(layOut, in.o.Root)
+		cmds, err := in.o.Disks.Plan(in.o.DiskOptions.layOut(), in.o.Root)
 		if err != nil {
 			return err
 		}
@@ -19,5 +20,5 @@ func (in *job) disko(ctx context.Context) error {
 		return nil
 	}
 	in.changed = true
-	return in.o.Disks.Apply(ctx, in.r, layOut, in.o.Root, in.step)
+	return in.o.Disks.Apply(ctx, in.r, in.o.DiskOptions.layOut(), in.o.Root, in.step)
 }

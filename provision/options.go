@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/log"
 
 	"github.com/fleetnix/fleet/agentfwd"
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/remote"
 )
 
@@ -142,6 +143,9 @@ func (o *Options) check() error {
 	}
 	if !cleanAbs(o.Root) {
 		return badOption("--root %q: want a clean absolute path on the installer", o.Root)
+	}
+	if m := o.DiskOptions.Mode; m != (disko.Mode{}) && (m.Validate() != nil || !m.Mount) {
+		return badOption("disko mode %s: an install needs its root mounted\nhint: use --disko-mode disko, format or mount", m)
 	}
 	if o.IdentityDest != "" && (!cleanAbs(o.IdentityDest) || o.IdentityDest == "/") {
 		return badOption("--identity-dest %q: want a clean absolute path on the host (no . or .. elements)", o.IdentityDest)

@@ -75,6 +75,13 @@ func (in *job) checkDisks(f *facts.Facts) error {
 		if d.Root {
 			return fmt.Errorf("disk %s holds the installer's running root\nhint: pick another disk with --device NAME=PATH", dev)
 		}
+		// Only a disk about to be erased must be free: disko refuses a
+		// disk in use that it would write to, and a kept disk's arrays
+		// may well run already.
+		dk, keeps := o.Disks.(DiskKeeper)
+		if !o.DiskOptions.layOut().Destroy || (keeps && dk.Kept(dev)) {
+			continue
+		}
 		if !d.Free() {
 			return fmt.Errorf("disk %s is in use: %s\nhint: unmount it (fleet disko apply --mode unmount) or pick another disk", dev, strings.Join(d.InUse, ", "))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/fleetnix/fleet/agentfwd"
 	"github.com/fleetnix/fleet/remote"
@@ -59,6 +60,9 @@ func (in *job) completeSpec(ctx context.Context) error {
 		if o.Disks, err = newDiskoLayout(o.Spec, o.DiskOptions, o.Log); err != nil {
 			return err
 		}
+	}
+	if o.Disks == nil && len(o.DiskOptions.Keep) > 0 {
+		return badOption("--keep %s: host %s has no disko layout", strings.Join(o.DiskOptions.Keep, ","), o.Spec.Name)
 	}
 	return nil
 }

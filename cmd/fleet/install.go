@@ -46,6 +46,7 @@ func newInstallCmd(a *app) *cobra.Command {
 		phases   string
 		devices  []string
 		diskKeys []string
+		diskMode string
 		asJSON   bool
 	)
 	cmd := &cobra.Command{
@@ -84,6 +85,9 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 			if o.DiskOptions.KeyFiles, err = parseNameValues("disk-key", diskKeys); err != nil {
 				return err
 			}
+			if o.DiskOptions.Mode, err = provision.ParseDiskoMode(diskMode); err != nil {
+				return err
+			}
 			o.Identity = hf.identity
 			o.DiskOptions.Confirm = a.confirmDisks()
 			o.Log, o.Out = a.log, a.stdout
@@ -116,6 +120,8 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.StringArrayVar(&devices, "device", nil, "use PATH for the layout's disk NAME (NAME=PATH, repeatable)")
 	f.StringArrayVar(&diskKeys, "disk-key", nil, "LUKS key for NAME from local FILE, given to cryptsetup on stdin (NAME=FILE, repeatable)")
 	f.BoolVar(&o.DiskOptions.Yes, "yes", false, "erase the layout's disks without asking (at a terminal fleet asks you to type their names)")
+	addKeepFlag(f, &o.DiskOptions.Keep)
+	f.StringVar(&diskMode, "disko-mode", "disko", "disko (or destroy): erase, format and mount the layout's disks; format: create what is missing, then mount; mount: only mount")
 	f.StringVar(&o.ExtraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
 	f.StringArrayVar(&o.NixOptions, "option", nil, "nix setting for nixos-install (NAME=VALUE, repeatable; passed in NIX_CONFIG and redacted from logs)")
 	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
