@@ -36,13 +36,15 @@ func (in *job) identityDest() string {
 // kept to pin the first boot.
 func (in *job) identity(ctx context.Context) error {
 	o := in.o
-	key, err := os.ReadFile(o.Identity)
+	key, name, err := in.identityKey()
 	if err != nil {
-		return fmt.Errorf("identity: %w", err)
+		return err
 	}
-	defer clear(key)
+	if in.escrowed == nil {
+		defer clear(key)
+	}
 	dest := in.identityDest()
-	pub, isSSH, err := identityPublic(key, o.Identity)
+	pub, isSSH, err := identityPublic(key, name)
 	if err != nil {
 		return err
 	}
@@ -73,6 +75,20 @@ func (in *job) identity(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// identityKey is the identity's private key and its name for messages:
+// restored from its escrow (in memory, cleared when the install ends), or
+// read from the --host-identity file (the caller clears it).
+func (in *job) identityKey() ([]byte, string, error) {
+	if in.escrowed != nil {
+		return in.escrowed.Key, in.escrowed.Name, nil
+	}
+	key, err := os.ReadFile(in.o.Identity)
+	if err != nil {
+		return nil, "", fmt.Errorf("identity: %w", err)
+	}
+	return key, in.o.Identity, nil
 }
 
 // putKey uploads a private key to dest under Root (0600, root) and its

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
+	"github.com/fleetnix/fleet/secrets"
 )
 
 // PhaseResult is one phase in the summary.
@@ -28,10 +29,13 @@ type Summary struct {
 	// ForwardPolicy is what the forwarded agent allowed: which keys (and
 	// where that came from) and its limits. Forwarding is what the
 	// installer asked of it.
-	ForwardPolicy string  `json:"forward_policy,omitempty"`
-	Forwarding    string  `json:"forwarding,omitempty"`
-	HostKey       string  `json:"host_key,omitempty"` // the installed system's pinned key
-	Verify        *Report `json:"verify,omitempty"`
+	ForwardPolicy string `json:"forward_policy,omitempty"`
+	Forwarding    string `json:"forwarding,omitempty"`
+	HostKey       string `json:"host_key,omitempty"` // the installed system's pinned key
+	// Identity says where the host's decryption identity came from when
+	// it was restored from its escrow: the file and the key.
+	Identity string  `json:"identity,omitempty"`
+	Verify   *Report `json:"verify,omitempty"`
 }
 
 // job is the state of one install.
@@ -54,6 +58,9 @@ type job struct {
 	// secrets input is fetched before its secrets are known.
 	evaluating bool
 	fetched    bool // the secrets mirror was fetched in this run
+	// escrowed is the host's identity restored from its escrow
+	// (Options.IdentityAge), in memory only; nil with Options.Identity.
+	escrowed *secrets.HostKey
 }
 
 // record is what the installer remembers of this install, for --resume.

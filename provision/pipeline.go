@@ -39,6 +39,11 @@ func Install(ctx context.Context, o Options) (*Summary, error) {
 	if in.agent != nil {
 		defer in.agent.close()
 	}
+	defer func() {
+		if in.escrowed != nil {
+			clear(in.escrowed.Key)
+		}
+	}()
 	if err != nil {
 		return in.sum, err
 	}

@@ -98,11 +98,16 @@ func (in *job) checkDisks(f *facts.Facts) error {
 // declared secret locally (o.Decrypted).
 func (in *job) checkIdentity() error {
 	o := in.o
-	if o.Identity == "" {
+	name := o.Identity
+	switch {
+	case in.escrowed != nil:
+		name = in.escrowed.Name
+	case o.Identity == "":
 		return errors.New("no decryption identity\nhint: pass --host-identity with the key the host decrypts its secrets with")
-	}
-	if _, err := os.Stat(o.Identity); err != nil {
-		return fmt.Errorf("identity: %w", err)
+	default:
+		if _, err := os.Stat(o.Identity); err != nil {
+			return fmt.Errorf("identity: %w", err)
+		}
 	}
 	var missing []string
 	for _, n := range o.Spec.SecretNames() {
@@ -111,7 +116,7 @@ func (in *job) checkIdentity() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("identity %s cannot decrypt %s\nhint: rekey them to its public key (fleet secrets rekey) or use the right identity", o.Identity, strings.Join(missing, ", "))
+		return fmt.Errorf("identity %s cannot decrypt %s\nhint: rekey them to its public key (fleet secrets rekey) or use the right identity", name, strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -51,6 +51,12 @@ func (in *job) prepare(ctx context.Context) error {
 func (in *job) completeSpec(ctx context.Context) error {
 	o := &in.o
 	var err error
+	if o.IdentityAge != "" && in.escrowed == nil {
+		if err := in.restoreIdentity(ctx); err != nil {
+			return err
+		}
+		in.sum.Identity = o.IdentityAge + " (escrowed), " + in.escrowed.Fingerprint()
+	}
 	if o.Decrypted == nil {
 		if o.Decrypted, err = DecryptSecrets(ctx, o.LocalRunner, o.Spec, in.lock, o.Identity, o.Host.SecretsDir); err != nil {
 			return err

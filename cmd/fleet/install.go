@@ -50,7 +50,7 @@ func newInstallCmd(a *app) *cobra.Command {
 		asJSON   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "install HOST --target T [--flake DIR] --host-identity KEY",
+		Use:   "install HOST --target T [--flake DIR] (--host-identity KEY | --host-identity-age FILE)",
 		Short: "Install a NixOS host from a live installer, with its secrets, verified at first boot",
 		Long: `Install HOST on the live NixOS installer at --target: partition its disks from the
 host's disko layout, stage the flake and the secrets input (fetched by the installer
@@ -89,6 +89,7 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 				return err
 			}
 			o.Identity = hf.identity
+			o.OperatorPassphrase = terminalPassphrase
 			o.DiskOptions.Confirm = a.confirmDisks()
 			o.Log, o.Out = a.log, a.stdout
 			done := a.showProgress(&o)
@@ -125,6 +126,8 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.StringVar(&o.ExtraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
 	f.StringArrayVar(&o.NixOptions, "option", nil, "nix setting for nixos-install (NAME=VALUE, repeatable; passed in NIX_CONFIG and redacted from logs)")
 	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
+	f.StringVar(&o.IdentityAge, "host-identity-age", "", "instead of --host-identity: the host's escrowed identity in the secrets repository (hosts/HOST/host-key.age, from fleet keys escrow), decrypted in memory with --operator-identity")
+	f.StringArrayVar(&o.OperatorIdentities, "operator-identity", nil, "the operator's identity that decrypts --host-identity-age: SSH private key or age identity file (repeatable; default ~/.ssh/id_ed25519 and ~/.ssh/id_rsa)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	f.StringVar(&o.EvalOn, "eval-on", provision.EvalLocal, "where the flake is evaluated into the host spec: local (needs nix here) or installer")
 	return cmd
@@ -143,6 +146,9 @@ func printSummary(w io.Writer, s *provision.Summary) {
 	}
 	if s.Forwarding != "" {
 		fmt.Fprintf(w, "forwarded agent: %s\n", s.Forwarding)
+	}
+	if s.Identity != "" {
+		fmt.Fprintf(w, "host identity: restored from %s\n", s.Identity)
 	}
 	if s.HostKey != "" {
 		fmt.Fprintf(w, "installed host key: %s\n", s.HostKey)
