@@ -44,8 +44,22 @@ func (g *GPT) check(ctx context.Context, a *applier, st *Step) (bool, error) {
 		w.clear, w.foreign, w.create = true, t, g.Table.Partitions
 		return false, nil
 	}
+	// On a kept disk, read the table without opening the disk for
+	// writing: sgdisk does, and udev answers the close with a change
+	// event on which mdadm --incremental assembles stopped arrays.
+	var table map[int]*partInfo
+	if st.Kept {
+		if table, err = a.partTable(ctx, dev); err != nil {
+			return false, err
+		}
+	}
 	for _, pt := range g.Table.Partitions {
-		pi, err := a.partInfo(ctx, dev, pt.Index)
+		var pi *partInfo
+		if st.Kept {
+			pi = table[pt.Index]
+		} else {
+			pi, err = a.partInfo(ctx, dev, pt.Index)
+		}
 		if err != nil || pi == nil {
 			w.create = append(w.create, pt)
 			continue

@@ -266,7 +266,8 @@ func (a *applier) sysList(ctx context.Context, dev, dir string) []string {
 	return strings.Fields(string(out))
 }
 
-func (m *MDKeep) check(ctx context.Context, a *applier, st *Step) (bool, error) {
+func (m *MDKeep) check(ctx context.Context, a *applier, st *Step) (done bool, err error) {
+	defer func() { err = atNode(st.Node, err) }()
 	var nodes []string // the members' kernel names
 	for _, mem := range m.Members {
 		node := a.kernelNode(ctx, mem)
@@ -336,6 +337,18 @@ func (m *MDKeep) check(ctx context.Context, a *applier, st *Step) (bool, error) 
 		return false, withHint(fmt.Errorf("array %s runs as %s on %s, the layout has %s: %w", m.Name, run, strings.Join(have, ", "), strings.Join(want, ", "), ErrMismatch), "stop it (mdadm --stop %s) so fleet assembles it from the layout's members", run)
 	}
 	return true, nil
+}
+
+// atNode prefixes a mismatch with the node it is about, keeping a hint last.
+func atNode(node string, err error) error {
+	if err == nil || !errors.Is(err, ErrMismatch) {
+		return err
+	}
+	var h *hinted
+	if errors.As(err, &h) && h == err {
+		return &hinted{err: fmt.Errorf("%s: %w", node, h.err), hint: h.hint}
+	}
+	return fmt.Errorf("%s: %w", node, err)
 }
 
 func (m *MDKeep) act(ctx context.Context, a *applier, st *Step) error {
