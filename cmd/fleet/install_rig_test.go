@@ -32,7 +32,6 @@ type rigInstall struct {
 	vm    *rig.VM
 	agent *sshtest.Agent
 	env   []string
-	demo  bool
 	// target is what fleet dials (the VM's port, or a proxy in front).
 	target string
 }
@@ -40,7 +39,7 @@ type rigInstall struct {
 func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 	rig.Require(t)
 	nixtest.Require(t, "git", "age", "nix")
-	ri := &rigInstall{t: t, demo: os.Getenv("FLEET_DEMO") == "1"}
+	ri := &rigInstall{t: t}
 	ri.say("the example fleet (examples/homelab): keys made now, the seed's secrets encrypted by its secrets.nix,\n    the secrets repo on a private git server on this machine's loopback (git-shell, deploy key only)")
 	ri.fl = homelab.Setup(t)
 	ri.say("flake %s, secrets locked at rev %s", ri.fl.Dir, ri.fl.Rev[:12])
@@ -65,9 +64,8 @@ func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 }
 
 func (ri *rigInstall) say(format string, args ...any) {
-	if ri.demo {
-		fmt.Printf("\n==> "+format+"\n", args...)
-	}
+	ri.t.Helper()
+	ri.t.Logf("==> "+format, args...)
 }
 
 // args are the flags every install of host shares.
@@ -96,9 +94,6 @@ func (ri *rigInstall) run(ctx context.Context, env []string, watch func(line str
 	cmd.Env = append(append([]string{}, ri.env...), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
-	if ri.demo {
-		cmd.Stdout = io.MultiWriter(&stdout, os.Stdout)
-	}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
@@ -120,9 +115,6 @@ func (ri *rigInstall) run(ctx context.Context, env []string, watch func(line str
 				}
 				line := string(buf[:i+1])
 				stderr.WriteString(line)
-				if ri.demo {
-					os.Stdout.WriteString(line)
-				}
 				if watch != nil {
 					watch(line, cmd.Process)
 				}
@@ -264,7 +256,7 @@ func (ri *rigInstall) disksBlank(what string) {
 // through the scoped agent), identity, install (the rig's stand-in
 // nixos-install), scan, reboot and the first-boot verification. Then the
 // installer's overlay is scanned from the host for key bytes.
-// scripts/demo runs it with FLEET_DEMO=1, which shows fleet's output.
+// scripts/demo shows the same install (test/demo, scenario nas).
 func TestInstallOnRig(t *testing.T) {
 	ri := newRigInstall(t, []int64{2 << 30, 512 << 20, 512 << 20})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)

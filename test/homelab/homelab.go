@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"testing"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
@@ -30,6 +29,7 @@ import (
 	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/rig"
 	"github.com/fleetnix/fleet/test/sshtest"
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // Hosts are the example's hosts.
@@ -68,7 +68,7 @@ func Source() string {
 }
 
 // Setup instantiates the example fleet for t (see the package doc).
-func Setup(t testing.TB) *Fleet {
+func Setup(t testenv.TB) *Fleet {
 	t.Helper()
 	nixtest.Require(t, "git")
 	f := &Fleet{Dir: filepath.Join(t.TempDir(), "homelab"), HostKeys: map[string]sshtest.Key{}, Plain: map[string]string{}}
@@ -143,7 +143,7 @@ func Setup(t testing.TB) *Fleet {
 
 // WriteLock (re)writes the flake's lock with the secrets input at rev and
 // narHash (for tests that lock something the repository does not have).
-func (f *Fleet) WriteLock(t testing.TB, rev, narHash string) {
+func (f *Fleet) WriteLock(t testenv.TB, rev, narHash string) {
 	t.Helper()
 	url := "git+" + f.Git.GuestURL("secrets")
 	lock := `{
@@ -177,10 +177,41 @@ var Declared = map[string]map[string]string{
 	"vault":  {"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key"},
 }
 
+// PrivateKeys are the bytes of every private key the example made: the
+// deploy key, the operator's age identity and each host key. None may be
+// found on an installer after an install.
+func (f *Fleet) PrivateKeys() ([][]byte, error) {
+	paths := []string{f.Deploy.Path, f.Operator}
+	for _, h := range Hosts {
+		paths = append(paths, f.HostKeys[h].Path)
+	}
+	var keys [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, b)
+	}
+	return keys, nil
+}
+
+// InstallArgs are the `fleet install` arguments that install host from
+// this fleet onto the installer at target (USER@HOST:PORT), whose host key
+// has the fingerprint hostKey, logging in with identity (a private key
+// file): the secrets fetched by the installer through an agent scoped to
+// the deploy key, the disks erased without asking.
+func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
+	return []string{"install", host, "--flake", f.Dir, "--target", target, "-i", identity,
+		"--host-key", hostKey, "--ssh-config", "none", "--known-hosts", f.KnownHosts,
+		"--host-identity", f.HostKeys[host].Path, "--secrets-dir", f.SecretsDir,
+		"--forward-key", f.Deploy.Fingerprint(), "--yes"}
+}
+
 // HostPublicKey is host's SSH host key as an ssh.PublicKey.
 func (f *Fleet) HostPublicKey(host string) ssh.PublicKey { return f.HostKeys[host].Public }
 
-func (f *Fleet) rewrite(t testing.TB, name, old, new string) {
+func (f *Fleet) rewrite(t testenv.TB, name, old, new string) {
 	t.Helper()
 	p := filepath.Join(f.Dir, name)
 	b, err := os.ReadFile(p)

@@ -8,20 +8,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 
 	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // Require skips t unless every named program is installed.
-func Require(t testing.TB, programs ...string) {
+func Require(t testenv.TB, programs ...string) {
 	t.Helper()
 	testenv.Programs(t, programs...)
 }
 
 // Run runs args in dir with env added and returns the trimmed output;
 // a failure ends the test with the output.
-func Run(t testing.TB, dir string, env []string, args ...string) string {
+func Run(t testenv.TB, dir string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
@@ -34,7 +33,7 @@ func Run(t testing.TB, dir string, env []string, args ...string) string {
 }
 
 // Git runs git in dir as a fixed committer.
-func Git(t testing.TB, dir string, args ...string) string {
+func Git(t testenv.TB, dir string, args ...string) string {
 	t.Helper()
 	return Run(t, dir, []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"},
 		append([]string{"git", "-C", dir}, args...)...)
@@ -42,7 +41,7 @@ func Git(t testing.TB, dir string, args ...string) string {
 
 // Repo makes a git repository holding files (a name ending in .sh is
 // made executable) in one commit on branch main.
-func Repo(t testing.TB, files map[string]string) string {
+func Repo(t testenv.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	Git(t, dir, "init", "-q", "-b", "main")
@@ -67,13 +66,13 @@ func Repo(t testing.TB, files map[string]string) string {
 // Store is a private nix store and home (nix-bin 2.8 as root without a
 // daemon needs the empty build-users-group).
 type Store struct {
-	t    testing.TB
+	t    testenv.TB
 	Path string   // the chroot store (--store)
 	Env  []string // HOME, XDG_CACHE_HOME, NIX_CONFIG for nix calls
 }
 
 // NewStore makes a private store that lives as long as the test.
-func NewStore(t testing.TB) *Store {
+func NewStore(t testenv.TB) *Store {
 	t.Helper()
 	Require(t, "nix")
 	home := t.TempDir()
@@ -88,14 +87,14 @@ func (s *Store) Nix(dir string, args ...string) string {
 }
 
 // Nix runs the nix CLI in dir with a private store of its own.
-func Nix(t testing.TB, dir string, args ...string) string {
+func Nix(t testenv.TB, dir string, args ...string) string {
 	t.Helper()
 	return NewStore(t).Nix(dir, args...)
 }
 
 // Lock writes flakeDir's flake.lock with the real nix (for a git flake,
 // flake.nix must be tracked first).
-func Lock(t testing.TB, flakeDir string) {
+func Lock(t testenv.TB, flakeDir string) {
 	t.Helper()
 	Nix(t, flakeDir, "flake", "lock", flakeDir)
 }

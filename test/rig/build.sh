@@ -1,191 +1,315 @@
 #!/bin/sh
-# build.sh: build the rig's kernel, initramfs and live-installer image.
+# build.sh: build (or find in the cache) a rig installer: kernel, initramfs
+# and live-installer image for one architecture and one profile.
 #
-# Usage: test/rig/build.sh [--print-dir]
+# Usage: test/rig/build.sh [--arch x86_64|aarch64] [--profile NAME] [--zfs]
 #
-# Outputs go to $FLEET_RIG_CACHE (default: /var/cache/fleet/rig, outside the
-# clone, so every clone on a machine shares one build) under a directory
-# named after a hash of every input (this script, the initramfs init, the
-# package list, the kernel package version, the Debian suite), so a build
-# happens only when an input changes. The last line printed on stdout is
-# the output directory. Needs root (debootstrap), debootstrap, apt-get, dpkg,
-# kmod, cpio, busybox-static, mkfs.ext4, ssh-keygen; network access to the
-# Debian mirror on a cold cache.
+#   --arch     the guest's architecture (default x86_64)
+#   --profile  which installer the image reproduces: a file in profiles/
+#              (debian, the default; iso; kexec)
+#   --zfs      the variant with ZFS: zfs.ko built once for the rig's kernel,
+#              and zfsutils-linux (Debian contrib)
+#
+# The last line printed on stdout is the image's directory.
+#
+# The cache, $FLEET_RIG_CACHE (default /var/cache/fleet/rig, outside the
+# clone), is shared by every clone and profile on the machine. A build is
+# made of stages, each cached under $cache/ARCH/ by a hash of its own
+# inputs, so a change rebuilds only what depends on it:
+#
+#   debootstrap-KEY.tgz  the Debian packages of every profile (the union
+#                        in ./packages), downloaded once     (packages)
+#   kernel-KEY/          Debian's kernel, a trimmed module tree and the
+#                        busybox initramfs                   (image/kernel.sh, init)
+#   root-KEY/            the unpacked root every profile starts from
+#                                                            (image/root.sh)
+#   zfs-KEY/             zfs.ko for that kernel and the ZFS userland debs,
+#                        x86_64 only                         (image/zfs.sh)
+#   PROFILE[-zfs]-KEY/   the image: a copy of the root configured by
+#                        image/common.sh and profiles/PROFILE.sh (with
+#                        the stand-in nixos-install), in seconds
+#
+# Pruning: a stage's other builds (same kind, same architecture, another
+# key) are removed once unused for $FLEET_RIG_KEEP_DAYS days (default 7:
+# each use touches its "used" stamp), never while a VM runs from one (the
+# rig holds a shared flock on its "lock" file). Other profiles' builds are
+# never touched, nor are other clones' current ones.
+#
+# Needs root (debootstrap, chroot), debootstrap, apt-get, dpkg, kmod, cpio,
+# busybox-static, mkfs.ext4, ssh-keygen, flock; for aarch64 also
+# qemu-user-static (binfmt_misc is mounted and qemu-aarch64 registered if
+# need be) and the arm64 architecture in dpkg (added if need be); network
+# access to the Debian mirror on a cold cache.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+arch=x86_64 profile=debian zfs=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--arch) arch=$2; shift 2 ;;
+	--profile) profile=$2; shift 2 ;;
+	--zfs) zfs=1; shift ;;
+	*) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+case $arch in
+x86_64) debarch=amd64 ;;
+aarch64) debarch=arm64 ;;
+*) echo "build.sh: unknown architecture $arch (x86_64, aarch64)" >&2; exit 2 ;;
+esac
+if [ ! -f "$here/profiles/$profile.sh" ]; then
+	echo "build.sh: unknown profile $profile (known: $(cd "$here/profiles" && ls | sed 's/\.sh$//' | tr '\n' ' '))" >&2
+	exit 2
+fi
+if [ -n "$zfs" ] && [ "$arch" != x86_64 ]; then
+	echo "build.sh: the zfs variant is built for x86_64 only (dkms under emulation would take hours)" >&2
+	exit 2
+fi
+
 cache=${FLEET_RIG_CACHE:-/var/cache/fleet/rig}
+keep_days=${FLEET_RIG_KEEP_DAYS:-7}
 suite=bookworm
 mirror=${FLEET_RIG_MIRROR:-http://deb.debian.org/debian}
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
-[ -n "$kpkg" ] || { echo "build.sh: cannot resolve the Debian kernel package (apt-get update?)" >&2; exit 1; }
-kver_pkg=$(apt-cache policy "$kpkg" | sed -n 's/^ *Candidate: //p')
+security=${FLEET_RIG_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+log() { echo "rig build: $*" >&2; }
+die() { echo "rig build: $*" >&2; exit 1; }
+hash() { sha256sum | cut -c1-16; }
+# fn FILE NAME: the source of shell function NAME in FILE. A stage's key
+# hashes its function, not the whole file: comments and the other
+# functions there do not rebuild it (the zfs stage costs minutes).
+fn() { sed -n "/^$2() {\$/,/^}\$/p" "$1"; }
+
+mkdir -p "$cache"
+# --- foreign architecture -------------------------------------------------
+if [ "$debarch" != "$(dpkg --print-architecture)" ]; then
+	exec 8>"$cache/setup.lock"
+	flock 8
+	# debootstrap's second stage and the profiles' chroots run the guest's
+	# binaries through qemu-user-static, registered with binfmt_misc.
+	if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
+	fi
+	if [ ! -e "/proc/sys/fs/binfmt_misc/qemu-$arch" ]; then
+		conf=/usr/lib/binfmt.d/qemu-$arch.conf
+		[ -f "$conf" ] || die "$conf missing: install qemu-user-static"
+		grep -v '^#' "$conf" >/proc/sys/fs/binfmt_misc/register || die "cannot register $conf"
+		log "registered qemu-$arch with binfmt_misc"
+	fi
+	# Debian's kernel and busybox for the guest come from the mirror, as
+	# packages of that architecture.
+	if ! dpkg --print-foreign-architectures | grep -qx "$debarch"; then
+		log "dpkg --add-architecture $debarch"
+		dpkg --add-architecture "$debarch"
+	fi
+	if ! apt-cache show "linux-image-$debarch:$debarch" >/dev/null 2>&1; then
+		apt-get update -qq >&2
+	fi
+	exec 8>&-
+fi
+
+# --- inputs -----------------------------------------------------------------
+kmeta=linux-image-$debarch:$debarch
+kpkg=$(apt-cache depends "$kmeta" 2>/dev/null | sed -n "s/^ *Depends: \(linux-image-[0-9][^:]*-$debarch\)\(:$debarch\)\{0,1\}$/\1/p" | head -n1)
+[ -n "$kpkg" ] || die "cannot resolve $kmeta to a kernel package (apt-get update?)"
+kver_pkg=$(apt-cache policy "$kpkg:$debarch" | sed -n 's/^ *Candidate: //p')
 packages=$(grep -v '^#' "$here/packages" | tr '\n' ' ' | sed 's/ *$//;s/  */ /g')
 
-key=$( { cat "$0" "$here/init" "$here/packages" "$here/nixos-install"; echo "$suite $mirror $kpkg $kver_pkg"; } | sha256sum | cut -c1-16)
-out=$cache/installer-$key
+tkey=$( { cat "$here/packages"; echo "$suite $mirror $debarch"; } | hash)
+kkey=$( { fn "$here/image/kernel.sh" build_kernel; cat "$here/init"; echo "$arch $kpkg $kver_pkg"; } | hash)
+rkey=$( { fn "$here/image/root.sh" build_root; echo "$arch $tkey"; } | hash)
+# A foreign architecture's root is made from the native one (see
+# build_root_foreign in image/root.sh): its stages and keys as well.
+ndebarch=$(dpkg --print-architecture)
+if [ "$debarch" != "$ndebarch" ]; then
+	narch=$(uname -m)
+	ntkey=$( { cat "$here/packages"; echo "$suite $mirror $ndebarch"; } | hash)
+	nrkey=$( { fn "$here/image/root.sh" build_root; echo "$narch $ntkey"; } | hash)
+	rkey=$( { fn "$here/image/root.sh" build_root_foreign; echo "$arch $tkey $nrkey"; } | hash)
+fi
+zkey=
+if [ -n "$zfs" ]; then
+	zkey=$( { fn "$here/image/zfs.sh" build_zfs; echo "$arch $suite $mirror $security $kpkg $kver_pkg"; } | hash)
+fi
+name=$profile${zfs:+-zfs}
+ikey=$( {
+	cat "$0" "$here/image/common.sh" "$here/nixos-install" "$here/profiles/$profile.sh" "$here/image/nixos.sh"
+	if [ -n "$zfs" ]; then fn "$here/image/zfs.sh" zfs_apply; fi
+	echo "$kkey $rkey $zkey"
+} | hash)
+
+dir=$cache/$arch
+out=$dir/$name-$ikey
+tarball=$dir/debootstrap-$tkey.tgz
+kdir=$dir/kernel-$kkey
+rdir=$dir/root-$rkey
+zdir=$dir/zfs-$zkey
+
+# used marks a build as used now (the pruning clock).
+used() { touch "$1/used" 2>/dev/null || true; }
+
 if [ -f "$out/done" ]; then
+	used "$out"
 	echo "$out"
 	exit 0
 fi
 
-mkdir -p "$cache"
-exec 9>"$cache/build.lock"
+# Each stage, and this image, is built by one process at a time (a flock
+# on its name.lock): builds of other stages and profiles go on meanwhile.
+mkdir -p "$dir"
+exec 9>"$out.lock"
 flock 9
 if [ -f "$out/done" ]; then # built by someone else while we waited
+	used "$out"
 	echo "$out"
 	exit 0
 fi
 
 start=$(date +%s)
-tmp=$cache/tmp-$key-$$
+tmp=$dir/tmp-$ikey-$$
 rm -rf "$tmp"
 mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-log() { echo "rig build: $*" >&2; }
-
-# --- kernel ---------------------------------------------------------------
-log "kernel $kpkg $kver_pkg"
-(cd "$tmp" && apt-get -o APT::Sandbox::User=root download "$kpkg" >/dev/null)
-dpkg -x "$tmp"/linux-image-*.deb "$tmp/k"
-kver=$(ls "$tmp/k/lib/modules")
-cp "$tmp/k/boot/vmlinuz-$kver" "$tmp/vmlinuz"
-# An uncompressed vmlinux boots ~5 s faster under TCG than the bzImage.
-if /usr/src/linux-headers-"$kver"/scripts/extract-vmlinux "$tmp/vmlinuz" >"$tmp/vmlinux" 2>/dev/null; then :; else
-	# extract-vmlinux is not installed: find the xz stream ourselves.
-	off=$(LC_ALL=C grep -aobUP '\xfd7zXZ\x00' "$tmp/vmlinuz" | head -n1 | cut -d: -f1)
-	[ -n "$off" ] && tail -c +"$((off + 1))" "$tmp/vmlinuz" | xz -dc --single-stream >"$tmp/vmlinux" 2>/dev/null || true
-fi
-if ! head -c4 "$tmp/vmlinux" | grep -q ELF; then
-	log "no uncompressed vmlinux, booting vmlinuz"
-	rm -f "$tmp/vmlinux"
-fi
-
-# Trimmed module tree: what the installer needs for disks, filesystems,
-# device-mapper, md, crypto and virtio.
-m=$tmp/k/lib/modules/$kver
-mt=$tmp/modules/lib/modules/$kver
-mkdir -p "$mt/kernel/drivers" "$mt/kernel/drivers/net"
-cp "$m"/modules.order "$m"/modules.builtin* "$mt/"
-cp -a "$m/kernel/fs" "$m/kernel/lib" "$m/kernel/crypto" "$m/kernel/arch" "$mt/kernel/"
-for d in virtio block md char/hw_random nvdimm scsi/virtio_scsi.ko; do
-	mkdir -p "$mt/kernel/drivers/$(dirname "$d")"
-	[ -e "$m/kernel/drivers/$d" ] && cp -a "$m/kernel/drivers/$d" "$mt/kernel/drivers/$(dirname "$d")/"
-done
-cp "$m/kernel/drivers/net/virtio_net.ko" "$m/kernel/drivers/net/net_failover.ko" "$mt/kernel/drivers/net/"
-mkdir -p "$mt/kernel/net/core"
-cp "$m/kernel/net/core/failover.ko" "$mt/kernel/net/core/" 2>/dev/null || true
-depmod -b "$tmp/modules" "$kver"
-
-# --- initramfs ------------------------------------------------------------
-log "initramfs"
-ir=$tmp/initramfs
-mkdir -p "$ir/bin" "$ir/lib/modules" "$ir/proc" "$ir/sys" "$ir/dev" "$ir/newroot" "$ir/ro" "$ir/rw"
-cp /bin/busybox "$ir/bin/busybox"
-for a in sh mount umount mkdir insmod switch_root cat ls sleep findfs blkid echo grep; do
-	ln -s busybox "$ir/bin/$a"
-done
-: >"$ir/lib/modules/load"
-for mod in virtio_pci virtio_blk virtio_net crc32c_generic ext4 overlay; do
-	modprobe -d "$tmp/modules" -S "$kver" --show-depends "$mod" | sed -n 's/^insmod \([^ ]*\).*/\1/p'
-done | awk '!seen[$0]++' | while read -r f; do
-	cp "$f" "$ir/lib/modules/"
-	echo "/lib/modules/$(basename "$f")" >>"$ir/lib/modules/load"
-done
-cp "$here/init" "$ir/init"
-chmod 755 "$ir/init"
-(cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/initramfs.img"
-
-# --- installer root ---------------------------------------------------------
-log "debootstrap $suite: $packages"
-rootfs=$tmp/root
-# The downloaded packages are kept in a tarball keyed by the package list,
-# so changing anything else here does not download them again.
-tkey=$( { cat "$here/packages"; echo "$suite $mirror"; } | sha256sum | cut -c1-16)
-tarball=$cache/debootstrap-$tkey.tgz
-inc=$(echo "$packages" | tr ' ' ',')
-if [ ! -f "$tarball" ]; then
-	debootstrap --variant=minbase --include="$inc" --make-tarball="$tmp/db.tgz" \
-		"$suite" "$tmp/db" "$mirror" >"$tmp/debootstrap.log" 2>&1 || {
-		tail -n 30 "$tmp/debootstrap.log" >&2
-		exit 1
-	}
-	mv "$tmp/db.tgz" "$tarball"
-	rm -rf "$tmp/db"
-fi
-debootstrap --variant=minbase --include="$inc" --unpack-tarball="$tarball" \
-	"$suite" "$rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1 || {
-	tail -n 30 "$tmp/debootstrap.log" >&2
-	exit 1
+# unmount_under DIR: unmount what a killed build left mounted below DIR
+# (debootstrap's and the zfs chroot's /proc), before anything removes it.
+unmount_under() {
+	for m in $(awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount -l "$m" 2>/dev/null || true
+	done
 }
-cp -a "$tmp/modules/lib/modules" "$rootfs/lib/"
-rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
-	"$rootfs"/usr/share/doc "$rootfs"/usr/share/man "$rootfs"/usr/share/locale "$rootfs"/usr/share/info
-echo installer >"$rootfs/etc/hostname"
-: >"$rootfs/etc/machine-id"
-# root logs in with a key only; sshd uses the one host key made here.
-rm -f "$rootfs"/etc/ssh/ssh_host_*
-ssh-keygen -q -t ed25519 -N '' -C installer -f "$rootfs/etc/ssh/ssh_host_ed25519_key"
-cat >"$rootfs/etc/ssh/sshd_config.d/rig.conf" <<'CONF'
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-AllowAgentForwarding yes
-UseDNS no
-CONF
-mkdir -p "$rootfs/root/.ssh"
-chmod 700 "$rootfs/root/.ssh"
-# qemu user networking: the guest is 10.0.2.15, the host 10.0.2.2. The NIC
-# driver is loaded by the initramfs and net.ifnames=0 keeps it eth0, so a
-# static address needs no DHCP client nor systemd-networkd.
-cat >"$rootfs/etc/systemd/system/rig-network.service" <<'UNIT'
-[Unit]
-Description=rig static network (qemu user networking)
-DefaultDependencies=no
-Before=network.target ssh.service
-Wants=network.target
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/sh -c 'ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2; echo nameserver 10.0.2.3 >/etc/resolv.conf'
-[Install]
-WantedBy=multi-user.target
-UNIT
-ln -sf /etc/systemd/system/rig-network.service "$rootfs/etc/systemd/system/multi-user.target.wants/rig-network.service"
-# Units that only slow a throwaway VM down.
-for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
-	systemd-networkd-wait-online.service mdmonitor.service mdcheck_start.timer mdcheck_continue.timer \
-	mdmonitor-oneshot.timer lvm2-monitor.service getty@tty1.service; do
-	ln -sf /dev/null "$rootfs/etc/systemd/system/$u"
-done
-# Nix evaluates flakes as root, without a daemon or build users.
-mkdir -p "$rootfs/etc/nix"
-printf 'experimental-features = nix-command flakes\nbuild-users-group =\nsandbox = false\n' >"$rootfs/etc/nix/nix.conf"
-# A NixOS installer in the ways fleet checks (/etc/NIXOS, VARIANT_ID=installer),
-# with the STAND-IN nixos-install kept next to this script (see its header).
-touch "$rootfs/etc/NIXOS"
-echo VARIANT_ID=installer >>"$rootfs/etc/os-release"
-install -m 0755 "$here/nixos-install" "$rootfs/usr/local/sbin/nixos-install"
-chroot "$rootfs" passwd -d root >/dev/null 2>&1 || true # console login for debugging only
-size=$(du -sm "$rootfs" | cut -f1)
-truncate -s "$((size * 13 / 10 + 200))M" "$tmp/installer.img"
-mkfs.ext4 -q -L fleet-installer -d "$rootfs" "$tmp/installer.img"
-cp "$rootfs/etc/ssh/ssh_host_ed25519_key.pub" "$tmp/installer_host_key.pub"
+stage_tmp=
+cleanup() {
+	unmount_under "$tmp"
+	rm -rf --one-file-system "$tmp"
+	if [ -n "$stage_tmp" ]; then
+		unmount_under "$stage_tmp"
+		rm -rf --one-file-system "$stage_tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-# --- publish ------------------------------------------------------------------
-mkdir -p "$out"
-mv "$tmp/vmlinuz" "$tmp/initramfs.img" "$tmp/installer.img" "$tmp/installer_host_key.pub" "$out/"
-if [ -f "$tmp/vmlinux" ]; then mv "$tmp/vmlinux" "$out/"; fi
-echo "$kver" >"$out/kernel-release"
-echo "$packages" >"$out/packages"
-end=$(date +%s)
-echo "$((end - start))" >"$out/build-seconds"
-touch "$out/done"
-# Older builds and package tarballs are dead weight: keep only this one.
-for old in "$cache"/installer-* "$cache"/debootstrap-*.tgz; do
-	case $old in "$out" | "$tarball") ;; *) rm -rf "$old" ;; esac
+# stage DIR FUNCTION: run FUNCTION into DIR unless DIR is built; a stage
+# builds into a temporary directory renamed into place when complete.
+stage() {
+	if [ -f "$1/done" ]; then
+		used "$1"
+		return 0
+	fi
+	stage_tmp=$1.tmp
+	(
+		exec 7>"$1.lock"
+		flock 7
+		if [ -f "$1/done" ]; then exit 0; fi
+		unmount_under "$1.tmp"
+		rm -rf --one-file-system "$1.tmp"
+		mkdir -p "$1.tmp"
+		s=$(date +%s)
+		"$2" "$1.tmp"
+		echo "$(($(date +%s) - s))" >"$1.tmp/build-seconds"
+		touch "$1.tmp/done" "$1.tmp/used"
+		rm -rf "$1"
+		mv "$1.tmp" "$1"
+		log "$(basename "$1") built in $(cat "$1/build-seconds")s"
+	)
+	stage_tmp=
+	used "$1"
+}
+
+. "$here/image/kernel.sh"
+. "$here/image/root.sh"
+. "$here/image/common.sh"
+. "$here/image/zfs.sh"
+. "$here/profiles/$profile.sh"
+
+# --- stages -------------------------------------------------------------------
+(
+	exec 7>"$tarball.lock"
+	flock 7
+	if [ ! -f "$tarball" ]; then make_tarball "$tarball"; fi
+)
+touch "$tarball.used"
+stage "$kdir" build_kernel
+if [ "$debarch" = "$ndebarch" ]; then
+	stage "$rdir" build_root
+else
+	ntarball=$cache/$narch/debootstrap-$ntkey.tgz
+	nrdir=$cache/$narch/root-$nrkey
+	(
+		tarball=$ntarball debarch=$ndebarch
+		mkdir -p "$cache/$narch"
+		(
+			exec 7>"$tarball.lock"
+			flock 7
+			if [ ! -f "$tarball" ]; then make_tarball "$tarball"; fi
+		)
+		touch "$tarball.used"
+		stage "$nrdir" build_root
+	)
+	stage "$rdir" build_root_foreign
+fi
+if [ -n "$zfs" ]; then stage "$zdir" build_zfs; fi
+kver=$(cat "$kdir/kernel-release")
+
+# --- the profile's image ------------------------------------------------------
+log "image $name: the root, image/common.sh, then profiles/$profile.sh"
+r=$tmp/root
+cp -a "$rdir/root" "$r"
+cp -a "$kdir/modules/lib/modules" "$r/lib/"
+common_apply
+profile_apply
+if [ -n "$zfs" ]; then zfs_apply "$zdir"; fi
+depmod -b "$r" "$kver"
+# The host keys the profile asked for (made now, so every image has its
+# own), the rig's control channel key (see image/root.sh).
+ssh-keygen -q -t ed25519 -N '' -C rig-control -f "$r/etc/rig/control_host_key"
+size=$(du -sm "$r" | cut -f1)
+truncate -s "$((size * 13 / 10 + 200))M" "$tmp/installer.img"
+mkfs.ext4 -q -L fleet-installer -d "$r" "$tmp/installer.img"
+
+# --- publish --------------------------------------------------------------------
+img=$tmp/out
+mkdir -p "$img"
+mv "$tmp/installer.img" "$img/"
+for f in vmlinux vmlinuz Image initramfs.img kernel-release; do
+	[ -f "$kdir/$f" ] && { ln "$kdir/$f" "$img/$f" 2>/dev/null || cp "$kdir/$f" "$img/$f"; }
 done
-log "built $out in $((end - start)) s (installer root ${size} MB)"
+for k in "$r"/etc/ssh/ssh_host_*_key.pub; do
+	[ -f "$k" ] && cp "$k" "$img/installer_$(basename "$k" | sed 's/^ssh_//')"
+done
+cp "$r/etc/rig/control_host_key.pub" "$img/control_host_key.pub"
+host_keys=$(cat "$r/etc/ssh/sshd_config" "$r"/etc/ssh/sshd_config.d/*.conf 2>/dev/null |
+	sed -n 's|^HostKey /etc/ssh/ssh_host_\(.*\)_key$|\1|p' | awk '!seen[$0]++' | tr '\n' ' ')
+# The rig sets passwords (Options.Passwords) in a copy of this file that
+# it writes into the overlay, as `passwd` at the console would.
+install -m 0600 "$r/etc/shadow" "$img/shadow"
+cat >"$img/image.conf" <<CONF
+arch=$arch
+profile=$profile
+zfs=${zfs:-0}
+kernel_release=$kver
+kernel_package=$kpkg $kver_pkg
+login=$profile_login
+host_keys=$host_keys
+root_keys=$profile_root_keys
+CONF
+echo "$packages" >"$img/packages"
+echo "$(($(date +%s) - start))" >"$img/build-seconds"
+touch "$img/done" "$img/used" "$img/lock"
+rm -rf "$out"
+mv "$img" "$out"
+log "built $out in $(cat "$out/build-seconds") s (root ${size} MB)"
+
+# --- prune ----------------------------------------------------------------------
+. "$here/image/prune.sh"
+k=$key_glob
+prune "$dir/$name-$k" "$out"
+prune "$dir/kernel-$k" "$kdir"
+prune "$dir/root-$k" "$rdir"
+prune "$dir/debootstrap-$k.tgz" "$tarball"
+if [ -n "$zfs" ]; then prune "$dir/zfs-$k" "$zdir"; fi
+# Builds of the single-profile layout before this one (installer-KEY):
+# the debian profile's former self.
+if [ "$arch" = x86_64 ] && [ "$profile" = debian ] && [ -z "$zfs" ]; then
+	prune "$cache/installer-*" ""
+	prune "$cache/debootstrap-*.tgz" ""
+fi
 echo "$out"

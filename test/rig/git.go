@@ -6,10 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 
 	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/sshtest"
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // GuestHost is the host's address as the VM sees it (qemu user networking
@@ -26,7 +26,7 @@ type GitServer struct {
 
 // StartGitServer starts a git server that accepts only deployKey (an
 // authorized_keys public key line) and stops it when t ends.
-func StartGitServer(t testing.TB, deployKey string) *GitServer {
+func StartGitServer(t testenv.TB, deployKey string) *GitServer {
 	t.Helper()
 	if _, err := exec.LookPath("git-shell"); err != nil {
 		t.Fatal("git-shell not found: install git")
@@ -37,7 +37,7 @@ func StartGitServer(t testing.TB, deployKey string) *GitServer {
 
 // AddRepo creates the bare repository name.git holding files (path ->
 // content) in one commit on branch main, and returns its commit id.
-func (g *GitServer) AddRepo(t testing.TB, name string, files map[string]string) string {
+func (g *GitServer) AddRepo(t testenv.TB, name string, files map[string]string) string {
 	t.Helper()
 	work := t.TempDir()
 	for p, content := range files {

@@ -94,8 +94,8 @@ func ScanDir(dir string, secrets ...[]byte) ([]Finding, error) {
 }
 
 // Scan powers off the live installer (if it still runs from its overlay) and
-// scans its writable overlay images, those of boots before a HardReset
-// too; see [ScanImage].
+// scans its writable overlay images, those of live boots before a
+// HardReset or BootInstaller too; see [ScanImage].
 func (vm *VM) Scan(ctx context.Context, secrets ...[]byte) ([]Finding, error) {
 	if !vm.installed {
 		vm.Shutdown(ctx)

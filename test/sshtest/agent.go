@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
+
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // Agent is a running OpenSSH ssh-agent.
@@ -22,7 +23,7 @@ type Agent struct {
 func (a *Agent) Env() string { return "SSH_AUTH_SOCK=" + a.Socket }
 
 // Add loads a key into the agent with ssh-add.
-func (a *Agent) Add(t testing.TB, k Key) {
+func (a *Agent) Add(t testenv.TB, k Key) {
 	t.Helper()
 	cmd := exec.Command("ssh-add", k.Path)
 	cmd.Env = append(os.Environ(), a.Env())
@@ -32,7 +33,7 @@ func (a *Agent) Add(t testing.TB, k Key) {
 }
 
 // List returns `ssh-add -l` output.
-func (a *Agent) List(t testing.TB) string {
+func (a *Agent) List(t testenv.TB) string {
 	t.Helper()
 	cmd := exec.Command("ssh-add", "-l")
 	cmd.Env = append(os.Environ(), a.Env())
@@ -41,7 +42,7 @@ func (a *Agent) List(t testing.TB) string {
 }
 
 // StartAgent starts ssh-agent holding keys and stops it when t ends.
-func StartAgent(t testing.TB, keys ...Key) *Agent {
+func StartAgent(t testenv.TB, keys ...Key) *Agent {
 	t.Helper()
 	if _, err := exec.LookPath("ssh-agent"); err != nil {
 		t.Fatal("ssh-agent not found: install openssh-client (.ci/run does)")

@@ -6,7 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
+
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // GitServer is a second sshd acting as a private git server: a bare
@@ -28,7 +29,7 @@ func GitShellLine(keyLine string) string {
 
 // StartGitServer starts a git server whose authorized_keys hold each deploy
 // key restricted to git-shell. It is stopped when t ends.
-func StartGitServer(t testing.TB, deployKeys ...Key) *GitServer {
+func StartGitServer(t testenv.TB, deployKeys ...Key) *GitServer {
 	t.Helper()
 	for _, bin := range []string{"git", "git-shell"} {
 		if _, err := exec.LookPath(bin); err != nil {

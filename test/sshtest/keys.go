@@ -5,8 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 
+	"github.com/fleetnix/fleet/test/testenv"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -22,7 +22,7 @@ func (k Key) Fingerprint() string { return ssh.FingerprintSHA256(k.Public) }
 
 // NewKey makes a key pair with ssh-keygen in a temp dir. typ is "ed25519"
 // or "rsa"; passphrase "" means unencrypted.
-func NewKey(t testing.TB, typ, passphrase, comment string) Key {
+func NewKey(t testenv.TB, typ, passphrase, comment string) Key {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "id_"+typ)
 	args := []string{"-q", "-t", typ, "-N", passphrase, "-C", comment, "-f", p}
@@ -35,14 +35,14 @@ func NewKey(t testing.TB, typ, passphrase, comment string) Key {
 	return readKey(t, p)
 }
 
-func keygen(t testing.TB, path, passphrase, comment string) {
+func keygen(t testenv.TB, path, passphrase, comment string) {
 	t.Helper()
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v: %s", err, out)
 	}
 }
 
-func readKey(t testing.TB, p string) Key {
+func readKey(t testenv.TB, p string) Key {
 	t.Helper()
 	b, err := os.ReadFile(p + ".pub")
 	if err != nil {

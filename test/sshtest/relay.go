@@ -6,7 +6,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"testing"
+
+	"github.com/fleetnix/fleet/test/testenv"
 )
 
 // Relay is a TCP relay on 127.0.0.1 in front of an SSH server: tests dial
@@ -21,7 +22,7 @@ type Relay struct {
 }
 
 // StartRelay relays 127.0.0.1:Port() to target until t ends.
-func StartRelay(t testing.TB, target string) *Relay {
+func StartRelay(t testenv.TB, target string) *Relay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

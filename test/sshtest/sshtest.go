@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/fleetnix/fleet/test/testenv"
@@ -89,7 +88,7 @@ func (s *Server) KnownHostsLine() string {
 
 // WriteKnownHosts writes a known_hosts file holding this server's key and
 // returns its path.
-func (s *Server) WriteKnownHosts(t testing.TB) string {
+func (s *Server) WriteKnownHosts(t testenv.TB) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(p, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
@@ -99,7 +98,7 @@ func (s *Server) WriteKnownHosts(t testing.TB) string {
 }
 
 // Authorize appends an authorized_keys line.
-func (s *Server) Authorize(t testing.TB, line string) {
+func (s *Server) Authorize(t testenv.TB, line string) {
 	t.Helper()
 	f, err := os.OpenFile(s.AuthorizedKeys, os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -128,13 +127,13 @@ func (s *Server) AcceptedConnections() int {
 var acceptedLine = regexp.MustCompile(`Accepted [a-z/-]+ for \S+ from `)
 
 // RequireRoot skips t unless the test runs as root, saying why.
-func RequireRoot(t testing.TB) {
+func RequireRoot(t testenv.TB) {
 	t.Helper()
 	testenv.Root(t, "sshd runs in a private mount namespace (CI runs as root)")
 }
 
 // Start starts an sshd and stops it when t ends.
-func Start(t testing.TB, opts Options) *Server {
+func Start(t testenv.TB, opts Options) *Server {
 	t.Helper()
 	RequireRoot(t)
 	for _, bin := range []string{SSHD, "ssh-keygen", "unshare"} {
@@ -181,7 +180,7 @@ func Start(t testing.TB, opts Options) *Server {
 	return nil
 }
 
-func (s *Server) start(t testing.TB, opts Options) error {
+func (s *Server) start(t testenv.TB, opts Options) error {
 	port, err := FreePort()
 	if err != nil {
 		return err
@@ -294,7 +293,7 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func currentUser(t testing.TB) string {
+func currentUser(t testenv.TB) string {
 	if u := os.Getenv("USER"); u != "" && os.Geteuid() != 0 {
 		return u
 	}

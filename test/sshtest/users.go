@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 
 	"github.com/fleetnix/fleet/test/testenv"
 )
@@ -62,7 +61,7 @@ func (s *Server) account(name string) account {
 
 // setupUsers writes the private /etc files for opts' users and returns the
 // bind mounts (source, target) that put them in place.
-func (s *Server) setupUsers(t testing.TB, opts Options) [][2]string {
+func (s *Server) setupUsers(t testenv.TB, opts Options) [][2]string {
 	t.Helper()
 	if len(opts.Users) == 0 && !opts.KbdInteractive {
 		return nil
@@ -154,7 +153,7 @@ func (s *Server) setupUsers(t testing.TB, opts Options) [][2]string {
 }
 
 // cryptPassword is password's SHA-512 crypt(3) hash, as passwd writes it.
-func cryptPassword(t testing.TB, password string) string {
+func cryptPassword(t testenv.TB, password string) string {
 	t.Helper()
 	testenv.Programs(t, "openssl")
 	cmd := exec.Command("openssl", "passwd", "-6", "-stdin")
@@ -166,7 +165,7 @@ func cryptPassword(t testing.TB, password string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func readEtc(t testing.TB, p string) string {
+func readEtc(t testenv.TB, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -179,7 +178,7 @@ func readEtc(t testing.TB, p string) string {
 	return s
 }
 
-func chown(t testing.TB, p string, uid int) {
+func chown(t testenv.TB, p string, uid int) {
 	t.Helper()
 	if err := os.Lchown(p, uid, uid); err != nil {
 		t.Fatal(err)
