@@ -1,6 +1,11 @@
 package provision
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"github.com/fleetnix/fleet/disko"
+)
 
 // disko lays out the disks: destroy, format, mount under Root (or the
 // --disko-mode), keeping the --keep disks as they are.
@@ -19,6 +24,12 @@ func (in *job) disko(ctx context.Context) error {
 		}
 		return nil
 	}
+	prev := in.changed
 	in.changed = true
-	return in.o.Disks.Apply(ctx, in.r, in.o.DiskOptions.layOut(), in.o.Root, in.step)
+	err := in.o.Disks.Apply(ctx, in.r, in.o.DiskOptions.layOut(), in.o.Root, in.step)
+	var se *disko.StepError
+	if errors.Is(err, disko.ErrRefused) && !errors.As(err, &se) {
+		in.changed = prev // refused before the first step (a kept disk that does not match)
+	}
+	return err
 }

@@ -18,6 +18,7 @@ type scenario struct {
 // here.
 var scenarios = []scenario{
 	{"nas", "install the example's 3-disk NAS (ESP and root, an mdadm raid1 with xfs, six secrets) onto the rig's installer, reboot, verify every secret at first boot", nas},
+	{"reinstall", "disaster recovery: install the NAS on the NixOS ISO's profile, write data, escrow its host key; replace the system disk, reinstall keeping the data disks with the escrowed key: same host key, same data, same array, every secret verified", reinstall},
 }
 
 func lookup(name string) (scenario, error) {

@@ -112,6 +112,9 @@ func Setup(t testenv.TB) *Fleet {
 		files[name] = string(b)
 	}
 	for _, r := range rules.Entries {
+		if IsEscrow(r.File) {
+			continue // written by fleet keys escrow, once a host runs
+		}
 		name := strings.TrimSuffix(r.File, ".age")
 		f.Plain[name] = demoValue(name)
 		ct, err := secrets.Encrypt([]byte(f.Plain[name]), r.PublicKeys, r.Armor)
@@ -162,6 +165,29 @@ func (f *Fleet) WriteLock(t testenv.TB, rev, narHash string) {
 	if err := os.WriteFile(filepath.Join(f.Dir, "flake.lock"), []byte(lock), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// IsEscrow reports whether a rules entry is a host's escrowed identity
+// (hosts/HOST/host-key.age): Setup leaves those to fleet keys escrow.
+func IsEscrow(file string) bool {
+	return strings.HasPrefix(file, "hosts/") && strings.HasSuffix(file, "/host-key.age")
+}
+
+// CommitSecrets commits what changed in the local clone of the secrets
+// repository (SecretsDir: an escrow fleet keys escrow wrote there), pushes
+// it to the git server and locks the flake to the new commit, as an
+// operator does with git commit, git push and nix flake update secrets.
+func (f *Fleet) CommitSecrets(t testenv.TB, msg string) {
+	t.Helper()
+	nixtest.Git(t, f.SecretsDir, "add", "-A")
+	nixtest.Git(t, f.SecretsDir, "commit", "-q", "-m", msg)
+	nixtest.Git(t, f.SecretsDir, "push", "-q", "origin", "HEAD:main")
+	f.Rev = strings.TrimSpace(nixtest.Git(t, f.SecretsDir, "rev-parse", "HEAD"))
+	var err error
+	if f.NarHash, err = flake.NarHash(f.SecretsDir); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteLock(t, f.Rev, f.NarHash)
 }
 
 // Declared are the secrets each host's file declares (hosts/*.nix), with

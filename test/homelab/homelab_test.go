@@ -64,3 +64,36 @@ func TestSetup(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitSecrets: a file written into the secrets clone (an escrow)
+// reaches the git server, and the flake is locked to that commit.
+func TestCommitSecrets(t *testing.T) {
+	nixtest.Require(t, "git", "git-shell", "ssh-keygen")
+	f := Setup(t)
+	before := f.Rev
+	p := filepath.Join(f.SecretsDir, "hosts/nas/host-key.age")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("escrow"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.CommitSecrets(t, "escrow nas")
+	if f.Rev == before {
+		t.Fatal("no new commit")
+	}
+	if got := nixtest.Git(t, f.Git.RepoPath("secrets"), "show", f.Rev+":hosts/nas/host-key.age"); got != "escrow" {
+		t.Fatalf("the server has %q", got)
+	}
+	lock, err := flake.ReadLock(filepath.Join(f.Dir, "flake.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := lock.Input("secrets")
+	if in.Locked.Rev != f.Rev || in.Locked.NarHash != f.NarHash {
+		t.Fatalf("lock %s %s, want %s %s", in.Locked.Rev, in.Locked.NarHash, f.Rev, f.NarHash)
+	}
+	if !IsEscrow("hosts/nas/host-key.age") || IsEscrow("hosts/nas/smb.age") {
+		t.Fatal("IsEscrow")
+	}
+}

@@ -13,4 +13,10 @@ in
   "datadog-app-key.age".publicKeys = operator ++ [ keys.nas ];
   "smb-credentials.age".publicKeys = operator ++ [ keys.nas ];
   "protonvpn-wireguard.age".publicKeys = operator ++ [ keys.nas keys.router ];
+  # Each host's own decryption identity, escrowed for the operators only
+  # (fleet keys escrow HOST): a reinstall onto a new system disk restores
+  # it (fleet install HOST --host-identity-age hosts/HOST/host-key.age).
+  "hosts/nas/host-key.age".publicKeys = operator;
+  "hosts/router/host-key.age".publicKeys = operator;
+  "hosts/vault/host-key.age".publicKeys = operator;
 }
