@@ -103,7 +103,7 @@ func (a *applier) run(ctx context.Context, st *Step, args []string) error {
 	if st.KeyName != "" {
 		key, ok := a.opt.Keys[st.KeyName]
 		if !ok {
-			return fmt.Errorf("%s: no key for luks %q\nhint: pass --disk-key %s=FILE", st.Node, st.KeyName, st.KeyName)
+			return fmt.Errorf("%s: no key for %s %q\nhint: pass --disk-key %s=FILE", st.Node, keyKind(st), st.KeyName, st.KeyName)
 		}
 		c.Stdin, c.Quiet = strings.NewReader(string(key)), true
 	}

@@ -26,7 +26,11 @@ type ApplyOptions struct {
 	// Progress, when set, is called as each step starts: done steps of
 	// total so far, and the step ("format mkfs disk.main...").
 	Progress func(done, total int, step string)
-	Keys     map[string][]byte // luks name -> key bytes (from --disk-key)
+	Keys     map[string][]byte // luks name or zfs encryption root -> key bytes (from --disk-key)
+	// HostName is the host the layout is for (networking.hostName): a
+	// pool it imported last and did not export (a reinstall) may be
+	// imported; one another host imported is refused as in use there.
+	HostName string
 	// Tools are the installer's programs and versions, when the caller
 	// has asked already (QueryTools); nil: Apply asks, in one round trip.
 	Tools *Tools
@@ -45,8 +49,14 @@ type applier struct {
 	// mdDevs maps the plan's /dev/md/NAME paths (and their partitions')
 	// to the array and partition number, for when udev made no link.
 	mdDevs map[string]mdDev
-	// disks are the layout's disks' kernel nodes, for the state report.
-	disks []string
+	// disks are the layout's disks' kernel nodes, for the state report;
+	// diskNames, each one's name in the layout.
+	disks     []string
+	diskNames map[string]string
+	// targets are the kernel names of the devices on the disks destroy
+	// erases (the disks, their partitions and what is built on them);
+	// nil outside destroy.
+	targets map[string]bool
 }
 
 type mdDev struct {
@@ -64,71 +74,9 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 		return err
 	}
 	opt = a.opt
-	a.ownMounts = map[string]bool{}
-	for _, st := range steps {
-		if _, ok := st.Action.(*Umount); ok {
-			a.ownMounts[st.Mountpoint] = true
-		}
-	}
-	// Which disks get written to? destroy: those it erases, and the
-	// others where something must be created; format: those where
-	// something must be created. Mismatches fail here, before any change.
-	write := map[string]bool{}
-	if opt.Mode.Destroy {
-		for _, d := range s.Disks {
-			write[d.Name] = d.Destroy && !slices.Contains(opt.Plan.Keep, d.Name)
-		}
-	}
-	if opt.Mode.Format {
-		fresh := map[string]bool{} // devices that will be created
-		for i := range steps {
-			st := &steps[i]
-			if st.Phase != PhaseFormat || st.Disk == "" || fresh[st.Device] || (opt.Mode.Destroy && !a.keep[st.Disk]) {
-				continue
-			}
-			if _, ok := st.Action.(interface{ isPassive() }); ok {
-				continue
-			}
-			done, err := st.Action.check(ctx, a, st)
-			if err != nil {
-				return refused(err)
-			}
-			if f, ok := st.Action.(interface{ fresh(string) []string }); ok && !done {
-				for _, n := range f.fresh(st.Device) {
-					fresh[n] = true
-				}
-			}
-			write[st.Disk] = write[st.Disk] || !done
-		}
-	}
-	var names []string
-	var erased []Target
-	for _, d := range s.Disks {
-		if !write[d.Name] {
-			continue
-		}
-		size, err := a.safe(ctx, d, devs[d.Name])
-		if err != nil {
-			return err
-		}
-		if opt.Mode.Destroy && d.Destroy {
-			names = append(names, d.Name)
-			erased = append(erased, Target{Name: d.Name, Device: DiskDevice(d, opt.Plan), Node: devs[d.Name], Size: size})
-		}
-	}
-	if opt.Mode.Format {
-		sizes := map[string]int64{}
-		for _, d := range s.Disks {
-			if out, err := a.out(ctx, "blockdev", "--getsize64", devs[d.Name]); err == nil {
-				sizes[d.Name], _ = strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-			}
-		}
-		if err := arraysFit(s, sizes); err != nil {
-			return fmt.Errorf("%w: %w: %w", err, ErrTooSmall, ErrRefused)
-		}
-		if err := filesystemsFit(s, sizes, opt.Tools); err != nil {
-			return fmt.Errorf("%w: %w: %w", err, ErrTooSmall, ErrRefused)
-		}
+	erased, err := a.review(ctx, s, steps, devs)
+	if err != nil {
+		return err
 	}
 	// Kept devices last, since checking them brings them up: each is
 	// checked against the layout and taken down again on a refusal.
@@ -139,6 +87,10 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 	if len(erased) > 0 && !opt.Yes {
 		if opt.Confirm == nil {
 			takeDown()
+			names := make([]string, len(erased))
+			for i, t := range erased {
+				names[i] = t.Name
+			}
 			return withHint(fmt.Errorf("destroy erases disks %s: %w", strings.Join(names, ", "), ErrRefused), "pass --yes, or run at a terminal to confirm")
 		}
 		if !opt.Confirm(erased) {
@@ -157,15 +109,122 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 	return nil
 }
 
+// Inspect does, without changing anything, every check Apply does before
+// it asks to confirm, on the disks as they are, and returns the disks
+// destroy would erase, each with what it would take down there first
+// ([Target.TakeDown]): for an install's preflight and its dry run.
+func Inspect(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) ([]Target, error) {
+	a, steps, devs, err := prepare(ctx, r, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	return a.review(ctx, s, steps, devs)
+}
+
+// review refuses what Apply must not do, reading the disks only: which
+// disks get written to (destroy: those it erases, and the others where
+// something must be created; format: those where something must be
+// created), mismatches with what is there, disks in use or too small,
+// what is built on an erased disk and on another, layouts that do not
+// fit. It returns the disks destroy erases.
+func (a *applier) review(ctx context.Context, s *Spec, steps []Step, devs map[string]string) ([]Target, error) {
+	opt := a.opt
+	a.ownMounts = map[string]bool{}
+	for _, st := range steps {
+		if _, ok := st.Action.(*Umount); ok {
+			a.ownMounts[st.Mountpoint] = true
+		}
+	}
+	// ZFS pools first: a foreign pool on a disk is the most telling reason
+	// to stop, before any other mismatch the disk shows.
+	if err := a.checkPools(ctx, s, steps); err != nil {
+		return nil, err
+	}
+	write := map[string]bool{}
+	if opt.Mode.Destroy {
+		for _, d := range s.Disks {
+			write[d.Name] = a.erases(d)
+		}
+	}
+	if opt.Mode.Format {
+		fresh := map[string]bool{} // devices that will be created
+		for i := range steps {
+			st := &steps[i]
+			if st.Phase != PhaseFormat || st.Disk == "" || fresh[st.Device] || (opt.Mode.Destroy && !a.keep[st.Disk]) {
+				continue
+			}
+			if _, ok := st.Action.(interface{ isPassive() }); ok {
+				continue
+			}
+			done, err := st.Action.check(ctx, a, st)
+			if err != nil {
+				return nil, refused(err)
+			}
+			if f, ok := st.Action.(interface{ fresh(string) []string }); ok && !done {
+				for _, n := range f.fresh(st.Device) {
+					fresh[n] = true
+				}
+			}
+			write[st.Disk] = write[st.Disk] || !done
+		}
+	}
+	if opt.Mode.Destroy {
+		if err := a.findTargets(ctx, s, devs); err != nil {
+			return nil, err
+		}
+	}
+	var erased []Target
+	seen := map[string]bool{} // what is named already (an array on two disks)
+	for _, d := range s.Disks {
+		if !write[d.Name] {
+			continue
+		}
+		size, down, err := a.safe(ctx, d, devs[d.Name])
+		if err != nil {
+			return nil, err
+		}
+		if a.erases(d) {
+			t := Target{Name: d.Name, Device: DiskDevice(d, opt.Plan), Node: devs[d.Name], Size: size}
+			for _, w := range down {
+				if !seen[w] {
+					seen[w] = true
+					t.TakeDown = append(t.TakeDown, w)
+				}
+			}
+			erased = append(erased, t)
+		}
+	}
+	if opt.Mode.Format {
+		sizes := map[string]int64{}
+		for _, d := range s.Disks {
+			if out, err := a.out(ctx, "blockdev", "--getsize64", devs[d.Name]); err == nil {
+				sizes[d.Name], _ = strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+			}
+		}
+		if err := arraysFit(s, sizes); err != nil {
+			return nil, fmt.Errorf("%w: %w: %w", err, ErrTooSmall, ErrRefused)
+		}
+		if err := filesystemsFit(s, sizes, opt.Tools); err != nil {
+			return nil, fmt.Errorf("%w: %w: %w", err, ErrTooSmall, ErrRefused)
+		}
+	}
+	return erased, nil
+}
+
 // Preflight does, without changing anything, all of Apply's checks that
 // need no look at the disks' contents: the mode, the --device map, every
 // disk present and a block device, the plan, the installer's tools and
-// their versions, and the keys. It returns the tools, to pass to Apply
-// ([ApplyOptions.Tools]) so it does not ask again. An install calls it
-// in its preflight, before anything is staged.
+// their versions, and the keys; and the ZFS pool checks, which read the
+// disks' labels (a foreign pool, one in use elsewhere, a kept pool and its
+// keys, tested on a read-only import exported again). It returns the
+// tools, to pass to Apply ([ApplyOptions.Tools]) so it does not ask
+// again. An install calls it in its preflight, before anything is staged.
 func Preflight(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*Tools, error) {
-	a, _, _, err := prepare(ctx, r, s, opt)
+	a, steps, _, err := prepare(ctx, r, s, opt)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.checkPools(ctx, s, steps); err != nil {
 		return nil, err
 	}
 	return a.opt.Tools, nil
@@ -180,7 +239,7 @@ func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*
 	if err := opt.Mode.Validate(); err != nil {
 		return nil, nil, nil, refused(fmt.Errorf("mode %s: %w", opt.Mode, err))
 	}
-	a := &applier{r: r, opt: opt, log: opt.Log, keep: map[string]bool{}, mdDevs: map[string]mdDev{}}
+	a := &applier{r: r, opt: opt, log: opt.Log, keep: map[string]bool{}, mdDevs: map[string]mdDev{}, diskNames: map[string]string{}}
 	if a.log == nil {
 		a.log = log.New(nil)
 		a.log.SetLevel(log.FatalLevel + 1)
@@ -203,6 +262,7 @@ func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*
 		}
 		devs[d.Name] = real
 		a.disks = append(a.disks, real)
+		a.diskNames[real] = d.Name
 		if !d.Destroy {
 			a.keep[d.Name] = true
 		}
@@ -242,26 +302,53 @@ func (a *applier) wipe(st *Step) bool {
 	return a.opt.Wipe || (a.opt.Mode.Destroy && !a.keep[st.Disk])
 }
 
-// safe refuses a disk that is in use or too small, and returns its size.
-// In use: mounted (but for the layout's own mounts, which destroy
-// unmounts), swapping, or holding an md array or dm device. Destroy takes
-// down the arrays and dm devices on a disk it erases (as disko's
-// disk-deactivate does), unless one of them is mounted or swapping.
-func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) {
-	refuse := func(sentinel error, hint, format string, args ...any) (int64, error) {
+// findTargets records the kernel names of every device on the disks
+// destroy erases: the disks, their partitions, and what is built on them.
+func (a *applier) findTargets(ctx context.Context, s *Spec, devs map[string]string) error {
+	a.targets = map[string]bool{}
+	for _, d := range s.Disks {
+		if !a.erases(d) {
+			continue
+		}
+		tree, _, err := a.tree(ctx, devs[d.Name])
+		if err != nil {
+			return refused(fmt.Errorf("disk %q (%s): cannot read /sys/class/block/%s: %v: %w", d.Name, devs[d.Name], path.Base(devs[d.Name]), err, ErrMissingDevice))
+		}
+		for _, b := range tree {
+			a.targets[b.name] = true
+		}
+	}
+	return nil
+}
+
+// erases reports whether the mode erases disk d: destroy, on a disk the
+// layout lets it destroy and --keep does not name.
+func (a *applier) erases(d *Node) bool {
+	return a.opt.Mode.Destroy && d.Destroy && !slices.Contains(a.opt.Plan.Keep, d.Name)
+}
+
+// safe refuses a disk that is in use or too small, and returns its size
+// and, for a disk destroy erases, what it takes down there (see
+// teardown). In use: mounted (but for the layout's own mounts, which
+// destroy unmounts), swapping, or holding an md array or dm device.
+// Destroy takes down the arrays and dm devices on a disk it erases (as
+// disko's disk-deactivate does), unless one of them is mounted or
+// swapping, or is also built on a disk outside the layout.
+func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, []string, error) {
+	refuse := func(sentinel error, hint, format string, args ...any) (int64, []string, error) {
 		err := fmt.Errorf("disk %q (%s): %s: %w: %w", d.Name, dev, fmt.Sprintf(format, args...), sentinel, ErrRefused)
 		if hint != "" {
 			err = withHint(err, "%s", hint)
 		}
-		return 0, err
+		return 0, nil, err
 	}
-	tree, err := a.tree(ctx, dev)
+	tree, pvs, err := a.tree(ctx, dev)
 	if err != nil {
 		return refuse(ErrMissingDevice, "", "cannot read /sys/class/block/%s: %v", path.Base(dev), err)
 	}
 	ms, err := a.mounts(ctx)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	for _, m := range ms {
 		for _, b := range tree {
@@ -279,7 +366,7 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) 
 	}
 	swaps, err := a.out(ctx, "cat", "/proc/swaps")
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	for _, l := range strings.Split(string(swaps), "\n")[1:] {
 		f := strings.Fields(l)
@@ -302,12 +389,26 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) 
 			held = append(held, name)
 		}
 	}
-	erase := a.opt.Mode.Destroy && d.Destroy
+	erase := a.erases(d)
 	if len(held) > 0 && !erase {
 		return refuse(ErrInUse, "stop them first (mdadm --stop, vgchange -a n, cryptsetup close), or erase the disk with --mode destroy,format,mount", "%s hold it (md, dm or lvm)", strings.Join(held, ", "))
 	}
-	if len(held) > 0 && erase {
-		a.log.Warn("destroy takes down what is built on the disk", "disk", d.Name, "devices", strings.Join(held, ", "))
+	var down []string
+	if erase {
+		if err := outsiders(tree, pvs, a.targets); err != nil {
+			return refuse(ErrInUse, "take it down yourself if you mean to break it up, or add that disk to the layout: destroy erases only the layout's disks", "%v", err)
+		}
+		if missing := teardownTools(tree, a.have); len(missing) > 0 {
+			return refuse(ErrTool, "add those packages to the installer image", "taking down what is built on it needs %s, which the installer lacks", strings.Join(missing, ", "))
+		}
+		for _, td := range teardown(tree, a.have) {
+			if td.what != "" {
+				down = append(down, escapeRemote(td.what))
+			}
+		}
+		if len(held) > 0 {
+			a.log.Warn("destroy takes down what is built on the disk", "disk", d.Name, "devices", strings.Join(held, ", "))
+		}
 	}
 	out, err := a.out(ctx, "blockdev", "--getsize64", dev)
 	if err != nil {
@@ -322,7 +423,7 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, error) 
 			return refuse(ErrTooSmall, "", "%d bytes: %v", size, err)
 		}
 	}
-	return size, nil
+	return size, down, nil
 }
 
 // Needs is the smallest disk size that holds d's layout: its sized

@@ -37,6 +37,21 @@ func luksNames(s *Spec) []string {
 	return out
 }
 
+// zfsKeys are keys for the layout's zfs encryption roots, each of the
+// form its keyformat takes.
+func zfsKeys(s *Spec) map[string][]byte {
+	keys := map[string][]byte{}
+	for _, z := range s.Zpools {
+		for _, ds := range z.Datasets {
+			if ds.EncryptionRoot() {
+				keys[ds.Name] = map[string][]byte{"passphrase": []byte("correct horse battery\n"),
+					"hex": []byte(strings.Repeat("0f", 32) + "\n"), "raw": []byte(strings.Repeat("k", 32))}[ds.Options["keyformat"]]
+			}
+		}
+	}
+	return keys
+}
+
 // dryApply runs the install's sequence of modes on a dry machine whose
 // disks are the layout's (size bytes each).
 func dryApply(t *testing.T, s *Spec, size int64, udev bool) (*dryMachine, error) {
@@ -50,6 +65,9 @@ func dryApply(t *testing.T, s *Spec, size int64, udev bool) (*dryMachine, error)
 	keys := map[string][]byte{}
 	for _, n := range luksNames(s) {
 		keys[n] = []byte("key")
+	}
+	for name, k := range zfsKeys(s) {
+		keys[name] = k
 	}
 	for _, mode := range []Mode{ModeDestroyFormatMount, {Format: true}, ModeUnmount, ModeMount, ModeFormatMount, ModeUnmount} {
 		if err := Apply(context.Background(), m, s, ApplyOptions{Mode: mode, Yes: true, Keys: keys}); err != nil {

@@ -105,4 +105,9 @@ type Target struct {
 	Device string // its device path, after --device (/dev/disk/by-id/...)
 	Node   string // the kernel node that path resolves to (/dev/sda)
 	Size   int64  // bytes
+	// TakeDown is what destroy takes down on the disk before erasing it,
+	// in order: md arrays, volume groups, LUKS mappings (an old install
+	// udev assembled), and the signatures it wipes ("md array md127
+	// (raid1) of vdb1, vdc1: stopped").
+	TakeDown []string
 }

@@ -40,6 +40,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -114,7 +115,9 @@ func devMap(s *Spec) map[string]string {
 // detect it); fleet's mdadm --assemble before mounting (disko assumes the
 // arrays run); the temporary mount disko makes for each btrfs subvolume.
 // Partitions are one fact each, whether sgdisk made them one call per
-// partition (disko) or one call for all (fleet).
+// partition (disko) or one call for all (fleet). ZFS is compared by what
+// each pool and dataset ends up as (zfsFacts); and a create hook by the
+// commands its script runs.
 func normalize(cmds [][]string, devs map[string]string) []string {
 	dev := func(s string) string {
 		if d, ok := devs[s]; ok {
@@ -123,7 +126,12 @@ func normalize(cmds [][]string, devs map[string]string) []string {
 		return s
 	}
 	var out []string
+	z := &zfsFacts{props: map[string]map[string]string{}, at: map[string]int{}}
+	var expanded [][]string
 	for _, c := range cmds {
+		expanded = append(expanded, hookCmds(c)...)
+	}
+	for _, c := range expanded {
 		c = slices.Clone(c)
 		for i := range c {
 			c[i] = dev(c[i])
@@ -165,8 +173,185 @@ func normalize(cmds [][]string, devs map[string]string) []string {
 			for i := range c { // disko's "$MNT//swap" is fleet's "$MNT/swap"
 				c[i] = strings.Replace(c[i], "$MNT//", "$MNT/", 1)
 			}
+		case "zpool", "zfs", "zvol_wait":
+			out = z.add(out, c)
+			continue
 		}
 		out = append(out, strings.Join(c, " "))
+	}
+	return z.render(out)
+}
+
+// hookCmds is a create hook's script (fleet's bash -c step) as the
+// commands it runs, one a line, after the variables fleet sets; any
+// other command as it is.
+func hookCmds(c []string) [][]string {
+	if len(c) != 4 || c[0] != "bash" || c[1] != "-c" || !strings.HasPrefix(c[3], "disko-") {
+		return [][]string{c}
+	}
+	var out [][]string
+	for _, l := range strings.Split(c[2], "\n") {
+		if l == "set -efu" || strings.HasPrefix(l, "declare -A ") || regexp.MustCompile(`^[A-Za-z_]+=`).MatchString(l) {
+			continue
+		}
+		if f := strings.Fields(l); len(f) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// zfsFacts turns ZFS commands into what they make, so that the same
+// pools and datasets compare equal however the properties get set: a
+// pool (its name, altroot, pool properties, and its vdevs by class, the
+// vdevs of a class as a set: disko's order of single devices depends on
+// how Nix's builtins.sort treats its comparator, which is no strict
+// order, and zpool stripes across them alike) and each dataset (its
+// type, volume size and arguments) with the properties it ends up with:
+// zpool create's -O and -m, zfs create's -o, and every later zfs set
+// (disko sets the root filesystem's after creating the pool, fleet sets
+// an encryption root's keylocation after creating it with the key on
+// stdin). Imports drop -l, -N and -f (fleet loads keys itself from
+// stdin, mounts what the layout says, and forces only after its checks),
+// load-key its -L prompt; zvol_wait goes (fleet waits for the device).
+type zfsFacts struct {
+	props map[string]map[string]string // dataset -> its properties
+	at    map[string]int               // dataset -> its fact's index
+}
+
+func (z *zfsFacts) add(out []string, c []string) []string {
+	set := func(ds, kv string) {
+		k, v, _ := strings.Cut(kv, "=")
+		if z.props[ds] == nil {
+			z.props[ds] = map[string]string{}
+		}
+		z.props[ds][k] = v
+	}
+	made := func(ds, fact string) []string {
+		z.at[ds] = len(out)
+		if z.props[ds] == nil {
+			z.props[ds] = map[string]string{}
+		}
+		return append(out, fact)
+	}
+	switch {
+	case c[0] == "zvol_wait":
+		return out
+	case c[1] == "create" && c[0] == "zpool":
+		name, root := "", ""
+		var opts []string
+		classes := map[string][]string{}
+		class, vdev := "data", ""
+		flush := func() {
+			if vdev != "" {
+				classes[class] = append(classes[class], vdev)
+				vdev = ""
+			}
+		}
+		for i := 2; i < len(c); i++ {
+			switch a := c[i]; {
+			case a == "-f":
+			case a == "-R":
+				i++
+				root = c[i]
+			case a == "-m":
+				i++
+				set(name, "mountpoint="+c[i])
+			case a == "-o":
+				i++
+				opts = append(opts, c[i])
+			case a == "-O":
+				i++
+				set(name, c[i])
+			case name == "":
+				name = a
+			case slices.Contains([]string{"spare", "log", "dedup", "special", "cache"}, a):
+				flush()
+				class = a
+			case slices.Contains([]string{"mirror", "raidz", "raidz1", "raidz2", "raidz3"}, a):
+				flush()
+				vdev = a + ":"
+			case vdev != "" && strings.HasSuffix(vdev, ":"):
+				vdev += a
+			case vdev != "" && strings.Contains(vdev, ":"):
+				vdev += "," + a
+			default:
+				flush()
+				classes[class] = append(classes[class], a)
+			}
+		}
+		flush()
+		slices.Sort(opts)
+		var topo []string
+		for _, k := range []string{"data", "spare", "log", "dedup", "special", "cache"} {
+			if vs := classes[k]; len(vs) > 0 {
+				slices.Sort(vs)
+				topo = append(topo, k+"["+strings.Join(vs, " ")+"]")
+			}
+		}
+		props := z.props[name]
+		delete(z.props, name)
+		out = made(name, "zpool create "+name+" altroot="+root+" -o "+strings.Join(opts, ",")+" "+strings.Join(topo, " "))
+		for k, v := range props {
+			set(name, k+"="+v)
+		}
+		return out
+	case c[0] == "zpool" && c[1] == "import":
+		return append(out, "zpool import "+strings.Join(slices.DeleteFunc(slices.Clone(c[2:]), func(s string) bool { return s == "-l" || s == "-N" || s == "-f" }), " "))
+	case c[0] == "zfs" && c[1] == "create":
+		name, size := "", ""
+		var extra, props []string
+		for i := 2; i < len(c); i++ {
+			switch a := c[i]; {
+			case a == "-up" || a == "-p" || a == "-u":
+			case a == "-o":
+				i++
+				props = append(props, c[i])
+			case a == "-V":
+				i++
+				size = c[i]
+			case name == "":
+				name = a
+			default:
+				extra = append(extra, a)
+			}
+		}
+		for _, kv := range props {
+			set(name, kv)
+		}
+		fact := "zfs create " + name
+		if size != "" {
+			fact += " volume " + size
+		}
+		if len(extra) > 0 {
+			fact += " " + strings.Join(extra, " ")
+		}
+		return made(name, fact)
+	case c[0] == "zfs" && c[1] == "set":
+		name := c[len(c)-1]
+		for _, kv := range c[2 : len(c)-1] {
+			if kv != "-u" {
+				set(name, kv)
+			}
+		}
+		if _, ok := z.at[name]; !ok {
+			return append(out, "zfs set "+strings.Join(c[2:], " "))
+		}
+		return out
+	case c[0] == "zfs" && c[1] == "load-key":
+		return append(out, "zfs load-key "+c[len(c)-1])
+	}
+	return append(out, strings.Join(c, " "))
+}
+
+// render writes each pool's and dataset's properties into its fact.
+func (z *zfsFacts) render(out []string) []string {
+	for ds, i := range z.at {
+		var kv []string
+		for _, k := range sortedKeys(z.props[ds]) {
+			kv = append(kv, k+"="+z.props[ds][k])
+		}
+		out[i] += " props{" + strings.Join(kv, " ") + "}"
 	}
 	return out
 }

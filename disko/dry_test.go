@@ -43,7 +43,9 @@ type dryMachine struct {
 	temps   int
 	unknown []string
 	cmds    []string
-	noUdev  bool // no udev: no /dev/md links, QueryTools says so
+	noUdev  bool   // no udev: no /dev/md links, QueryTools says so
+	zfs     dryZFS // pools and datasets (dryzfs_test.go)
+	stdin   []byte // the running command's stdin
 }
 
 type dryPart struct {
@@ -86,7 +88,7 @@ func newDry() *dryMachine {
 
 func (m *dryMachine) Host() string { return "dry" }
 
-func exit(code int, cmd []string) error {
+func exit(code int, cmd []string) *remote.ExitError {
 	return &remote.ExitError{Host: "dry", Cmd: strings.Join(cmd, " "), Code: code}
 }
 
@@ -94,15 +96,21 @@ func (m *dryMachine) Run(ctx context.Context, c remote.Cmd) (*remote.Result, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var stdin []byte
 	if c.Stdin != nil {
-		io.Copy(io.Discard, c.Stdin)
+		stdin, _ = io.ReadAll(c.Stdin)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.stdin = stdin
 	m.cmds = append(m.cmds, strings.Join(c.Args, " "))
 	out, code := m.run(c.Args)
 	if code != 0 {
-		return &remote.Result{Stdout: []byte(out)}, exit(code, c.Args)
+		err := exit(code, c.Args)
+		if c.Args[0] == "zfs" || c.Args[0] == "zpool" { // their errors, on stderr
+			err.Stderr = []string{out}
+		}
+		return &remote.Result{Stdout: []byte(out)}, err
 	}
 	return &remote.Result{Stdout: []byte(out)}, nil
 }
@@ -370,6 +378,9 @@ func (m *dryMachine) run(args []string) (string, int) {
 			return "", 1
 		}
 		dev := m.real(pos[0])
+		if typ == "zfs" && m.dataset(dev) == nil {
+			return "no such dataset", 1
+		}
 		if typ != "tmpfs" && typ != "ramfs" && pos[0] != "none" && !strings.HasPrefix(pos[0], "/mnt") {
 			if m.fs[dev] != typ && typ != "" {
 				return "wrong fs type", 32
@@ -482,6 +493,10 @@ func (m *dryMachine) run(args []string) (string, int) {
 		return m.parted(args)
 	case "sfdisk":
 		return m.sfdisk(args)
+	case "zpool":
+		return m.zpool(args)
+	case "zfs":
+		return m.zfsCmd(args)
 	}
 	if t, ok := strings.CutPrefix(args[0], "mkfs."); ok {
 		for _, x := range args[1:] {
@@ -590,12 +605,16 @@ func (m *dryMachine) script(args []string) (string, int) {
 			return "", 1
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "dev %s %s 0\n", args[4], m.devNum(disk))
+		fmt.Fprintf(&b, "dev\t%s\t%s\t0\t\t\t\t\t%s\n", args[4], m.devNum(disk), m.pttype[m.real(disk)])
 		for _, p := range m.parts[m.real(disk)] {
 			n := PartNode(disk, p.n)
-			fmt.Fprintf(&b, "dev %s %s 0\n", path.Base(n), m.devNum(n))
+			fmt.Fprintf(&b, "dev\t%s\t%s\t0\t\t\t\t\t\n", path.Base(n), m.devNum(n))
 		}
 		return b.String(), 0
+	case role == "fleet-zfs-labels":
+		return m.zfsLabels(args[4:]), 0
+	case s == "[ -e /dev/zfs ] || modprobe zfs":
+		return "", 0
 	case strings.Contains(s, "for d in /dev/md[0-9]*"):
 		var b strings.Builder
 		for node, md := range m.md {
@@ -607,7 +626,7 @@ func (m *dryMachine) script(args []string) (string, int) {
 		for _, p := range toolPrograms {
 			fmt.Fprintf(&b, "have %s /usr/sbin/%s\n", p, p)
 		}
-		for p, v := range map[string]string{"sgdisk": "1.0.9", "sfdisk": "2.38.1", "parted": "3.5", "cryptsetup": "2.6.1", "lvm": "2.03.16", "mdadm": "4.2", "btrfs": "6.2", "xfs": "6.1.0"} {
+		for p, v := range map[string]string{"sgdisk": "1.0.9", "sfdisk": "2.38.1", "parted": "3.5", "cryptsetup": "2.6.1", "lvm": "2.03.16", "mdadm": "4.2", "btrfs": "6.2", "xfs": "6.1.0", "zfs": "2.1.11"} {
 			fmt.Fprintf(&b, "version %s x %s\n", p, v)
 		}
 		b.WriteString("codes")

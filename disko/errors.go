@@ -16,6 +16,14 @@ var (
 	// ErrTool marks a program the layout needs that the installer lacks,
 	// or has in a version too old for it.
 	ErrTool = errors.New("installer tool missing or too old")
+	// ErrForeignPool marks a disk of the layout that holds a ZFS pool the
+	// layout does not have: fleet never erases a pool it was not told of.
+	ErrForeignPool = errors.New("zfs pool not in the layout")
+	// ErrPoolInUse marks a pool another system imported and did not
+	// export: it may be in use there.
+	ErrPoolInUse = errors.New("zfs pool in use elsewhere")
+	// ErrWrongKey marks a --disk-key that does not open its dataset.
+	ErrWrongKey = errors.New("wrong key")
 )
 
 // hinted is an error followed by a line saying what to do. Wrapping it

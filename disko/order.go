@@ -42,8 +42,8 @@ func toposort[T any](list []T, before func(a, b T) bool) (out []T, ok bool) {
 
 // deviceOrder is disko's creation order of the top-level devices
 // (sortDevicesByDependencies): the device attrsets in attr-name order
-// (disk, lvm_vg, mdadm, nodev; each by attr name), toposorted so that a
-// device comes after those it is built on.
+// (disk, lvm_vg, mdadm, nodev, zpool; each by attr name), toposorted so
+// that a device comes after those it is built on.
 func deviceOrder(s *Spec) []*Node {
 	out, _ := orderDevices(s)
 	return out
@@ -62,6 +62,7 @@ func orderDevices(s *Spec) ([]*Node, bool) {
 	list = append(list, byKey(s.VGs)...)
 	list = append(list, byKey(s.MDs)...)
 	list = append(list, byKey(s.Nodevs)...)
+	list = append(list, byKey(s.Zpools)...)
 	deps := dependencies(s)
 	// disko's dependency list names a device by its type and name option;
 	// its device list, by type and attr name.
@@ -85,8 +86,9 @@ func orderDevices(s *Spec) ([]*Node, bool) {
 	return out, true
 }
 
-// dependencies maps "mdadm.NAME" and "lvm_vg.NAME" to the top-level
-// devices ("disk.NAME"...) holding their members, as disko's _meta does.
+// dependencies maps "mdadm.NAME", "lvm_vg.NAME" and "zpool.NAME" to the
+// top-level devices ("disk.NAME"...) holding their members, as disko's
+// _meta does.
 func dependencies(s *Spec) map[string][]string {
 	deps := map[string][]string{}
 	var walk func(n *Node, top string)
@@ -99,6 +101,11 @@ func dependencies(s *Spec) map[string][]string {
 			deps["mdadm."+n.MD] = append(deps["mdadm."+n.MD], top)
 		case "lvm_pv":
 			deps["lvm_vg."+n.VG] = append(deps["lvm_vg."+n.VG], top)
+		case "zfs":
+			deps["zpool."+n.Pool] = append(deps["zpool."+n.Pool], top)
+		}
+		for _, ds := range n.Datasets {
+			walk(ds.Content, top)
 		}
 		for _, pt := range n.Partitions {
 			walk(pt.Content, top)
@@ -120,6 +127,9 @@ func dependencies(s *Spec) map[string][]string {
 	for _, vg := range s.VGs {
 		walk(vg, "lvm_vg."+vg.Name)
 	}
+	for _, z := range s.Zpools {
+		walk(z, "zpool."+z.Name)
+	}
 	// Keyed by the attr name of the device that depends (disko's
 	// deviceDependencies.TYPE.NAME, NAME being the referenced name).
 	out := map[string][]string{}
@@ -128,6 +138,9 @@ func dependencies(s *Spec) map[string][]string {
 	}
 	for _, vg := range s.VGs {
 		out["lvm_vg."+vg.Key] = deps["lvm_vg."+vg.Name]
+	}
+	for _, z := range s.Zpools {
+		out["zpool."+z.Key] = deps["zpool."+z.Name]
 	}
 	return out
 }

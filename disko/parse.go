@@ -38,6 +38,8 @@ type parser struct {
 	deps map[string][]string
 	// names: device-mapper, md and VG names -> the node that takes it
 	names map[string]string
+	// zfsMembers: pool name -> its members (parse_zfs.go)
+	zfsMembers map[string][]zfsMember
 }
 
 // claim records that path names a device kind:name; a second claim is a
@@ -87,17 +89,12 @@ func Parse(data []byte) (*Spec, error) {
 	if m, ok := v.(map[string]any); ok {
 		top.m = m
 	} else {
-		return nil, specErr("disko.devices", "%s: want an attrset of disk, mdadm, lvm_vg, nodev", show(v))
+		return nil, specErr("disko.devices", "%s: want an attrset of disk, mdadm, lvm_vg, nodev, zpool", show(v))
 	}
 	at := func(k string) string { return k }
-	for _, k := range []string{"zpool", "bcachefs_filesystems", "bcachefs"} {
+	for _, k := range []string{"bcachefs_filesystems", "bcachefs"} {
 		if objs := top.subsAt(k, at(k)); len(objs) > 0 {
-			what := map[string]string{"zpool": "zfs", "bcachefs_filesystems": "bcachefs", "bcachefs": "bcachefs"}[k]
-			hint := ""
-			if what == "zfs" {
-				hint = "\nhint: use gpt with ext4, xfs or btrfs"
-			}
-			return nil, fmt.Errorf("%s: %s is %w%s", objs[0].path, what, ErrUnsupported, hint)
+			return nil, fmt.Errorf("%s: bcachefs is %w", objs[0].path, ErrUnsupported)
 		}
 	}
 	for _, o := range top.subsAt("disk", "disk") {
@@ -111,6 +108,9 @@ func Parse(data []byte) (*Spec, error) {
 	}
 	for _, o := range top.subsAt("nodev", "nodev") {
 		p.spec.Nodevs = append(p.spec.Nodevs, p.nodev(o))
+	}
+	for _, o := range top.subsAt("zpool", "zpool") {
+		p.spec.Zpools = append(p.spec.Zpools, p.zpool(o))
 	}
 	for _, k := range sortedKeys(top.m) {
 		if !top.used[k] && !strings.HasPrefix(k, "_") {
@@ -174,12 +174,15 @@ func (p *parser) crossRefs() {
 		p.specErr("lvm_vg."+name, "referenced by an lvm_pv but not defined")
 		return
 	}
+	if p.zfsRefs(); p.err != nil {
+		return
+	}
 	if _, ok := orderDevices(p.spec); !ok {
 		var names []string
-		for _, n := range append(append([]*Node{}, p.spec.MDs...), p.spec.VGs...) {
+		for _, n := range slices.Concat(p.spec.MDs, p.spec.VGs, p.spec.Zpools) {
 			names = append(names, n.Path)
 		}
-		p.specErr("disko.devices", "%s are built on each other in a cycle (an array or volume group inside itself)", strings.Join(names, ", "))
+		p.specErr("disko.devices", "%s are built on each other in a cycle (an array, volume group or pool inside itself)", strings.Join(names, ", "))
 	}
 }
 

@@ -56,7 +56,9 @@ func (p *parser) content(o *obj, pa parent) *Node {
 		}
 		p.mdMembers[n.MD] = append(p.mdMembers[n.MD], pa.dev)
 		p.deps["mdadm."+n.MD] = append(p.deps["mdadm."+n.MD], pa.top)
-	case "zfs", "bcachefs":
+	case "zfs":
+		p.zfsMember(o, n, pa)
+	case "bcachefs":
 		p.unsupported(o.path, "type %q", t)
 	case "":
 		p.specErr(o.path, "missing type")
@@ -134,6 +136,7 @@ func (p *parser) luks(o *obj, n *Node, pa parent) {
 		p.specErr(o.at("name"), "%q: want a device-mapper name (letters, digits and +_.:@-)", n.Name)
 	}
 	p.claim("device-mapper", n.Name, o.path)
+	p.claim("disk key", n.Name, o.path) // --disk-key NAME: luks names and zfs encryption roots
 	if s := o.sub("settings"); s != nil {
 		n.AllowDiscards = s.flag("allowDiscards", false)
 		n.BypassWorkqueues = s.flag("bypassWorkqueues", false)

@@ -78,12 +78,15 @@ func DiskDevice(d *Node, opt Options) string {
 }
 
 type planner struct {
+	spec      *Spec
 	opt       Options
 	mounts    []mountEntry
 	unmounts  []unmountEntry
 	luksOpen  map[*Node]Step // the mount phase's open, by node
 	mdMembers map[string][]string
 	vgPVs     map[string][]string
+	// zfsMembers: pool name -> its members in creation order
+	zfsMembers map[string][]poolMember
 }
 
 // BuildPlan returns the ordered steps for mode. It touches nothing.
@@ -101,7 +104,13 @@ func BuildPlan(s *Spec, mode Mode, opt Options) ([]Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &planner{opt: opt, luksOpen: map[*Node]Step{}, mdMembers: map[string][]string{}, vgPVs: map[string][]string{}}
+	for _, z := range s.Zpools {
+		if mr := z.Zpool.MountRoot; mr != "" && path.Clean(mr) != path.Clean(opt.Root) {
+			return nil, fmt.Errorf("%s.mountRoot: %q: the pool is imported under the mount root, %s (disko removed mountRoot in 2023 for the same reason): %w\nhint: remove mountRoot, or set the mount root to it (--root)", z.Path, mr, opt.Root, ErrSpec)
+		}
+	}
+	p := &planner{spec: s, opt: opt, luksOpen: map[*Node]Step{}, mdMembers: map[string][]string{}, vgPVs: map[string][]string{},
+		zfsMembers: map[string][]poolMember{}}
 	order := deviceOrder(s)
 	var format, keep []Step
 	for _, top := range order {
@@ -193,6 +202,8 @@ func (p *planner) top(n *Node) []Step {
 				Device: src, Mountpoint: p.under(n.Mountpoint), Cmds: [][]string{{"umount", p.under(n.Mountpoint)}}}})
 		}
 		return p.hooked(n, n.Device, "", "", nil)
+	case "zpool":
+		return p.zpool(n)
 	}
 	return nil
 }
@@ -303,6 +314,8 @@ func (p *planner) node(n *Node, dev, disk, diskDev string) (out []Step) {
 		p.vgPVs[n.VG] = append(p.vgPVs[n.VG], dev)
 	case "mdraid":
 		p.mdMembers[n.MD] = append(p.mdMembers[n.MD], dev)
+	case "zfs":
+		p.zfsMembers[n.Pool] = append(p.zfsMembers[n.Pool], poolMember{diskoDev: n.Device, dev: dev, disk: disk})
 	}
 	return out
 }

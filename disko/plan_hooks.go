@@ -42,11 +42,21 @@ func hookVars(n *Node, dev string) string {
 		}
 		fmt.Fprintf(&b, "%s=(%s)\n", k, strings.Join(q, " "))
 	}
+	assoc := func(k string, m map[string]string) {
+		var q []string
+		for _, key := range sortedKeys(m) {
+			q = append(q, "["+remote.ShellQuote(key)+"]="+remote.ShellQuote(m[key]))
+		}
+		fmt.Fprintf(&b, "declare -A %s=(%s)\n", k, strings.Join(q, " "))
+	}
 	set("type", n.Type)
 	if dev != "" {
 		set("device", dev)
 	}
-	if n.Name != "" {
+	switch {
+	case n.Type == "zfs_fs" || n.Type == "zfs_volume":
+		set("name", strings.TrimPrefix(n.Name, n.Pool+"/")) // disko's name option: without the pool
+	case n.Name != "":
 		set("name", n.Name)
 	}
 	switch n.Type {
@@ -61,6 +71,22 @@ func hookVars(n *Node, dev string) string {
 		list("extraArgs", n.ExtraArgs)
 	case "swap":
 		list("extraArgs", n.ExtraArgs)
+	case "zfs":
+		set("pool", n.Pool)
+	case "zpool":
+		set("mountpoint", n.Mountpoint)
+		list("mountOptions", n.MountOptions)
+		assoc("options", n.Zpool.Options)
+		assoc("rootFsOptions", poolRoot(n).Options)
+	case "zfs_fs", "zfs_volume":
+		assoc("options", n.Options)
+		list("mountOptions", n.MountOptions)
+		if n.Type == "zfs_fs" {
+			set("mountpoint", n.Mountpoint)
+		} else {
+			list("extraArgs", n.ExtraArgs)
+			set("size", n.Size)
+		}
 	}
 	return b.String()
 }

@@ -66,6 +66,8 @@ func (p *planner) mountSteps(s *Spec, order []*Node) []Step {
 			for _, lv := range top.LVs {
 				devs(lv.Content)
 			}
+		case "zpool":
+			p.zpoolMount(top, func(st Step) { out = append(out, st) }, devs)
 		default:
 			devs(top)
 		}
@@ -119,6 +121,8 @@ func (p *planner) unmountSteps(order []*Node, spare map[*Node]bool) []Step {
 		case "mdadm":
 			devs(top.Content)
 			out = append(out, Step{Phase: PhaseUnmount, Action: &MDStop{Name: top.Name}, Node: top.Path, Device: top.Device, Cmds: [][]string{{"mdadm", "--stop", top.Device}}})
+		case "zpool":
+			p.zpoolUnmount(top, func(st Step) { out = append(out, st) }, devs)
 		default:
 			devs(top)
 		}

@@ -127,51 +127,6 @@ func (a *applier) partTable(ctx context.Context, disk string) (map[int]*partInfo
 	return parts, nil
 }
 
-// blockDev is a device of a disk's tree: the disk, its partitions, and
-// what is built on them (md arrays, dm devices), found through holders.
-type blockDev struct {
-	name   string // kernel name: sda, sda1, md127, dm-0
-	devNum string // major:minor
-	depth  int    // 0: the disk and its partitions; 1: their holders...
-	dmName string // dm devices: their name (crypted, vg-lv)
-}
-
-// treeScript lists a disk, its partitions and their holders, recursively.
-const treeScript = `cd /sys/class/block || exit 1
-[ -e "$1/dev" ] || exit 1
-seen=" "
-show() {
-  case "$seen" in *" $1 "*) return;; esac
-  seen="$seen$1 "
-  echo "dev $1 $(cat "$1/dev") $2 $(cat "$1/dm/name" 2>/dev/null)"
-  for h in "$1"/holders/*; do [ -e "$h" ] && show "${h##*/}" $(($2 + 1)); done
-}
-show "$1" 0
-for p in "$1"/"$1"*; do [ -e "$p/partition" ] && show "${p##*/}" 0; done
-exit 0`
-
-// tree lists disk's devices and everything built on them.
-func (a *applier) tree(ctx context.Context, disk string) ([]blockDev, error) {
-	out, err := a.out(ctx, "sh", "-c", treeScript, "fleet-tree", path.Base(disk))
-	if err != nil {
-		return nil, err
-	}
-	var devs []blockDev
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 4 || f[0] != "dev" {
-			continue
-		}
-		d := blockDev{name: f[1], devNum: f[2]}
-		d.depth, _ = strconv.Atoi(f[3])
-		if len(f) > 4 {
-			d.dmName = f[4]
-		}
-		devs = append(devs, d)
-	}
-	return devs, nil
-}
-
 // mountInfo is one line of /proc/self/mountinfo.
 type mountInfo struct{ devNum, root, target, fstype, source string }
 

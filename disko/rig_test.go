@@ -18,6 +18,22 @@ import (
 // stays once the raid1 module is loaded).
 var activeMD = regexp.MustCompile(`(?m)^md[0-9]+ : active`)
 
+// bootRig boots the rig's installer with blank disks of the given sizes
+// and connects to it as root, its host key pinned.
+func bootRig(ctx context.Context, t *testing.T, disks []int64) (*rig.VM, *remote.Client) {
+	t.Helper()
+	vm := rig.Boot(t, rig.Options{Disks: disks})
+	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
+		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
+		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return vm, c
+}
+
 // TestStackedLayoutsOnRig runs, inside the rig VM over SSH, what this
 // host's kernel cannot: dm-crypt, LVM, md raid, vfat and exfat mounts. One
 // boot (they cost ~20 s each under TCG), six blank disks, the layouts one
@@ -31,15 +47,7 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 	rig.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	vm := rig.Boot(t, rig.Options{Disks: []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30}})
-	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
-		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
-		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := bootRig(ctx, t, []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30})
 	apply := func(s *Spec, mode, root string, keys map[string][]byte, keep ...string) error {
 		m, err := ParseMode(mode)
 		if err != nil {

@@ -21,19 +21,22 @@
 // tables, the hybrid MBR, filesystems (ext2/3/4, vfat, xfs, btrfs, f2fs,
 // exfat), btrfs subvolumes and swapfiles, swap (randomEncryption left raw),
 // LUKS, LVM (linear, raid, thin pools), mdadm (partitioned arrays
-// included), nodev mounts, destroy = false, and the create hooks. Mount
-// and unmount hooks, zfs and bcachefs are refused by name ([ErrUnsupported])
-// before anything runs, never skipped: a layout is never half-applied for
-// want of a feature.
+// included), ZFS (pools in every mode and topology, filesystems, volumes,
+// encryption with the key on stdin; see action_zfs.go), nodev mounts,
+// destroy = false, and the create hooks. Mount and unmount hooks and
+// bcachefs are refused by name ([ErrUnsupported]) before anything runs,
+// never skipped: a layout is never half-applied for want of a feature.
 package disko
 
 // Node is one node of the layout: a top-level device (disk, mdadm, lvm_vg,
-// nodev) or a content node (gpt, table, filesystem, btrfs, swap, luks,
-// lvm_pv, mdraid). Only the fields of its Type are set.
+// nodev, zpool), a content node (gpt, table, filesystem, btrfs, swap, luks,
+// lvm_pv, mdraid, zfs) or a ZFS dataset (zfs_fs, zfs_volume). Only the
+// fields of its Type are set.
 type Node struct {
-	Type string // disk, gpt, table, filesystem, btrfs, swap, luks, lvm_pv, lvm_vg, mdraid, mdadm, nodev
-	// Name is disko's name: a disk's, md array's or volume group's name
-	// option (by default its attr name, "/" made "_"), a luks mapper name.
+	Type string // disk, gpt, table, filesystem, btrfs, swap, luks, lvm_pv, lvm_vg, mdraid, mdadm, nodev, zfs, zpool, zfs_fs, zfs_volume
+	// Name is disko's name: a disk's, md array's, volume group's or
+	// pool's name option (by default its attr name, "/" made "_"), a luks
+	// mapper name, a dataset's full name (pool/name).
 	Name string
 	Key  string // the attr name of a top-level device (disk.KEY)
 	Path string // node path in the spec, for errors: disk.main.content.partitions.root
@@ -85,6 +88,20 @@ type Node struct {
 	PVs      []string // lvm_vg: pv devices (disko's paths), from lvm_pv nodes
 	// disk
 	Destroy bool // false: destroy leaves this disk's contents alone
+
+	// zfs (a pool member), zfs_fs, zfs_volume: the pool's name
+	Pool string
+	// zpool: its mode, options and members; Datasets in disko's creation
+	// order (attr name), the pool's root filesystem among them
+	Zpool    *Zpool
+	Datasets []*Node
+	// zfs_fs, zfs_volume: the zfs create -o properties; Size: a volume's -V
+	Options map[string]string
+	Size    string
+	// PoolRoot marks the dataset that stands for a pool's root filesystem
+	// (disko's __root): not created, its properties are the pool's
+	// rootFsOptions and its mountpoint the pool's.
+	PoolRoot bool
 
 	// Shell commands disko runs (in bash) before this node and its
 	// content are created, and after; "" for none.
@@ -168,9 +185,10 @@ type Spec struct {
 	MDs    []*Node
 	VGs    []*Node
 	Nodevs []*Node
+	Zpools []*Node
 }
 
 // Top lists the top-level devices in disko's creation order: the
-// attrset order (disk, lvm_vg, mdadm, nodev) with every device after the
-// devices it is built on.
+// attrset order (disk, lvm_vg, mdadm, nodev, zpool) with every device
+// after the devices it is built on.
 func (s *Spec) Top() []*Node { return deviceOrder(s) }

@@ -191,13 +191,13 @@ func TestSpecErrors(t *testing.T) {
 		{disk(`"a":{"start":"1M"},"b":{"size":"1G"}`), "disk.main.content.partitions.a: no size (it fills the free space) must be the last partition (it is number 1 of 2, and disk.main.content.partitions.b starts after it): invalid disko spec\nhint: give it the highest priority", ErrSpec},
 		{disk(`"root":{"size":"1G","type":"83"}`), `disk.main.content.partitions.root.type: "83": want a 4-hex sgdisk code (EF00, 8300...) or a GUID: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"sise":"1G"}`), `disk.main.content.partitions.root.sise: disko has no such option here: invalid disko spec`, ErrSpec},
-		{disk(`"root":{"size":"1G","content":{"type":"zfs","pool":"z"}}`), `disk.main.content.partitions.root.content: type "zfs" is not supported yet`, ErrUnsupported},
+		{disk(`"root":{"size":"1G","content":{"type":"zfs","pool":"z"}}`), `disk.main.content.partitions.root.content: pool "z": no zpool of that name: invalid disko spec`, ErrSpec},
 		{disk(`"root":{"size":"1G","content":{"type":"filesystem","format":"ntfs"}}`), `disk.main.content.partitions.root.content: format "ntfs" is not supported yet: fleet makes ext2, ext3, ext4, vfat, xfs, btrfs, f2fs and exfat`, ErrUnsupported},
 		{disk(`"root":{"size":"1G","content":{"type":"btrfs","extraArgs":["--label 'my disk'"]}}`), "disk.main.content.partitions.root.content.extraArgs[0]: \"--label 'my disk'\": disko hands this to bash unquoted, and fleet takes plain words only: not supported yet\nhint: write each word as its own list item, without quotes or shell syntax", ErrUnsupported},
 		{disk(`"a":{"size":"1G","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}},"b":{"size":"1G","content":{"type":"filesystem","format":"ext4","mountpoint":"/"}}`), `disk.main.content.partitions.b.content: mountpoint "/": already used by disk.main.content.partitions.a.content: invalid disko spec`, ErrSpec},
 		{disk(`"a":{"size":"1G","content":{"type":"lvm_pv","vg":"nope"}}`), `lvm_vg.nope: referenced by an lvm_pv but not defined: invalid disko spec`, ErrSpec},
 		{disk(`"a":{"size":"1G","content":{"type":"filesystem","format":"ext4","postMountHook":"touch /x"}}`), "disk.main.content.partitions.a.content: postMountHook is not supported yet: fleet runs preCreateHook and postCreateHook only\nhint: do it in postCreateHook, or in the installed system", ErrUnsupported},
-		{`{"zpool":{"zroot":{}}}`, "zpool.zroot: zfs is not supported yet\nhint: use gpt with ext4, xfs or btrfs", ErrUnsupported},
+		{`{"zpool":{"zroot":{}}}`, "zpool.zroot: no zfs member refers to it: invalid disko spec", ErrSpec},
 		{`{"bcachefs_filesystems":{"b":{"type":"bcachefs_filesystem"}}}`, "bcachefs_filesystems.b: bcachefs is not supported yet", ErrUnsupported},
 		{`{"disk":{"main":{"type":"disk","device":"vda"}}}`, `disk.main.device: "vda": want an absolute path: invalid disko spec`, ErrSpec},
 		{`{"disk":{"main":{"type":"disk","device":{"_type":"merge","contents":[]}}}}`, "disko.devices.disk.main.device: a value of Nix type \"merge\" (lib.mkMerge and the like) is not supported yet\nhint: evaluate the layout first, e.g. nix eval --json .#nixosConfigurations.HOST.config.disko.devices", ErrUnsupported},
@@ -212,7 +212,27 @@ func TestSpecErrors(t *testing.T) {
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"thinlv","pool":"p","priority":1},"p":{"size":"100M","lvm_type":"thin-pool"}}}}}`, `lvm_vg.vg.lvs.a.priority: 1: the thin volume would be created before its pool "p" (priority 501): invalid disko spec`, ErrSpec},
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"raid5"}}}}}`, `lvm_vg.vg.lvs.a.lvm_type: "raid5" needs at least 3 physical volumes, lvm_vg.vg has 1: invalid disko spec`, ErrSpec},
 		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","lvm_type":"raid10"}}}}}`, `lvm_vg.vg.lvs.a.lvm_type: "raid10": disko takes mirror, raid0, raid1, raid4, raid5, raid6, thin-pool or thinlv: invalid disko spec`, ErrSpec},
-		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","content":{"type":"lvm_pv","vg":"vg"}}}}}}`, `disko.devices: lvm_vg.vg are built on each other in a cycle (an array or volume group inside itself): invalid disko spec`, ErrSpec},
+		{`{` + pv("vg") + `,"lvm_vg":{"vg":{"type":"lvm_vg","lvs":{"a":{"size":"10M","content":{"type":"lvm_pv","vg":"vg"}}}}}}`, `disko.devices: lvm_vg.vg are built on each other in a cycle (an array, volume group or pool inside itself): invalid disko spec`, ErrSpec},
+		// ZFS
+		{zfs2(`"tank":{"type":"zpool","mode":"raidz4"}`), `zpool.tank.mode: "raidz4": disko takes "", mirror, raidz, raidz1, raidz2, raidz3 or a topology: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","mode":"raidz2"}`), `zpool.tank.mode: "raidz2" over 2 members: it needs at least 3: invalid disko spec`, ErrSpec},
+		{zfs2(`"mirror1":{"type":"zpool","name":"mirror1"}`), `zpool.mirror1.name: "mirror1": zpool reserves names beginning with "mirror": invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","mode":{"topology":{"type":"topology","vdev":[{"mode":"mirror","members":["a"]}],"log":[{"members":["b"]}]}}}`), `zpool.tank.mode.topology.vdev[0].members: 1 member: a mirror vdev needs at least 2: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","mode":{"topology":{"type":"topology","vdev":[{"mode":"mirror","members":["a","x"]}]}}}`), `zpool.tank.mode.topology: member "x": no zfs member of pool tank is /dev/disk/by-partlabel/disk-x-zfs (disko reads "x" as disk x's partition named zfs): invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","mode":{"topology":{"type":"topology","vdev":[{"mode":"mirror","members":["a","a"]}]}}}`), `zpool.tank.mode.topology: member "a": named twice: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","mode":{"topology":{"type":"topology","vdev":[{"members":["a"]}]}}}`), `disk.b.content.partitions.zfs.content: a member of pool tank that its topology does not name (/dev/disk/by-partlabel/disk-b-zfs): invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","mode":{"topology":{"type":"topology","vdev":[{"members":["a"]}],"log":[{"mode":"raidz","members":["b","c"]}]}}}`), `zpool.tank.mode.topology.log[0].mode: "raidz": zpool makes log vdevs of single devices or mirrors only: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"s":{"type":"zfs_fs","options":{"encryption":"on"}}}}`), `zpool.tank.datasets.s.options.encryption: "on" without keyformat: a new encryption root needs keyformat (passphrase, hex or raw): invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"s":{"type":"zfs_fs","options":{"keyformat":"pem"}}}}`), `zpool.tank.datasets.s.options.keyformat: "pem": zfs takes passphrase, hex or raw: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"s":{"type":"zfs_fs","options":{"keyformat":"raw","keylocation":"/etc/key"}}}}`), `zpool.tank.datasets.s.options.keylocation: "/etc/key": an encryption root's key is at prompt, file:///PATH or an http(s) URL: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"s":{"type":"zfs_fs","options":{"keylocation":"file:///k"}}}}`), `zpool.tank.datasets.s.options.keylocation: "file:///k": only an encryption root (a dataset with keyformat) has a keylocation: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"a/../b":{"type":"zfs_fs"}}}`), `zpool.tank.datasets.a/../b.name: "a/../b": a dataset name is parts of letters, digits and _.:- joined by /: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"v":{"type":"zfs_volume","size":"1 G"}}}`), `zpool.tank.datasets.v.size: "1 G": want a volume size like 10G or 512M: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"v":{"type":"zfs_volume","size":"1G","content":{"type":"gpt"}}}}`), `zpool.tank.datasets.v.content.type: "gpt": disko puts no partition table on a volume: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","options":{"Ashift":"12"}}`), `zpool.tank.options.Ashift: "Ashift": a property name is lower-case letters, digits and _.:@-: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"x":{"type":"zfs_fs","name":"y"},"y":{"type":"zfs_fs"}}}`), `zpool.tank.datasets.y: dataset "tank/y": already made by zpool.tank.datasets.x: invalid disko spec`, ErrSpec},
+		{zfs2(`"tank":{"type":"zpool","datasets":{"a":{"type":"zfs_fs","mountpoint":"/x"},"b":{"type":"zfs_fs","mountpoint":"/x"}}}`), `zpool.tank.datasets.b: mountpoint "/x": already used by zpool.tank.datasets.a: invalid disko spec`, ErrSpec},
+		{`{"disk":{"a":{"type":"disk","device":"/dev/vdb","content":{"type":"gpt","partitions":{"c":{"size":"100%","content":{"type":"luks","name":"tank","content":{"type":"zfs","pool":"tank"}}}}}}},"zpool":{"tank":{"type":"zpool","rootFsOptions":{"keyformat":"passphrase"}}}}`, `zpool.tank.rootFsOptions: disk key name "tank": already used by disk.a.content.partitions.c.content: invalid disko spec`, ErrSpec},
 		// mdadm
 		{`{` + md(2) + `,"mdadm":{"r":{"type":"mdadm","level":3}}}`, `mdadm.r.level: 3: mdadm makes levels 0, 1, 4, 5, 6 and 10: invalid disko spec`, ErrSpec},
 		{`{` + md(2) + `,"mdadm":{"r":{"type":"mdadm","level":6}}}`, `mdadm.r: level 6 needs at least 4 members, 2 mdraid nodes name it: invalid disko spec`, ErrSpec},
@@ -229,6 +249,15 @@ func TestSpecErrors(t *testing.T) {
 			t.Errorf("Parse(%s):\n got %v\nwant %s", c.in, err, c.want)
 		}
 	}
+}
+
+// zfs2 is a layout with disks a and b, each a gpt partition in pool
+// tank, and the zpools given.
+func zfs2(pools string) string {
+	part := func(dev string) string {
+		return `{"type":"disk","device":"` + dev + `","content":{"type":"gpt","partitions":{"zfs":{"size":"100%","content":{"type":"zfs","pool":"tank"}}}}}`
+	}
+	return `{"disk":{"a":` + part("/dev/vdb") + `,"b":` + part("/dev/vdc") + `},"zpool":{` + pools + `}}`
 }
 
 func TestParseMode(t *testing.T) {

@@ -27,7 +27,8 @@ type Tools struct {
 // toolPrograms are the programs QueryTools looks for.
 var toolPrograms = []string{"sgdisk", "sfdisk", "parted", "partx", "wipefs", "blkid", "blockdev", "mkswap",
 	"mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.vfat", "mkfs.xfs", "mkfs.btrfs", "mkfs.f2fs", "mkfs.exfat", "btrfs",
-	"cryptsetup", "pvcreate", "vgcreate", "lvcreate", "vgchange", "vgs", "lvs", "mdadm", "dmsetup", "udevadm", "bash"}
+	"cryptsetup", "pvcreate", "vgcreate", "lvcreate", "vgchange", "vgs", "lvs", "mdadm", "dmsetup", "udevadm", "bash",
+	"zpool", "zfs", "zdb", "modprobe"}
 
 // versionArgs are how each versioned program says its version (first line).
 var versionArgs = map[string][]string{
@@ -39,6 +40,7 @@ var versionArgs = map[string][]string{
 	"mdadm":      {"mdadm", "--version"},
 	"btrfs":      {"btrfs", "--version"},
 	"xfs":        {"mkfs.xfs", "-V"},
+	"zfs":        {"zfs", "version"},
 }
 
 // QueryTools asks the installer, in one round trip, which of the programs
@@ -117,6 +119,7 @@ var packages = map[string]string{
 	"mkfs.xfs": "xfsprogs", "mkfs.btrfs": "btrfs-progs", "btrfs": "btrfs-progs", "mkfs.f2fs": "f2fs-tools",
 	"mkfs.exfat": "exfatprogs", "cryptsetup": "cryptsetup", "pvcreate": "lvm2", "vgcreate": "lvm2", "lvcreate": "lvm2",
 	"vgchange": "lvm2", "vgs": "lvm2", "lvs": "lvm2", "dmsetup": "lvm2", "mdadm": "mdadm", "bash": "bash",
+	"zpool": "zfs", "zfs": "zfs", "zdb": "zfs", "modprobe": "kmod",
 }
 
 // need is a program (at a version) a step needs.
@@ -184,6 +187,13 @@ func needs(steps []Step) []need {
 			add(st, "lvs")
 		case *MDCreate, *MDAssemble, *MDStop, *MDKeep:
 			add(st, "mdadm")
+		case *ZpoolCreate, *ZpoolImport:
+			// zdb reads the labels: whose pool, imported by whom.
+			add(st, "zpool")
+			add(st, "zfs")
+			add(st, "zdb")
+			add(st, "modprobe")
+			add(st, "blkid")
 		}
 	}
 	return out
@@ -227,22 +237,33 @@ func Check(s *Spec, steps []Step, opt ApplyOptions, t *Tools) error {
 			}
 		}
 	}
-	var keyless []string
+	var keyless, names []string
 	for _, st := range flatten(steps) {
-		if st.KeyName == "" || slices.Contains(keyless, st.KeyName) {
+		if st.KeyName == "" || slices.Contains(names, st.KeyName) {
 			continue
 		}
 		if len(opt.Keys[st.KeyName]) == 0 {
-			keyless = append(keyless, st.KeyName)
+			names = append(names, st.KeyName)
+			keyless = append(keyless, keyKind(&st)+" "+st.KeyName)
 		}
 	}
 	if len(keyless) > 0 {
 		sort.Strings(keyless)
-		flags := make([]string, len(keyless))
-		for i, k := range keyless {
+		sort.Strings(names)
+		flags := make([]string, len(names))
+		for i, k := range names {
 			flags[i] = "--disk-key " + k + "=FILE"
 		}
-		return refused(withHint(fmt.Errorf("no key for luks %s", strings.Join(keyless, ", ")), "pass %s", strings.Join(flags, " ")))
+		return refused(withHint(fmt.Errorf("no key for %s", strings.Join(keyless, ", ")), "pass %s", strings.Join(flags, " ")))
 	}
-	return nil
+	return checkZfsKeys(s, opt.Keys)
+}
+
+// keyKind says what a step's key opens: "luks" or "zfs dataset".
+func keyKind(st *Step) string {
+	switch st.Action.(type) {
+	case *ZpoolCreate, *ZfsDataset, *ZfsLoadKey:
+		return "zfs dataset"
+	}
+	return "luks"
 }

@@ -20,6 +20,10 @@ type Source struct {
 	Dir   string   // the flake's directory
 	Git   bool     // Dir is inside a git work tree
 	Files []string // tracked files relative to Dir (Git only)
+	// Root is the directory Nix copies into the store: the git work
+	// tree's top (Dir or a parent of it), or Dir for a path flake. Paths
+	// inside the flake's store path are relative to it.
+	Root string
 }
 
 // ErrNoFlake: the directory has no flake.nix.
@@ -34,7 +38,7 @@ func LocalSource(ctx context.Context, r remote.Runner, dir string) (*Source, err
 	if _, err := os.Stat(filepath.Join(abs, "flake.nix")); err != nil {
 		return nil, fmt.Errorf("%w: %s has no flake.nix\nhint: pass the flake's directory, e.g. --flake ./examples/homelab#nas", ErrNoFlake, abs)
 	}
-	s := &Source{Dir: abs}
+	s := &Source{Dir: abs, Root: abs}
 	res, err := r.Run(ctx, remote.Cmd{Args: []string{"git", "-C", abs, "rev-parse", "--is-inside-work-tree"}})
 	if err != nil {
 		// Only git's own "not a git repository" makes a path flake. A git
@@ -68,7 +72,7 @@ func LocalSource(ctx context.Context, r remote.Runner, dir string) (*Source, err
 		return nil, fmt.Errorf("list the flake's git files: %w", err)
 	}
 	root := strings.TrimSpace(string(top.Stdout))
-	s.Git = true
+	s.Git, s.Root = true, root
 	for _, f := range bytes.Split(res.Stdout, []byte{0}) {
 		if len(f) == 0 {
 			continue

@@ -233,7 +233,7 @@ func biReplaceStrings(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		}
 		return *to[i], nil
 	}
-	var b strings.Builder
+	b := ev.newString(pos)
 	for p := 0; p <= len(s); {
 		found := false
 		for i, f := range from {
@@ -242,14 +242,15 @@ func biReplaceStrings(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 				if err != nil {
 					return nil, err
 				}
-				b.WriteString(r)
-				if b.Len() > ev.opts.MaxBytes {
-					return nil, limitf(pos, "string longer than %d bytes", ev.opts.MaxBytes)
+				if err := b.add(r); err != nil {
+					return nil, err
 				}
 				found = true
 				if f == "" {
 					if p < len(s) {
-						b.WriteByte(s[p])
+						if err := b.addByte(s[p]); err != nil {
+							return nil, err
+						}
 					}
 					p++
 				} else {
@@ -259,10 +260,28 @@ func biReplaceStrings(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 			}
 		}
 		if !found {
-			if p < len(s) {
-				b.WriteByte(s[p])
+			// Copy up to the next place a pattern could start.
+			next := len(s)
+			for _, f := range from {
+				if f == "" {
+					next = p + 1
+					break
+				}
+				if i := strings.Index(s[p:], f); i >= 0 && p+i < next {
+					next = p + i
+				}
 			}
-			p++
+			if next > len(s) {
+				next = len(s)
+			}
+			if err := b.add(s[p:next]); err != nil {
+				return nil, err
+			}
+			if next == p {
+				p++ // the end of s, or an empty pattern's one byte
+			} else {
+				p = next
+			}
 		}
 	}
 	return b.String(), nil
@@ -296,6 +315,9 @@ func biMatch(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 	if m == nil {
 		return Null{}, nil
 	}
+	if err := ev.alloc(pos, costNode+(costSlot+costThunk)*int64(len(m)/2)); err != nil {
+		return nil, err
+	}
 	return groups(s, m), nil
 }
 
@@ -325,7 +347,13 @@ func biSplit(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 	// cannot match there).
 	var all [][]int
 	anchored := strings.Contains(re.String(), "^")
-	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+	// Each match costs at least two list elements: no more matches than
+	// the budget allows are looked for.
+	most := int((ev.opts.MaxAlloc-ev.used)/(2*(costSlot+costThunk))) + 1
+	if most < 1 {
+		return nil, ev.overBudget(pos)
+	}
+	for _, m := range re.FindAllStringSubmatchIndex(s, most) {
 		all = append(all, m)
 		e := m[1]
 		if anchored || m[0] == e {
@@ -340,6 +368,13 @@ func biSplit(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 			all = append(all, e2)
 		}
 	}
+	n := int64(1)
+	for _, m := range all {
+		n += 2 + int64(len(m)/2)
+	}
+	if err := ev.alloc(pos, costNode+(costSlot+costThunk)*n); err != nil {
+		return nil, err
+	}
 	out := &List{}
 	prev := 0
 	for _, m := range all {
@@ -353,7 +388,7 @@ func biSplit(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 	return out, nil
 }
 
-func fromJSON(pos Pos, s string) (Value, error) {
+func (ev *evaluator) fromJSON(pos Pos, s string) (Value, error) {
 	d := json.NewDecoder(strings.NewReader(s))
 	d.UseNumber()
 	var v any
@@ -363,15 +398,23 @@ func fromJSON(pos Pos, s string) (Value, error) {
 	if d.More() {
 		return nil, errorf(pos, "cannot parse JSON: trailing data")
 	}
-	return fromGo(pos, v)
+	return ev.fromGo(pos, v)
 }
 
-// fromGo converts decoded JSON/TOML into Nix values.
-func fromGo(pos Pos, v any) (Value, error) {
+// fromGo converts decoded JSON/TOML into Nix values, charging them.
+func (ev *evaluator) fromGo(pos Pos, v any) (Value, error) {
+	if err := ev.alloc(pos, costThunk); err != nil {
+		return nil, err
+	}
 	switch x := v.(type) {
 	case nil:
 		return Null{}, nil
-	case bool, string, int64, float64:
+	case string:
+		if err := ev.alloc(pos, int64(len(x))); err != nil {
+			return nil, err
+		}
+		return x, nil
+	case bool, int64, float64:
 		return x, nil
 	case json.Number:
 		if !strings.ContainsAny(string(x), ".eE") {
@@ -385,33 +428,42 @@ func fromGo(pos Pos, v any) (Value, error) {
 		}
 		return f, nil
 	case []any:
+		if err := ev.alloc(pos, costSlot*int64(len(x))); err != nil {
+			return nil, err
+		}
 		l := &List{Elems: make([]*Thunk, len(x))}
 		for i, e := range x {
-			ev, err := fromGo(pos, e)
+			nv, err := ev.fromGo(pos, e)
 			if err != nil {
 				return nil, err
 			}
-			l.Elems[i] = valueThunk(ev)
+			l.Elems[i] = valueThunk(nv)
 		}
 		return l, nil
 	case []map[string]any:
+		if err := ev.alloc(pos, costSlot*int64(len(x))); err != nil {
+			return nil, err
+		}
 		l := &List{Elems: make([]*Thunk, len(x))}
 		for i, e := range x {
-			ev, err := fromGo(pos, e)
+			nv, err := ev.fromGo(pos, e)
 			if err != nil {
 				return nil, err
 			}
-			l.Elems[i] = valueThunk(ev)
+			l.Elems[i] = valueThunk(nv)
 		}
 		return l, nil
 	case map[string]any:
+		if err := ev.alloc(pos, costEntry*int64(len(x))); err != nil {
+			return nil, err
+		}
 		a := &Attrs{M: make(map[string]*Thunk, len(x))}
 		for k, e := range x {
-			ev, err := fromGo(pos, e)
+			nv, err := ev.fromGo(pos, e)
 			if err != nil {
 				return nil, err
 			}
-			a.M[k] = valueThunk(ev)
+			a.M[k] = valueThunk(nv)
 		}
 		return a, nil
 	case time.Time:

@@ -12,6 +12,9 @@ func listAttrBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(pos, costNode+(costSlot+costThunk)*int64(len(s.M))); err != nil {
+			return nil, err
+		}
 		l := &List{}
 		for _, k := range s.Keys() {
 			l.Elems = append(l.Elems, valueThunk(k))
@@ -23,6 +26,9 @@ func listAttrBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(pos, costNode+costSlot*int64(len(s.M))); err != nil {
+			return nil, err
+		}
 		l := &List{}
 		for _, k := range s.Keys() {
 			l.Elems = append(l.Elems, s.M[k])
@@ -32,6 +38,9 @@ func listAttrBuiltins(b *Attrs) {
 	add("listToAttrs", 1, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		l, err := ev.forceList(a[0], pos)
 		if err != nil {
+			return nil, err
+		}
+		if err := ev.alloc(pos, costNode+costEntry*int64(len(l.Elems))); err != nil {
 			return nil, err
 		}
 		out := &Attrs{M: map[string]*Thunk{}}
@@ -54,6 +63,7 @@ func listAttrBuiltins(b *Attrs) {
 			}
 			if _, dup := out.M[name]; !dup {
 				out.M[name] = vt
+				out.setPos(name, e.posOf("value"))
 			}
 		}
 		return out, nil
@@ -64,6 +74,9 @@ func listAttrBuiltins(b *Attrs) {
 			return nil, err
 		}
 		if err := ev.charge(pos, len(s.M)); err != nil {
+			return nil, err
+		}
+		if err := ev.alloc(pos, costNode+(costEntry+costCall)*int64(len(s.M))); err != nil {
 			return nil, err
 		}
 		out := &Attrs{M: make(map[string]*Thunk, len(s.M))}
@@ -91,6 +104,9 @@ func listAttrBuiltins(b *Attrs) {
 		if err := ev.charge(pos, len(l.Elems)); err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(pos, costNode+(costSlot+costCall)*int64(len(l.Elems))); err != nil {
+			return nil, err
+		}
 		out := &List{Elems: make([]*Thunk, len(l.Elems))}
 		for i, t := range l.Elems {
 			out.Elems[i] = ev.applyThunk(a[0], pos, t)
@@ -100,6 +116,9 @@ func listAttrBuiltins(b *Attrs) {
 	add("filter", 2, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		l, err := ev.forceList(a[1], pos)
 		if err != nil {
+			return nil, err
+		}
+		if err := ev.alloc(pos, costNode+costSlot*int64(len(l.Elems))); err != nil {
 			return nil, err
 		}
 		out := &List{}
@@ -117,6 +136,9 @@ func listAttrBuiltins(b *Attrs) {
 	add("concatMap", 2, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		l, err := ev.forceList(a[1], pos)
 		if err != nil {
+			return nil, err
+		}
+		if err := ev.alloc(pos, costNode+costCall*int64(len(l.Elems))); err != nil {
 			return nil, err
 		}
 		out := &List{}
@@ -174,6 +196,7 @@ func listAttrBuiltins(b *Attrs) {
 			if err != nil {
 				return nil, err
 			}
+			ev.used += costThunk
 			acc = valueThunk(v)
 		}
 		return ev.force(acc, pos)
@@ -234,6 +257,9 @@ func listAttrBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(pos, costNode+costEntry*int64(len(s.M)+len(l.Elems))); err != nil {
+			return nil, err
+		}
 		drop := map[string]bool{}
 		for _, t := range l.Elems {
 			n, err := ev.forceString(t, pos)
@@ -246,6 +272,7 @@ func listAttrBuiltins(b *Attrs) {
 		for k, t := range s.M {
 			if !drop[k] {
 				out.M[k] = t
+				out.setPos(k, s.posOf(k))
 			}
 		}
 		return out, nil
@@ -259,10 +286,14 @@ func listAttrBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(pos, costNode+costEntry*int64(min(len(x.M), len(y.M)))); err != nil {
+			return nil, err
+		}
 		out := &Attrs{M: map[string]*Thunk{}}
 		for k, t := range y.M {
 			if _, ok := x.M[k]; ok {
 				out.M[k] = t
+				out.setPos(k, y.posOf(k))
 			}
 		}
 		return out, nil
@@ -274,6 +305,9 @@ func listAttrBuiltins(b *Attrs) {
 		}
 		l, err := ev.forceList(a[1], pos)
 		if err != nil {
+			return nil, err
+		}
+		if err := ev.alloc(pos, costNode+costSlot*int64(len(l.Elems))); err != nil {
 			return nil, err
 		}
 		out := &List{}
@@ -343,6 +377,9 @@ func listAttrBuiltins(b *Attrs) {
 		if err := ev.charge(pos, int(n)); err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(pos, costNode+(costSlot+costCall+costThunk)*n); err != nil {
+			return nil, err
+		}
 		out := &List{Elems: make([]*Thunk, n)}
 		for i := range out.Elems {
 			out.Elems[i] = ev.applyThunk(a[0], pos, valueThunk(int64(i)))
@@ -354,6 +391,9 @@ func listAttrBuiltins(b *Attrs) {
 	add("sort", 2, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		l, err := ev.forceList(a[1], pos)
 		if err != nil {
+			return nil, err
+		}
+		if err := ev.alloc(pos, costNode+costSlot*int64(len(l.Elems))); err != nil {
 			return nil, err
 		}
 		out := &List{Elems: append([]*Thunk(nil), l.Elems...)}
@@ -393,6 +433,9 @@ func listAttrBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(pos, 3*costNode+costSlot*int64(len(l.Elems))); err != nil {
+			return nil, err
+		}
 		right, wrong := &List{}, &List{}
 		for _, t := range l.Elems {
 			ok, err := ev.callBool(a[0], pos, t)
@@ -410,6 +453,9 @@ func listAttrBuiltins(b *Attrs) {
 	add("groupBy", 2, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		l, err := ev.forceList(a[1], pos)
 		if err != nil {
+			return nil, err
+		}
+		if err := ev.alloc(pos, costNode+(costSlot+costCall+costEntry)*int64(len(l.Elems))); err != nil {
 			return nil, err
 		}
 		groups := map[string]*List{}
@@ -434,12 +480,15 @@ func listAttrBuiltins(b *Attrs) {
 // appendList appends elems to out, charging the steps and keeping the
 // list within the size limit (concatMap, concatLists).
 func (ev *evaluator) appendList(pos Pos, out *List, elems []*Thunk) error {
-	out.Elems = append(out.Elems, elems...)
 	if err := ev.charge(pos, len(elems)); err != nil {
 		return err
 	}
-	if len(out.Elems) > ev.opts.MaxBytes {
+	if len(out.Elems)+len(elems) > ev.opts.MaxBytes {
 		return limitf(pos, "list longer than %d elements", ev.opts.MaxBytes)
 	}
+	if err := ev.alloc(pos, costSlot*int64(len(elems))); err != nil {
+		return err
+	}
+	out.Elems = append(out.Elems, elems...)
 	return nil
 }

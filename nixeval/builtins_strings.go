@@ -35,9 +35,16 @@ func fileStringBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
-		ents, err := os.ReadDir(p)
+		real, err := ev.confine(pos, p, true)
+		if err != nil {
+			return nil, err
+		}
+		ents, err := os.ReadDir(real)
 		if err != nil {
 			return nil, &Error{Pos: pos, Msg: "cannot read directory '" + p + "'", Err: unwrapPathErr(err)}
+		}
+		if err := ev.alloc(pos, costNode+(costEntry+costThunk)*int64(len(ents))); err != nil {
+			return nil, err
 		}
 		out := &Attrs{M: map[string]*Thunk{}}
 		for _, e := range ents {
@@ -59,7 +66,11 @@ func fileStringBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
-		_, err = os.Stat(p)
+		real, err := ev.confine(pos, p, true)
+		if err != nil {
+			return nil, err
+		}
+		_, err = os.Stat(real)
 		return err == nil, nil
 	})
 	add("baseNameOf", 1, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
@@ -100,7 +111,7 @@ func fileStringBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
-		return fromJSON(pos, s)
+		return ev.fromJSON(pos, s)
 	})
 	add("fromTOML", 1, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		s, err := ev.forceString(a[0], pos)
@@ -111,7 +122,7 @@ func fileStringBuiltins(b *Attrs) {
 		if _, err := toml.Decode(s, &m); err != nil {
 			return nil, &Error{Pos: pos, Msg: "while parsing a TOML string", Err: err}
 		}
-		return fromGo(pos, m)
+		return ev.fromGo(pos, m)
 	})
 	add("toJSON", 1, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		v, err := ev.force(a[0], pos)
@@ -122,7 +133,15 @@ func fileStringBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
-		return string(MarshalJSON(j)), nil
+		// toJSONValue charged what the text holds; this is the text.
+		out := MarshalJSON(j)
+		if len(out) > ev.opts.MaxBytes {
+			return nil, limitf(pos, "string longer than %d bytes", ev.opts.MaxBytes)
+		}
+		if err := ev.alloc(pos, int64(len(out))); err != nil {
+			return nil, err
+		}
+		return string(out), nil
 	})
 	add("stringLength", 1, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		v, err := ev.force(a[0], pos)
@@ -176,10 +195,12 @@ func fileStringBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
-		var b strings.Builder
+		b := ev.newString(pos)
 		for i, t := range l.Elems {
 			if i > 0 {
-				b.WriteString(sep)
+				if err := b.add(sep); err != nil {
+					return nil, err
+				}
 			}
 			v, err := ev.force(t, pos)
 			if err != nil {
@@ -189,9 +210,8 @@ func fileStringBuiltins(b *Attrs) {
 			if err != nil {
 				return nil, err
 			}
-			b.WriteString(s)
-			if b.Len() > ev.opts.MaxBytes {
-				return nil, limitf(pos, "string longer than %d bytes", ev.opts.MaxBytes)
+			if err := b.add(s); err != nil {
+				return nil, err
 			}
 		}
 		return b.String(), nil
@@ -229,7 +249,11 @@ func fileStringBuiltins(b *Attrs) {
 		if err != nil {
 			return nil, err
 		}
-		return os.Getenv(s), nil
+		v := os.Getenv(s)
+		if err := ev.alloc(pos, int64(len(v))); err != nil {
+			return nil, err
+		}
+		return v, nil
 	})
 	add("seq", 2, func(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {
 		if _, err := ev.force(a[0], pos); err != nil {

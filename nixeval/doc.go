@@ -16,7 +16,15 @@
 // Nix would copy to the store (in a string, or in JSON output) gets the
 // store path Nix would give it, computed from its NAR hash, without
 // writing anything: what `nix-instantiate --readonly-mode` prints.
-// JSON output ([MarshalJSON]) is byte for byte what Nix 2.8 prints. Evaluation is bounded: recursion depth, evaluation steps
-// and string/list sizes have limits ([Options]), and infinite recursion
-// is detected, so hostile input ends in an error, not a crash.
+// JSON output ([MarshalJSON]) is byte for byte what Nix 2.8 prints, and a
+// function that reaches it is an error at the file:line:column Nix names.
+//
+// Evaluation is confined and bounded, so a hostile file ends in an error,
+// not a leak or a crash. Files are read only inside a root
+// ([Options.Root]; by default [RepoRoot]: the git work tree holding the
+// evaluated file, or its directory when there is none), also through
+// symlinks; anything else matches [ErrForbidden]. Recursion depth,
+// evaluation steps, the size of any one value and the bytes of all the
+// values built have limits ([Options], [ErrLimit]), and infinite recursion
+// is detected. builtins.getEnv reads the environment, as Nix does.
 package nixeval

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Options bound an evaluation. Zero values mean the defaults.
@@ -12,6 +11,17 @@ type Options struct {
 	MaxDepth int   // nested evaluations (default 10000)
 	MaxSteps int64 // expression evaluations (default 50,000,000)
 	MaxBytes int   // length of any one string, list or file read (default 64 MiB)
+	// MaxAlloc bounds the bytes of all the values an evaluation builds,
+	// strings, lists, sets and files read alike, garbage included (default
+	// 64 MiB; a 1,000-entry rules file builds about 2 MiB). It is what
+	// keeps a small hostile file from taking gigabytes of memory.
+	MaxAlloc int64
+	// Root is the directory tree the evaluation may read files in
+	// (readFile, readDir, pathExists, import, paths copied to the store);
+	// "" means the repository holding the evaluated file ([RepoRoot]).
+	// A path outside it, also through a symlink, is an error matching
+	// [ErrForbidden].
+	Root string
 }
 
 func (o *Options) defaults() {
@@ -23,6 +33,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 64 << 20
+	}
+	if o.MaxAlloc <= 0 {
+		o.MaxAlloc = 64 << 20
 	}
 }
 
@@ -36,6 +49,8 @@ type evaluator struct {
 	stored   map[string]string // store paths of local paths, computed once
 	builtins *Attrs
 	base     *Env
+	root     string // resolved; every file access stays below it (confine)
+	used     int64  // bytes of values built (alloc), against opts.MaxAlloc
 }
 
 func newEvaluator(ctx context.Context, opts Options) *evaluator {
@@ -54,6 +69,7 @@ func EvalFile(ctx context.Context, path string, opts Options) (Value, error) {
 		return nil, err
 	}
 	ev.names[abs] = path
+	ev.setRoot(opts.Root, filepath.Dir(abs))
 	return ev.importFile(Pos{}, abs)
 }
 
@@ -68,6 +84,7 @@ func EvalFileJSON(ctx context.Context, path string, opts Options) (any, error) {
 		return nil, err
 	}
 	ev.names[abs] = path
+	ev.setRoot(opts.Root, filepath.Dir(abs))
 	v, err := ev.importFile(Pos{}, abs)
 	if err != nil {
 		return nil, err
@@ -79,6 +96,7 @@ func EvalFileJSON(ctx context.Context, path string, opts Options) (any, error) {
 // paths in it resolve against dir.
 func EvalStringJSON(ctx context.Context, name, dir, text string, opts Options) (any, error) {
 	ev := newEvaluator(ctx, opts)
+	ev.setRoot(opts.Root, dir)
 	e, err := Parse(name, dir, text)
 	if err != nil {
 		return nil, err
@@ -91,7 +109,11 @@ func EvalStringJSON(ctx context.Context, name, dir, text string, opts Options) (
 }
 
 func (ev *evaluator) importFile(pos Pos, abs string) (Value, error) {
-	if st, err := os.Stat(abs); err == nil && st.IsDir() {
+	real, err := ev.confine(pos, abs, true)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(real); err == nil && st.IsDir() {
 		abs = filepath.Join(abs, "default.nix")
 	}
 	t, ok := ev.files[abs]
@@ -99,6 +121,9 @@ func (ev *evaluator) importFile(pos Pos, abs string) (Value, error) {
 		t = &Thunk{fn: func() (Value, error) {
 			b, err := ev.readFile(pos, abs)
 			if err != nil {
+				return nil, err
+			}
+			if err := ev.alloc(pos, costParse*int64(len(b))); err != nil {
 				return nil, err
 			}
 			name := abs
@@ -116,8 +141,13 @@ func (ev *evaluator) importFile(pos Pos, abs string) (Value, error) {
 	return ev.force(t, pos)
 }
 
+// readFile reads the file at abs, which must be inside the root.
 func (ev *evaluator) readFile(pos Pos, abs string) ([]byte, error) {
-	f, err := os.Open(abs)
+	real, err := ev.confine(pos, abs, true)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(real)
 	if err != nil {
 		return nil, &Error{Pos: pos, Msg: "opening file '" + abs + "'", Err: unwrapPathErr(err)}
 	}
@@ -131,6 +161,9 @@ func (ev *evaluator) readFile(pos Pos, abs string) ([]byte, error) {
 	}
 	if st.Size() > int64(ev.opts.MaxBytes) {
 		return nil, limitf(pos, "file '%s' is larger than %d bytes", abs, ev.opts.MaxBytes)
+	}
+	if err := ev.alloc(pos, st.Size()); err != nil {
+		return nil, err
 	}
 	b := make([]byte, st.Size())
 	n, err := f.Read(b)
@@ -195,7 +228,19 @@ func (ev *evaluator) force(t *Thunk, pos Pos) (Value, error) {
 	return v, nil
 }
 
+// thunk makes the thunk of e in env; what it allocates is charged (see
+// alloc) and checked at the next evaluation step.
 func (ev *evaluator) thunk(e Expr, env *Env) *Thunk {
+	if x, ok := e.(*VarExpr); ok {
+		// A lexical variable is shared, not wrapped (lexical scope wins
+		// over every with, so this is what a lookup would find).
+		for s := env; s != nil && !s.building; s = s.Parent {
+			if t, ok := s.get(x.Name); ok {
+				return t
+			}
+		}
+	}
+	ev.used += costThunk
 	switch x := e.(type) {
 	case *IntExpr:
 		return valueThunk(x.V)
@@ -203,14 +248,6 @@ func (ev *evaluator) thunk(e Expr, env *Env) *Thunk {
 		if len(x.Parts) == 1 {
 			if s, ok := x.Parts[0].(string); ok {
 				return valueThunk(s)
-			}
-		}
-	case *VarExpr:
-		// A lexical variable is shared, not wrapped (lexical scope wins
-		// over every with, so this is what a lookup would find).
-		for s := env; s != nil && !s.building; s = s.Parent {
-			if t, ok := s.get(x.Name); ok {
-				return t
 			}
 		}
 	case *LambdaExpr:
@@ -249,6 +286,9 @@ func (ev *evaluator) eval(e Expr, env *Env) (Value, error) {
 	if ev.steps > ev.opts.MaxSteps {
 		return nil, limitf(e.pos(), "evaluation took more than %d steps", ev.opts.MaxSteps)
 	}
+	if ev.used > ev.opts.MaxAlloc {
+		return nil, ev.overBudget(e.pos())
+	}
 	if ev.steps&4095 == 0 && ev.ctx.Err() != nil {
 		return nil, &Error{Pos: e.pos(), Msg: "evaluation interrupted", Err: ev.ctx.Err()}
 	}
@@ -274,24 +314,23 @@ func (ev *evaluator) eval1(e Expr, env *Env) (Value, error) {
 				return s, nil
 			}
 		}
-		var b strings.Builder
+		b := ev.newString(x.P)
 		for _, part := range x.Parts {
-			switch p := part.(type) {
-			case string:
-				b.WriteString(p)
-			case Expr:
+			s, ok := part.(string)
+			if p, isExpr := part.(Expr); isExpr {
 				v, err := ev.eval(p, env)
 				if err != nil {
 					return nil, err
 				}
-				s, err := ev.coerceToString(p.pos(), v, false, true)
-				if err != nil {
+				if s, err = ev.coerceToString(p.pos(), v, false, true); err != nil {
 					return nil, err
 				}
-				b.WriteString(s)
+				ok = true
 			}
-			if b.Len() > ev.opts.MaxBytes {
-				return nil, limitf(x.P, "string longer than %d bytes", ev.opts.MaxBytes)
+			if ok {
+				if err := b.add(s); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if err := ev.charge(x.P, b.Len()/16); err != nil {
@@ -333,6 +372,9 @@ func (ev *evaluator) eval1(e Expr, env *Env) (Value, error) {
 		if err := ev.charge(x.P, len(x.Elems)); err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(x.P, costNode+costSlot*int64(len(x.Elems))); err != nil {
+			return nil, err
+		}
 		l := &List{Elems: make([]*Thunk, len(x.Elems))}
 		for i, el := range x.Elems {
 			l.Elems[i] = ev.thunk(el, env)
@@ -342,11 +384,13 @@ func (ev *evaluator) eval1(e Expr, env *Env) (Value, error) {
 		if !x.Rec {
 			return ev.evalAttrs(x, env, env)
 		}
+		ev.used += costEnv + costEntry*int64(len(x.Attrs))
 		inner := &Env{Vars: make(map[string]*Thunk, len(x.Attrs)), Parent: env, building: true}
 		v, err := ev.evalAttrs(x, env, inner)
 		inner.building = false
 		return v, err
 	case *LetExpr:
+		ev.used += costEnv + costEntry*int64(len(x.Binds.Attrs))
 		inner := &Env{Vars: make(map[string]*Thunk, len(x.Binds.Attrs)), Parent: env, building: true}
 		for name, d := range x.Binds.Attrs {
 			if d.Inherited {
@@ -358,6 +402,7 @@ func (ev *evaluator) eval1(e Expr, env *Env) (Value, error) {
 		inner.building = false
 		return ev.eval(x.Body, inner)
 	case *WithExpr:
+		ev.used += costEnv
 		return ev.eval(x.Body, &Env{With: ev.thunk(x.Attrs, env), Parent: env})
 	case *IfExpr:
 		c, err := ev.evalBool(x.Cond, env)
@@ -467,6 +512,9 @@ func (ev *evaluator) evalSelect(x *SelectExpr, env *Env) (Value, error) {
 // evalAttrs builds an attribute set; inner is the scope of its values
 // (the set's own scope when rec, where it is also filled in).
 func (ev *evaluator) evalAttrs(x *AttrsExpr, outer, inner *Env) (Value, error) {
+	if err := ev.alloc(x.P, costNode+costEntry*int64(len(x.Attrs)+len(x.Dyn))); err != nil {
+		return nil, err
+	}
 	a := &Attrs{M: make(map[string]*Thunk, len(x.Attrs)+len(x.Dyn))}
 	for name, d := range x.Attrs {
 		var t *Thunk
@@ -476,6 +524,7 @@ func (ev *evaluator) evalAttrs(x *AttrsExpr, outer, inner *Env) (Value, error) {
 			t = ev.thunk(d.E, inner)
 		}
 		a.M[name] = t
+		a.setPos(name, d.P)
 		if inner != outer {
 			inner.Vars[name] = t
 		}
@@ -496,6 +545,7 @@ func (ev *evaluator) evalAttrs(x *AttrsExpr, outer, inner *Env) (Value, error) {
 			return nil, errorf(d.P, "dynamic attribute '%s' already defined", s)
 		}
 		a.M[s] = ev.thunk(d.E, inner)
+		a.setPos(s, d.P)
 	}
 	return a, nil
 }
@@ -505,11 +555,13 @@ func (ev *evaluator) apply(f Value, arg *Thunk, pos Pos) (Value, error) {
 	case *Lambda:
 		le := fn.E
 		if le.Formals == nil {
+			ev.used += costEnv
 			ev.depth++
 			v, err := ev.eval(le.Body, &Env{One: le.Arg, OneT: arg, Parent: fn.Env})
 			ev.depth--
 			return v, err
 		}
+		ev.used += costEnv + costEntry*int64(len(le.Formals.Names)+1)
 		env := &Env{Vars: make(map[string]*Thunk, len(le.Formals.Names)+1), Parent: fn.Env, building: true}
 		if le.Arg != "" {
 			env.Vars[le.Arg] = arg
@@ -544,6 +596,7 @@ func (ev *evaluator) apply(f Value, arg *Thunk, pos Pos) (Value, error) {
 		ev.depth--
 		return v, err
 	case *PrimOp:
+		ev.used += costNode + costSlot*int64(len(fn.Args)+1)
 		args := make([]*Thunk, len(fn.Args), len(fn.Args)+1)
 		copy(args, fn.Args)
 		args = append(args, arg)

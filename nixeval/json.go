@@ -15,14 +15,24 @@ func (ev *evaluator) toJSONValue(pos Pos, v Value) (any, error) {
 	if ev.depth > ev.opts.MaxDepth {
 		return nil, limitf(pos, "stack overflow: value nested more than %d levels", ev.opts.MaxDepth)
 	}
+	// What is built here is what gets printed: charged like any value,
+	// so a shared string printed a million times is not free.
 	switch x := v.(type) {
 	case Null:
 		return nil, nil
-	case bool, int64, float64, string:
+	case bool, int64, float64:
+		return x, nil
+	case string:
+		if err := ev.allocJSON(pos, costNode+int64(len(x))); err != nil {
+			return nil, err
+		}
 		return x, nil
 	case Path:
 		return ev.storePath(pos, string(x))
 	case *List:
+		if err := ev.allocJSON(pos, costNode+2*costSlot*int64(len(x.Elems))); err != nil {
+			return nil, err
+		}
 		out := make([]any, len(x.Elems))
 		for i, t := range x.Elems {
 			e, err := ev.force(t, pos)
@@ -45,17 +55,30 @@ func (ev *evaluator) toJSONValue(pos Pos, v Value) (any, error) {
 			}
 			return ev.toJSONValue(pos, o)
 		}
+		if err := ev.allocJSON(pos, costNode+costEntry*int64(len(x.M))); err != nil {
+			return nil, err
+		}
 		out := make(map[string]any, len(x.M))
 		for _, k := range x.Keys() {
-			e, err := ev.force(x.M[k], pos)
+			// As Nix does, a value is named by the attribute holding
+			// it, and list elements by their list's.
+			at := x.posOf(k)
+			e, err := ev.force(x.M[k], at)
 			if err != nil {
 				return nil, err
 			}
-			if out[k], err = ev.toJSONValue(pos, e); err != nil {
+			if out[k], err = ev.toJSONValue(at, e); err != nil {
 				return nil, err
 			}
 		}
 		return out, nil
+	case *Lambda:
+		return nil, errorf(x.E.P, "cannot convert a function to JSON")
+	case *PrimOp:
+		if len(x.Args) > 0 {
+			return nil, errorf(pos, "cannot convert the partially applied built-in function '%s' to JSON", x.Name)
+		}
+		return nil, errorf(pos, "cannot convert the built-in function '%s' to JSON", x.Name)
 	}
 	return nil, errorf(pos, "cannot convert %s to JSON", typeName(v))
 }

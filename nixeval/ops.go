@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 )
 
 func (ev *evaluator) evalBin(x *BinExpr, env *Env) (Value, error) {
@@ -67,14 +66,17 @@ func (ev *evaluator) evalBin(x *BinExpr, env *Env) (Value, error) {
 		if err := ev.charge(x.P, len(la.M)+len(ra.M)); err != nil {
 			return nil, err
 		}
-		m := make(map[string]*Thunk, len(la.M)+len(ra.M))
-		for k, t := range la.M {
-			m[k] = t
+		if err := ev.alloc(x.P, costNode+costEntry*int64(len(la.M)+len(ra.M))); err != nil {
+			return nil, err
 		}
-		for k, t := range ra.M {
-			m[k] = t
+		out := &Attrs{M: make(map[string]*Thunk, len(la.M)+len(ra.M))}
+		for _, a := range []*Attrs{la, ra} {
+			for k, t := range a.M {
+				out.M[k] = t
+				out.setPos(k, a.posOf(k))
+			}
 		}
-		return &Attrs{M: m}, nil
+		return out, nil
 	case "++":
 		ll, ok := l.(*List)
 		if !ok {
@@ -90,6 +92,9 @@ func (ev *evaluator) evalBin(x *BinExpr, env *Env) (Value, error) {
 		if err := ev.charge(x.P, len(ll.Elems)+len(rl.Elems)); err != nil {
 			return nil, err
 		}
+		if err := ev.alloc(x.P, costNode+costSlot*int64(len(ll.Elems)+len(rl.Elems))); err != nil {
+			return nil, err
+		}
 		out := make([]*Thunk, 0, len(ll.Elems)+len(rl.Elems))
 		return &List{Elems: append(append(out, ll.Elems...), rl.Elems...)}, nil
 	case "+":
@@ -97,6 +102,9 @@ func (ev *evaluator) evalBin(x *BinExpr, env *Env) (Value, error) {
 		case Path:
 			s, err := ev.coerceToString(x.P, r, false, false)
 			if err != nil {
+				return nil, err
+			}
+			if err := ev.alloc(x.P, int64(len(lv)+len(s))); err != nil {
 				return nil, err
 			}
 			return Path(canonPath(string(lv) + s)), nil
@@ -109,6 +117,9 @@ func (ev *evaluator) evalBin(x *BinExpr, env *Env) (Value, error) {
 				return nil, limitf(x.P, "string longer than %d bytes", ev.opts.MaxBytes)
 			}
 			if err := ev.charge(x.P, (len(lv)+len(s))/16); err != nil {
+				return nil, err
+			}
+			if err := ev.alloc(x.P, int64(len(lv)+len(s))); err != nil {
 				return nil, err
 			}
 			return lv + s, nil
@@ -359,7 +370,7 @@ func (ev *evaluator) coerceToString(pos Pos, v Value, more, copyToStore bool) (s
 		case float64:
 			return fmt.Sprintf("%f", x), nil
 		case *List:
-			var b strings.Builder
+			b := ev.newString(pos)
 			for i, t := range x.Elems {
 				e, err := ev.force(t, pos)
 				if err != nil {
@@ -369,14 +380,15 @@ func (ev *evaluator) coerceToString(pos Pos, v Value, more, copyToStore bool) (s
 				if err != nil {
 					return "", err
 				}
-				b.WriteString(s)
+				if err := b.add(s); err != nil {
+					return "", err
+				}
 				if i < len(x.Elems)-1 {
 					if l, ok := e.(*List); !ok || len(l.Elems) != 0 {
-						b.WriteByte(' ')
+						if err := b.addByte(' '); err != nil {
+							return "", err
+						}
 					}
-				}
-				if b.Len() > ev.opts.MaxBytes {
-					return "", limitf(pos, "string longer than %d bytes", ev.opts.MaxBytes)
 				}
 			}
 			return b.String(), nil

@@ -657,6 +657,9 @@ func (p *parser) binds(pos Pos, rec bool, closer string) (*AttrsExpr, error) {
 		}
 		if p.isKw(tk, "inherit") {
 			p.next()
+			// Nix places inherited attributes where the token before
+			// the names ends (after "inherit" or the closing ")").
+			ip := p.at(tk.off + len(tk.s))
 			var from Expr
 			nt, err := p.peek()
 			if err != nil {
@@ -667,9 +670,11 @@ func (p *parser) binds(pos Pos, rec bool, closer string) (*AttrsExpr, error) {
 				if from, err = p.expr(); err != nil {
 					return nil, err
 				}
-				if _, err := p.expect(")"); err != nil {
+				ct, err := p.expect(")")
+				if err != nil {
 					return nil, err
 				}
+				ip = p.at(ct.off + len(ct.s))
 			}
 			for {
 				nt, err := p.peek()
@@ -691,7 +696,7 @@ func (p *parser) binds(pos Pos, rec bool, closer string) (*AttrsExpr, error) {
 				if _, dup := a.Attrs[k.Name]; dup {
 					return nil, errorf(kp, "attribute '%s' already defined at %s", k.Name, a.Attrs[k.Name].P)
 				}
-				def := &AttrDef{P: kp}
+				def := &AttrDef{P: ip}
 				if from != nil {
 					def.E = &SelectExpr{P: kp, E: from, Path: []AttrKey{k}}
 				} else {

@@ -29,9 +29,14 @@ func (ev *evaluator) storePath(pos Pos, abs string) (string, error) {
 			return "", errorf(pos, "invalid character in store path name '%s'", name)
 		}
 	}
+	// A final symlink is copied as a link, its target never read.
+	real, err := ev.confine(pos, abs, false)
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	lw := &limitWriter{w: h, left: int64(ev.opts.MaxBytes)}
-	if err := nar.DumpPath(lw, abs); err != nil {
+	if err := nar.DumpPath(lw, real); err != nil {
 		if lw.left < 0 {
 			return "", limitf(pos, "path '%s' is larger than %d bytes", abs, ev.opts.MaxBytes)
 		}

@@ -21,6 +21,25 @@ type List struct{ Elems []*Thunk }
 type Attrs struct {
 	M    map[string]*Thunk
 	keys []string
+	// pos is where each attribute was defined, as Nix tracks it (the
+	// binding in a set literal, the value of a listToAttrs element);
+	// attributes a builtin made have none. Errors about a value that
+	// reaches JSON name it.
+	pos map[string]Pos
+}
+
+// posOf returns where attribute k was defined, or the zero Pos.
+func (a *Attrs) posOf(k string) Pos { return a.pos[k] }
+
+// setPos records where attribute k was defined.
+func (a *Attrs) setPos(k string, p Pos) {
+	if p.Src == nil {
+		return
+	}
+	if a.pos == nil {
+		a.pos = make(map[string]Pos, len(a.M))
+	}
+	a.pos[k] = p
 }
 
 // Keys returns the attribute names, sorted as Nix sorts them (bytewise).

@@ -84,14 +84,73 @@ func HashDecrypted(ciphertext []byte, ids *secrets.Identities) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// SecretFiles reads the declared .age files as the host gets them: the
+// flake's own (Input SelfInput) from the flake's directory, which is
+// staged as it is; an input's at its locked rev, from a [SecretsSource].
+type SecretFiles struct {
+	FlakeDir string
+	Input    *SecretsSource // nil when no secret is in an input
+}
+
+// OpenSecretFiles prepares reading spec's .age files: the input they are
+// in (if any) at its locked rev in lock, from the local clone secretsDir
+// or a fresh clone of the locked URL.
+func OpenSecretFiles(ctx context.Context, r remote.Runner, spec *Spec, lock *flake.Lock, flakeDir, secretsDir string) (*SecretFiles, error) {
+	f := &SecretFiles{FlakeDir: flakeDir}
+	if !spec.needsInput() {
+		return f, nil
+	}
+	if lock == nil {
+		return nil, fmt.Errorf("host %s's .age files are in the input %s, and the flake has no flake.lock\nhint: nix flake lock", spec.Name, spec.SecretsInput)
+	}
+	in, err := lock.Input(spec.SecretsInput)
+	if err != nil {
+		return nil, err
+	}
+	if f.Input, err = OpenSecrets(ctx, r, in, secretsDir); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close removes a temporary clone.
+func (f *SecretFiles) Close() {
+	if f.Input != nil {
+		f.Input.Close()
+	}
+}
+
+// Read returns the ciphertext of sec's .age file.
+func (f *SecretFiles) Read(ctx context.Context, r remote.Runner, sec Secret) ([]byte, error) {
+	if sec.Input != SelfInput {
+		if f.Input == nil {
+			return nil, fmt.Errorf("%s: the input %s is not open", sec.File, sec.Input)
+		}
+		return f.Input.Read(ctx, r, sec.File)
+	}
+	if !filepath.IsLocal(sec.File) {
+		return nil, fmt.Errorf("%s: not a path inside the flake", sec.File)
+	}
+	p := filepath.Join(f.FlakeDir, sec.File)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxCiphertext {
+		return nil, fmt.Errorf("%s: not a regular file of at most %d MiB", p, maxCiphertext>>20)
+	}
+	return os.ReadFile(p)
+}
+
 // DecryptAll hashes the local decryption of every secret the spec
 // declares. It returns the hashes of those that decrypted and one error
 // line per secret that did not.
-func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, src *SecretsSource, ids *secrets.Identities) (map[string]string, []string) {
+func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, files *SecretFiles, ids *secrets.Identities) (map[string]string, []string) {
 	out := map[string]string{}
 	var failed []string
 	for _, n := range spec.SecretNames() {
-		ct, err := src.Read(ctx, r, spec.Secrets[n].File)
+		sec := spec.Secrets[n]
+		ct, err := files.Read(ctx, r, sec)
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", n, err))
 			continue
@@ -99,10 +158,10 @@ func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, src *SecretsSo
 		sum, err := HashDecrypted(ct, ids)
 		switch {
 		case errors.Is(err, secrets.ErrCannotDecrypt):
-			failed = append(failed, fmt.Sprintf("%s (%s): not encrypted to this identity (its recipients: %s)", n, spec.Secrets[n].File, recipientsOf(ct)))
+			failed = append(failed, fmt.Sprintf("%s (%s): not encrypted to this identity (its recipients: %s)", n, sec.File, recipientsOf(ct)))
 			continue
 		case err != nil:
-			failed = append(failed, fmt.Sprintf("%s (%s): %v", n, spec.Secrets[n].File, strings.TrimPrefix(err.Error(), "age: ")))
+			failed = append(failed, fmt.Sprintf("%s (%s): %v", n, sec.File, strings.TrimPrefix(err.Error(), "age: ")))
 			continue
 		}
 		out[n] = sum
@@ -111,31 +170,33 @@ func DecryptAll(ctx context.Context, r remote.Runner, spec *Spec, src *SecretsSo
 }
 
 // DecryptSecrets decrypts, locally and in memory, every secret spec
-// declares with the identity file, reading the .age files at the secrets
-// input's locked rev (from secretsDir, a local clone, or a fresh clone of
-// the locked URL), and returns their sha256s. Every secret must decrypt.
-func DecryptSecrets(ctx context.Context, r remote.Runner, spec *Spec, lock *flake.Lock, identity, secretsDir string) (map[string]string, error) {
-	if len(spec.Secrets) == 0 || identity == "" || lock == nil {
+// declares with the identity file, reading the .age files where h's
+// flake has them (see [OpenSecretFiles]), and returns their sha256s.
+// Every secret must decrypt.
+func DecryptSecrets(ctx context.Context, r remote.Runner, spec *Spec, lock *flake.Lock, identity string, h HostSource) (map[string]string, error) {
+	if len(spec.Secrets) == 0 || identity == "" {
 		return map[string]string{}, nil
-	}
-	in, err := lock.Input(spec.SecretsInput)
-	if err != nil {
-		return nil, err
 	}
 	ids, err := LoadIdentity(identity)
 	if err != nil {
 		return nil, err
 	}
-	src, err := OpenSecrets(ctx, r, in, secretsDir)
+	files, err := OpenSecretFiles(ctx, r, spec, lock, h.FlakeDir, h.SecretsDir)
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
-	decrypted, failed := DecryptAll(ctx, r, spec, src, ids)
+	defer files.Close()
+	decrypted, failed := DecryptAll(ctx, r, spec, files, ids)
 	if len(failed) > 0 {
-		return nil, fmt.Errorf("identity %s cannot decrypt every secret %s declares:\n  %s\nhint: rekey them to its public key (fleet secrets rekey), or pass the right --host-identity", identity, spec.Name, strings.Join(failed, "\n  "))
+		return nil, cannotDecrypt(identity, spec.Name, failed)
 	}
 	return decrypted, nil
+}
+
+// cannotDecrypt is the error for identities (named by what) that left
+// the failed secrets of host undecrypted.
+func cannotDecrypt(what, host string, failed []string) error {
+	return fmt.Errorf("identity %s cannot decrypt every secret %s declares:\n  %s\nhint: rekey them to its public key (fleet secrets rekey), or pass the right --host-identity", what, host, strings.Join(failed, "\n  "))
 }
 
 func shortRev(rev string) string {

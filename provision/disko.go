@@ -15,6 +15,11 @@ func (in *job) disko(ctx context.Context) error {
 		return nil
 	}
 	if in.o.DryRun {
+		for _, t := range in.erased {
+			for _, w := range t.TakeDown {
+				in.listed("disk %s (%s): take down first: %s", t.Name, t.Device, w)
+			}
+		}
 		cmds, err := in.o.Disks.Plan(in.o.DiskOptions.layOut(), in.o.Root)
 		if err != nil {
 			return err

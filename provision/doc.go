@@ -14,5 +14,10 @@
 // follow the run. Errors are in errors.go: a failed phase is a
 // [*PhaseError], options that are wrong are an [*OptionError].
 //
-// [VerifyHost] is the first-boot check on its own (fleet verify).
+// Where each host's .age files are (the flake itself, or an input of any
+// name) is worked out from the store paths the evaluation gives them
+// (sources.go); only an input is fetched.
+//
+// [VerifyHost] is the first-boot check on its own (fleet verify);
+// [VerifyFleet] checks every host of a flake at once (fleet verify --all).
 package provision

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/remote"
 )
 
@@ -19,7 +20,7 @@ type PhaseError struct {
 
 func (e *PhaseError) Error() string {
 	msg := fmt.Sprintf("%s: %v", e.Phase, e.Err)
-	if !e.Changed {
+	if !e.Changed && !errors.Is(e.Err, disko.ErrRefused) { // that one says so itself
 		msg += "\nno changes made"
 	}
 	return msg

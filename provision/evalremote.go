@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
@@ -17,7 +18,7 @@ const evalDir = recordDir + "/eval"
 // without a local Nix: the flake's source (as staging would send it) goes
 // to the installer's RAM; the secrets input is fetched through the scoped
 // agent as preflight always does, and laid out at the locked rev next to
-// it; one nix eval there, with the secrets input overridden by that copy,
+// it (an installer without git gets the tree from this machine instead); one nix eval there, with the secrets input overridden by that copy,
 // gives the spec. Then what depends on the spec is derived (see
 // completeSpec) before anything is changed. The copies are
 // removed whatever happens; nothing touches the disks.
@@ -45,7 +46,6 @@ func (in *job) evalOnInstaller(ctx context.Context) (err error) {
 	if err := remote.UploadTree(ctx, in.c, src.Dir, evalDir+"/flake", remote.TreeOptions{Include: include}); err != nil {
 		return fmt.Errorf("send the flake to the installer for evaluation: %w", err)
 	}
-	in.o.Spec = &Spec{Name: host, SecretsInput: DefaultSecretsInput}
 	in.evaluating = true
 	sin, ok, err := in.secretsInput()
 	in.evaluating = false
@@ -53,7 +53,17 @@ func (in *job) evalOnInstaller(ctx context.Context) (err error) {
 		return err
 	}
 	var nixArgs []string
-	if ok && in.o.SecretsFetch == FetchInstaller {
+	if ok && in.fetchLocal {
+		// No git there: the tree at the locked rev, from this machine.
+		dir, err := in.localSecrets(ctx, sin)
+		if err != nil {
+			return err
+		}
+		if err := remote.UploadTree(ctx, in.c, dir, evalDir+"/secrets", remote.TreeOptions{}); err != nil {
+			return fmt.Errorf("send the secrets input to the installer for evaluation: %w", err)
+		}
+		nixArgs = []string{"--override-input", sin.Name, "path:" + evalDir + "/secrets"}
+	} else if ok {
 		in.evaluating = true
 		err := in.fetchSecrets(ctx)
 		in.evaluating = false
@@ -71,9 +81,24 @@ git -C "$mirror" archive --end-of-options "$rev" | tar -x -C "$dest"`
 	}
 	spec, err := EvalSpec(ctx, in.c, evalDir+"/flake", host, nixArgs...)
 	if err != nil {
+		fetched := "no input"
+		if ok {
+			fetched = "the input " + sin.Name
+		}
+		if !strings.Contains(err.Error(), "\nhint: ") {
+			err = fmt.Errorf("%w\nhint: the installer has only what fleet sent it: the flake, and %s; if the evaluation fetched another input, name the one that holds the .age files with --secrets-input", err, fetched)
+		}
 		return fmt.Errorf("on the installer: %w", err)
 	}
-	in.o.Spec = spec
+	// The store paths are the installer's; the inputs' follow from the
+	// lock, and the flake's own files are the ones sent there.
+	if err := resolveSources(ctx, in.o.LocalRunner, spec, in.o.Host.FlakeDir, in.o.Host.SecretsInput); err != nil {
+		return err
+	}
+	if ok && spec.needsInput() && spec.SecretsInput != sin.Name {
+		return fmt.Errorf("host %s's .age files are in the input %s, but the installer fetched %s to evaluate it\nhint: pass --secrets-input %s", host, spec.SecretsInput, sin.Name, spec.SecretsInput)
+	}
+	in.o.Spec, in.specPending = spec, false
 	in.o.Log.Info("evaluated the host spec on the installer", "host", in.c.Host(), "phase", PhasePreflight, "secrets", len(spec.Secrets))
 	return in.completeSpec(ctx)
 }

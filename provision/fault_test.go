@@ -175,7 +175,11 @@ func TestFaultConnectionKilledMidTransfer(t *testing.T) {
 			setup: func(t *testing.T, f *pipelineFixture, o *Options) {
 				// An age identity padded with comment lines (valid: age
 				// reads up to 16 MiB), big enough to catch its upload.
+				// It needs an age.identityPaths entry of its own.
 				o.Identity, o.IdentityDest = paddedAgeIdentity(t, size), "/var/lib/fleet/age.key"
+				spec := *o.Spec
+				spec.IdentityPaths = append([]string{o.IdentityDest}, spec.IdentityPaths...)
+				o.Spec = &spec
 			},
 			writer: func(f *pipelineFixture, o *Options) (func(proc) bool, string) {
 				dest := f.root + o.IdentityDest

@@ -18,15 +18,16 @@ const secretsMirror = recordDir + "/secrets.git"
 // gitKnownHosts holds the secrets server's host key for git on the installer.
 const gitKnownHosts = recordDir + "/git_known_hosts"
 
-// secretsInput returns the locked secrets input, or ok=false when the
-// flake has none.
+// secretsInput returns the locked input the host's .age files are in, or
+// ok=false when there is none to fetch: they are all in the flake itself
+// (or there are none).
 func (in *job) secretsInput() (flake.Input, bool, error) {
-	if in.lock == nil || (len(in.o.Spec.Secrets) == 0 && !in.evaluating) {
+	if in.lock == nil || !in.needsFetch() {
 		return flake.Input{}, false, nil
 	}
 	sin, err := in.lock.Input(in.o.Spec.SecretsInput)
 	if errors.Is(err, flake.ErrNoInput) {
-		return flake.Input{}, false, fmt.Errorf("the flake has no input %q for the secrets: %w", in.o.Spec.SecretsInput, err)
+		return flake.Input{}, false, fmt.Errorf("the flake has no input %q for the secrets: %w\nhint: name the input that holds the .age files with --secrets-input (self: the flake itself)", in.o.Spec.SecretsInput, err)
 	}
 	if err != nil {
 		return flake.Input{}, false, err
@@ -36,6 +37,55 @@ func (in *job) secretsInput() (flake.Input, bool, error) {
 	}
 	return sin, true, nil
 }
+
+// needsFetch: the installer fetches an input for the .age files. Before
+// the installer has evaluated the spec (evaluating), that is the input
+// --secrets-input names (prepare picks a default).
+func (in *job) needsFetch() bool {
+	s := in.o.Spec
+	if in.evaluating || in.specPending {
+		return s.SecretsInput != "" && s.SecretsInput != SelfInput
+	}
+	return s.needsInput()
+}
+
+// fetchScript fetches the secrets repository (url) into a bare mirror
+// in RAM (dir) through the forwarded agent, with git checking the
+// server's key against kh, and checks the locked rev is there.
+//
+// On every exit it removes the forwarded agent's socket: sshd keeps one
+// per connection for the connection's life, and nothing may reach it
+// after the fetch. OpenSSH before 10.1 makes it in a directory of its own
+// (/tmp/ssh-XXXXXXXXXX/agent.PID), removed with it; from 10.1 on it is
+// ~/.ssh/agent/s.HASH.sshd.RANDOM in the login user's home
+// (misc-agent.c), where sshd makes ~/.ssh and ~/.ssh/agent when they are
+// missing: those go too, unless keep names them ("ssh", "agent": the
+// baseline had them).
+const fetchScript = `set -eu
+url=$1 rev=$2 dir=$3 kh=$4 keep=$5 sock=${SSH_AUTH_SOCK:-}
+cleanup() {
+  case $sock in
+  */ssh-*/agent.*) rm -rf -- "${sock%/*}" ;;
+  */.ssh/agent/s.*.sshd.*)
+    rm -f -- "$sock"
+    case " $keep " in *" agent "*) return 0 ;; esac
+    rmdir -- "${sock%/*}" 2>/dev/null || return 0
+    case " $keep " in *" ssh "*) return 0 ;; esac
+    rmdir -- "${sock%/*/*}" 2>/dev/null || true ;;
+  esac
+}
+trap cleanup EXIT
+printf 'socket %s\n' "$sock"
+rm -rf -- "$dir"; mkdir -p -m 0700 -- "$(dirname -- "$dir")"
+export GIT_SSH_COMMAND="ssh -o UserKnownHostsFile=$kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentityFile=none"
+export GIT_TERMINAL_PROMPT=0 GIT_ALLOW_PROTOCOL=` + gitProtocols + `
+git init -q --bare -- "$dir"
+git -C "$dir" fetch -q -- "$url" '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' || { rm -rf -- "$dir"; exit 3; }
+if ! git -C "$dir" cat-file -e --end-of-options "$rev^{commit}" 2>/dev/null; then
+  git -C "$dir" fetch -q -- "$url" "$rev" 2>/dev/null || true
+fi
+git -C "$dir" cat-file -e --end-of-options "$rev^{commit}" 2>/dev/null || { rm -rf -- "$dir"; echo "rev $rev is not in $url" >&2; exit 4; }
+`
 
 // fetchSecrets fetches the secrets repository on the installer through
 // the scoped forwarded agent into RAM, checks the locked rev is there, and
@@ -49,23 +99,16 @@ func (in *job) fetchSecrets(ctx context.Context) error {
 	if err := in.uploadGitKnownHosts(ctx, url); err != nil {
 		return err
 	}
-	// On every exit the script removes the forwarded agent's socket
-	// directory: sshd keeps one socket per connection for the
-	// connection's life, and nothing may reach it after the fetch.
-	script := `set -eu
-url=$1 rev=$2 dir=$3 kh=$4
-case "${SSH_AUTH_SOCK:-}" in */ssh-*/agent.*) trap 'rm -rf -- "${SSH_AUTH_SOCK%/*}"' EXIT ;; esac
-rm -rf -- "$dir"; mkdir -p -m 0700 -- "$(dirname -- "$dir")"
-export GIT_SSH_COMMAND="ssh -o UserKnownHostsFile=$kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentityFile=none"
-export GIT_TERMINAL_PROMPT=0 GIT_ALLOW_PROTOCOL=` + gitProtocols + `
-git init -q --bare -- "$dir"
-git -C "$dir" fetch -q -- "$url" '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' || { rm -rf -- "$dir"; exit 3; }
-if ! git -C "$dir" cat-file -e --end-of-options "$rev^{commit}" 2>/dev/null; then
-  git -C "$dir" fetch -q -- "$url" "$rev" 2>/dev/null || true
-fi
-git -C "$dir" cat-file -e --end-of-options "$rev^{commit}" 2>/dev/null || { rm -rf -- "$dir"; echo "rev $rev is not in $url" >&2; exit 4; }
-`
-	cmd := remote.Cmd{Args: []string{"sh", "-c", script, "fleet-fetch", url, sin.Locked.Rev, secretsMirror, gitKnownHosts}, Label: "fetch " + url}
+	var keep []string
+	for _, d := range in.base.Dirs {
+		switch {
+		case strings.HasSuffix(d, "/.ssh"):
+			keep = append(keep, "ssh")
+		case strings.HasSuffix(d, "/.ssh/agent"):
+			keep = append(keep, "agent")
+		}
+	}
+	cmd := remote.Cmd{Args: []string{"sh", "-c", fetchScript, "fleet-fetch", url, sin.Locked.Rev, secretsMirror, gitKnownHosts, strings.Join(keep, " ")}, Label: "fetch " + url}
 	if in.o.DryRun {
 		_, err = in.r.Run(ctx, cmd)
 		return err
@@ -76,7 +119,12 @@ git -C "$dir" cat-file -e --end-of-options "$rev^{commit}" 2>/dev/null || { rm -
 		fw = in.agent.forward(in.c)
 		hook = fw.Hook()
 	}
-	_, err = in.c.RunWith(ctx, cmd, hook)
+	res, err := in.c.RunWith(ctx, cmd, hook)
+	if res != nil {
+		if sock, ok := strings.CutPrefix(strings.SplitN(string(res.Stdout), "\n", 2)[0], "socket "); ok && cleanAbs(sock) {
+			in.agentSock = sock
+		}
+	}
 	if fw != nil {
 		fw.Revoke()
 		in.sum.ForwardPolicy, in.sum.Forwarding = in.agent.ag.Policy(), in.agent.ag.Summary()

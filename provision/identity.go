@@ -3,14 +3,17 @@ package provision
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path"
-	"slices"
 	"strings"
 
 	"filippo.io/age"
@@ -18,17 +21,6 @@ import (
 
 	"github.com/fleetnix/fleet/remote"
 )
-
-// identityDest is where the decryption identity goes on the host.
-func (in *job) identityDest() string {
-	if in.o.IdentityDest != "" {
-		return in.o.IdentityDest
-	}
-	if len(in.o.Spec.IdentityPaths) > 0 {
-		return in.o.Spec.IdentityPaths[0]
-	}
-	return "/etc/ssh/ssh_host_ed25519_key"
-}
 
 // identity streams the decryption identity (and, when it is not also the
 // SSH host key, a host key fleet generates) into the new root: 0600, root,
@@ -43,28 +35,23 @@ func (in *job) identity(ctx context.Context) error {
 	if in.escrowed == nil {
 		defer clear(key)
 	}
-	dest := in.identityDest()
-	pub, isSSH, err := identityPublic(key, name)
+	pl, err := in.placement(key, name)
 	if err != nil {
 		return err
 	}
 	in.changed = true
-	if err := in.putKey(ctx, key, dest, pub); err != nil {
+	if err := in.putKey(ctx, key, pl.dest, pl.pub); err != nil {
 		return err
 	}
-	hostKeyPath := "/etc/ssh/ssh_host_ed25519_key"
-	if len(o.Spec.HostKeys) > 0 {
-		hostKeyPath = o.Spec.HostKeys[0]
-	}
-	if isSSH && slices.Contains(o.Spec.HostKeys, dest) {
-		in.hostPub = pub // the identity is the host key
+	if pl.hostKey == nil {
+		in.hostPub = pl.pub // the identity is the host key
 	} else {
-		priv, hpub, err := newHostKey(o.Spec.HostName)
+		priv, hpub, err := newHostKey(pl.hostKey.Type, o.Spec.HostName)
 		if err != nil {
 			return err
 		}
 		defer clear(priv)
-		if err := in.putKey(ctx, priv, hostKeyPath, hpub); err != nil {
+		if err := in.putKey(ctx, priv, pl.hostKey.Path, hpub); err != nil {
 			return err
 		}
 		in.hostPub = hpub
@@ -72,6 +59,16 @@ func (in *job) identity(ctx context.Context) error {
 	if o.ExtraFiles != "" {
 		if err := remote.UploadTree(ctx, in.r, o.ExtraFiles, o.Root, remote.TreeOptions{}); err != nil {
 			return fmt.Errorf("extra files: %w", err)
+		}
+	}
+	for _, c := range o.Chown {
+		full, err := underRoot(o.Root, "/"+strings.TrimPrefix(c.Path, "/"))
+		if err != nil {
+			return fmt.Errorf("--chown: %w", err)
+		}
+		// -h: a symlink among the extra files is owned, not followed.
+		if _, err := in.r.Run(ctx, remote.Cmd{Args: []string{"chown", "-R", "-h", "--", c.Owner, full}}); err != nil {
+			return fmt.Errorf("--chown %s %s: %w", c.Path, c.Owner, err)
 		}
 	}
 	return nil
@@ -89,6 +86,18 @@ func (in *job) identityKey() ([]byte, string, error) {
 		return nil, "", fmt.Errorf("identity: %w", err)
 	}
 	return key, in.o.Identity, nil
+}
+
+// placement is where the identity goes on the host, given its bytes and
+// its name for messages; see placeIdentity.
+func (in *job) placement(key []byte, name string) (placement, error) {
+	pub, keyType, err := identityPublic(key, name)
+	if err != nil {
+		return placement{}, err
+	}
+	pl, err := placeIdentity(in.o.Spec, in.o.IdentityDest, keyType)
+	pl.pub = pub
+	return pl, err
 }
 
 // putKey uploads a private key to dest under Root (0600, root) and its
@@ -113,27 +122,40 @@ func (in *job) putKey(ctx context.Context, key []byte, dest, pub string) error {
 	return nil
 }
 
-// identityPublic returns the public half of an identity file (an OpenSSH
-// key, or an age X25519 identity) and whether it is an SSH key. A
-// passphrase-protected key is refused: the host cannot unlock it at boot.
-func identityPublic(key []byte, name string) (string, bool, error) {
+// identityPublic returns the public half of an identity file and its
+// host key type (rsa, ed25519...) when it is an OpenSSH key; both are ""
+// for an age X25519 identity. A passphrase-protected key is refused: the
+// host cannot unlock it at boot.
+func identityPublic(key []byte, name string) (pub, keyType string, err error) {
 	s, err := ssh.ParsePrivateKey(key)
 	if err == nil {
-		return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))), true, nil
+		return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))), sshKeyType(s.PublicKey().Type()), nil
 	}
 	var pm *ssh.PassphraseMissingError
 	if errors.As(err, &pm) {
-		return "", false, fmt.Errorf("identity %s is passphrase-protected: the host could not unlock it at boot\nhint: use an unencrypted host identity (fleet keys create without --passphrase)", name)
+		return "", "", fmt.Errorf("identity %s is passphrase-protected: the host could not unlock it at boot\nhint: use an unencrypted host identity (fleet keys create without --passphrase)", name)
 	}
 	if ids, err := age.ParseIdentities(bytes.NewReader(key)); err == nil && len(ids) > 0 {
-		return "", false, nil // an age identity: no public half to install
+		return "", "", nil // an age identity: no public half to install
 	}
-	return "", false, fmt.Errorf("identity %s is neither an OpenSSH private key nor an age identity", name)
+	return "", "", fmt.Errorf("identity %s is neither an OpenSSH private key nor an age identity", name)
 }
 
-// newHostKey makes an ed25519 SSH host key in memory.
-func newHostKey(comment string) ([]byte, string, error) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+// newHostKey makes an SSH host key of keyType (ed25519, rsa: 4096 bits as
+// NixOS's default, ecdsa: P-256 as ssh-keygen's) in memory.
+func newHostKey(keyType, comment string) ([]byte, string, error) {
+	var priv crypto.Signer
+	var err error
+	switch keyType {
+	case "ed25519":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case "rsa":
+		priv, err = rsa.GenerateKey(rand.Reader, 4096)
+	case "ecdsa":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return nil, "", fmt.Errorf("fleet cannot make a %q host key", keyType)
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -141,7 +163,7 @@ func newHostKey(comment string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	spub, err := ssh.NewPublicKey(pub)
+	spub, err := ssh.NewPublicKey(priv.Public())
 	if err != nil {
 		return nil, "", err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
 	"github.com/fleetnix/fleet/secrets"
@@ -31,7 +32,13 @@ type Summary struct {
 	// installer asked of it.
 	ForwardPolicy string `json:"forward_policy,omitempty"`
 	Forwarding    string `json:"forwarding,omitempty"`
-	HostKey       string `json:"host_key,omitempty"` // the installed system's pinned key
+	// SecretsFetch says who fetched the secrets input (FetchInstaller or
+	// FetchLocal), and SecretsFetchWhy why, when it was not the default.
+	SecretsFetch    string `json:"secrets_fetch,omitempty"`
+	SecretsFetchWhy string `json:"secrets_fetch_why,omitempty"`
+	HostKey         string `json:"host_key,omitempty"` // the installed system's pinned key
+	// InstalledLogin is who fleet logged in as on the installed system.
+	InstalledLogin string `json:"installed_login,omitempty"`
 	// Identity says where the host's decryption identity came from when
 	// it was restored from its escrow: the file and the key.
 	Identity string  `json:"identity,omitempty"`
@@ -54,6 +61,9 @@ type job struct {
 	hostPub   string // authorized_keys form of the installed host key
 	staged    string // where the secrets input was staged under Root
 	evalThere bool   // preflight evaluates the spec on the installer
+	// specPending: the spec is a placeholder until the installer has
+	// evaluated it (evalThere).
+	specPending bool
 	// evaluating: the spec is being evaluated on the installer, so the
 	// secrets input is fetched before its secrets are known.
 	evaluating bool
@@ -61,6 +71,17 @@ type job struct {
 	// escrowed is the host's identity restored from its escrow
 	// (Options.IdentityAge), in memory only; nil with Options.Identity.
 	escrowed *secrets.HostKey
+	// fetchLocal: the secrets input is fetched on this machine and
+	// streamed to the installer (decideFetch), into localTree.
+	fetchLocal bool
+	localTree  string
+	cleanups   []func() // run when Install returns
+	// agentSock is the forwarded agent's socket on the installer, as the
+	// fetch saw it (SSH_AUTH_SOCK): the scan checks it is gone.
+	agentSock string
+	// erased are the disks the disko phase erases, with what it takes
+	// down on them first (preflight asks the layout).
+	erased []disko.Target
 }
 
 // record is what the installer remembers of this install, for --resume.
@@ -70,14 +91,19 @@ type record struct {
 	Base    scanBaseline `json:"baseline"`
 	HostPub string       `json:"host_pub,omitempty"`
 	Staged  string       `json:"staged,omitempty"`
+	// AgentSock is the fetch's forwarded agent socket (see job.agentSock).
+	AgentSock string `json:"agent_socket,omitempty"`
 }
 
 // scanBaseline is what the installer held before fleet touched it: files
 // with private key material (path -> sha256), authorized_keys sums, and
-// forwarded agent sockets.
+// the login user's ssh directories.
 type scanBaseline struct {
 	Keys       map[string]string `json:"keys"`
 	Authorized map[string]string `json:"authorized_keys"`
+	// Dirs are which of the login user's ~/.ssh and ~/.ssh/agent there
+	// were.
+	Dirs []string `json:"dirs,omitempty"`
 }
 
 // recordDir is on the installer's RAM filesystem: a reboot forgets it.
@@ -106,7 +132,7 @@ func (in *job) loadRecord(ctx context.Context) error {
 	if err := json.Unmarshal(res.Stdout, &in.rec); err != nil {
 		return fmt.Errorf("read the install record %s: %w\nhint: run without --resume to start clean", in.recordPath(), err)
 	}
-	in.base, in.hostPub, in.staged = in.rec.Base, in.rec.HostPub, in.rec.Staged
+	in.base, in.hostPub, in.staged, in.agentSock = in.rec.Base, in.rec.HostPub, in.rec.Staged, in.rec.AgentSock
 	// The earlier run may have changed the target after its last recorded
 	// phase (a half-done stage records nothing): never claim otherwise.
 	in.changed = len(in.rec.Done) > 0
@@ -124,7 +150,7 @@ func (in *job) markDone(ctx context.Context, p string) error {
 	if !slices.Contains(in.rec.Done, p) {
 		in.rec.Done = append(in.rec.Done, p)
 	}
-	in.rec.Base, in.rec.HostPub, in.rec.Staged = in.base, in.hostPub, in.staged
+	in.rec.Base, in.rec.HostPub, in.rec.Staged, in.rec.AgentSock = in.base, in.hostPub, in.staged, in.agentSock
 	b, err := json.Marshal(in.rec)
 	if err != nil {
 		return err

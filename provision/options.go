@@ -3,6 +3,7 @@ package provision
 import (
 	"io"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ const (
 
 // Who fetches the secrets input ([Options.SecretsFetch]).
 const (
+	FetchAuto      = "auto"      // the installer when it has git, else this machine (the default)
 	FetchInstaller = "installer" // the installer, through the scoped forwarded agent
 	FetchLocal     = "local"     // this machine, streamed to the installer
 )
@@ -49,10 +51,20 @@ type Options struct {
 	Resume   bool
 	Force    bool // install on a machine that is not a NixOS installer
 
+	// VerifyUser is who fleet logs in as on the installed system, after
+	// the reboot, with the operator's keys (default root: NixOS lets root
+	// in with a key its configuration authorizes, in
+	// users.users.root.openssh.authorizedKeys). The installer's login
+	// password, when the installer login was another user (the ISO's
+	// nixos), is not offered there.
+	VerifyUser string
+
 	// Identity is the local private key file installed as the host's
-	// decryption identity at IdentityDest (default: the spec's first
-	// identity path). When IdentityDest is one of the spec's host keys,
-	// the identity is also the SSH host key.
+	// decryption identity at IdentityDest, one of the spec's identity
+	// paths (default: an SSH key goes to the host key path of its own
+	// type, an age identity to an identity path that is no host key's;
+	// see placeIdentity). At a host key's path, the identity is also the
+	// SSH host key.
 	Identity     string
 	IdentityDest string
 	// IdentityAge names the host's escrowed identity instead of Identity:
@@ -71,13 +83,16 @@ type Options struct {
 	// DiskOptions say how the spec's disko layout meets the machine.
 	DiskOptions DiskOptions
 
-	SecretsFetch string           // FetchInstaller (default) or FetchLocal
+	SecretsFetch string           // FetchAuto (default), FetchInstaller or FetchLocal
 	Forward      agentfwd.Options // the agent the installer fetches through
 	// NixOptions are nix settings for nixos-install, NAME=VALUE. They
 	// reach it in NIX_CONFIG, never on a command line, and are redacted
 	// from labels, logs and errors: they may hold tokens.
 	NixOptions []string
 	ExtraFiles string // a local tree copied onto the new root
+	// Chown changes the ownership of extra files, recursively, after
+	// they are copied (nixos-anywhere's --chown PATH OWNER).
+	Chown []Chown
 
 	// OnPhase and OnStep, when set, follow the install: each phase's
 	// state changes, and the steps inside long phases.
@@ -107,11 +122,12 @@ func (o *Options) fill() {
 		o.EvalOn = EvalLocal
 	}
 	if o.SecretsFetch == "" {
-		o.SecretsFetch = FetchInstaller
+		o.SecretsFetch = FetchAuto
 	}
 	if o.Phases == nil {
 		o.Phases = AllPhases
 	}
+	o.Phases = ExpandPhases(o.Phases)
 	if o.NoReboot {
 		o.Phases = slices.DeleteFunc(slices.Clone(o.Phases), func(p string) bool { return p == PhaseReboot || p == PhaseVerify })
 	}
@@ -120,6 +136,9 @@ func (o *Options) fill() {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	if o.VerifyUser == "" {
+		o.VerifyUser = "root"
 	}
 	if o.RebootWait == 0 {
 		o.RebootWait = 10 * time.Minute
@@ -141,11 +160,11 @@ func (o *Options) check() error {
 	if o.IdentityAge != "" && (!filepath.IsLocal(o.IdentityAge) || strings.ContainsRune(o.IdentityAge, 0)) {
 		return badOption("--host-identity-age %q: want the escrow's path in the secrets repository, like hosts/nas/host-key.age", o.IdentityAge)
 	}
-	if o.SecretsFetch != FetchInstaller && o.SecretsFetch != FetchLocal {
-		return badOption("--secrets-fetch %q: want installer or local", o.SecretsFetch)
+	if !slices.Contains([]string{FetchAuto, FetchInstaller, FetchLocal}, o.SecretsFetch) {
+		return badOption("--secrets-fetch %q: want auto, installer or local", o.SecretsFetch)
 	}
 	if slices.Contains(o.Phases, "kexec") {
-		return badOption("--phases kexec: fleet does not kexec; boot the NixOS installer on the target first")
+		return badOption("--phases kexec: fleet does not kexec; with fleet's own phases, boot the NixOS installer on the target first\nhint: nixos-anywhere's phases (kexec,disko,install,reboot) are read as nixos-anywhere reads them when the list has no others")
 	}
 	for _, p := range o.Phases {
 		if !slices.Contains(AllPhases, p) {
@@ -158,8 +177,9 @@ func (o *Options) check() error {
 	case !o.evalThere():
 	case o.DryRun:
 		return badOption("--dry-run cannot evaluate on the installer: that fetches the secrets there\nhint: evaluate locally (drop --eval-on), or pass --host-spec FILE")
-	case o.SecretsFetch != FetchInstaller:
-		return badOption("--eval-on installer needs --secrets-fetch installer: the installer evaluates with the secrets it fetched")
+	}
+	if !userName.MatchString(o.VerifyUser) {
+		return badOption("--verify-user %q: want a user name", o.VerifyUser)
 	}
 	if !cleanAbs(o.Root) {
 		return badOption("--root %q: want a clean absolute path on the installer", o.Root)
@@ -167,13 +187,43 @@ func (o *Options) check() error {
 	if m := o.DiskOptions.Mode; m != (disko.Mode{}) && (m.Validate() != nil || !m.Mount) {
 		return badOption("disko mode %s: an install needs its root mounted\nhint: use --disko-mode disko, format or mount", m)
 	}
+	for _, c := range o.Chown {
+		if err := c.check(o.ExtraFiles); err != nil {
+			return err
+		}
+	}
 	if o.IdentityDest != "" && (!cleanAbs(o.IdentityDest) || o.IdentityDest == "/") {
 		return badOption("--identity-dest %q: want a clean absolute path on the host (no . or .. elements)", o.IdentityDest)
 	}
 	return nil
 }
 
+// userName is what --verify-user may be.
+var userName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
+
 // evalThere: the spec is evaluated on the installer, in preflight.
 func (o *Options) evalThere() bool {
 	return o.Spec == nil && o.EvalOn == EvalInstaller && o.Host.SpecFile == ""
+}
+
+// Chown is one --chown: Path (on the new system, under the extra files)
+// and everything below it get Owner (UID:GID, or names the installer
+// resolves).
+type Chown struct {
+	Path, Owner string
+}
+
+// owner is a chown owner: a user or uid, and optionally :group or :gid.
+var owner = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$`)
+
+func (c Chown) check(extraFiles string) error {
+	switch {
+	case extraFiles == "":
+		return badOption("--chown %s %s: there are no --extra-files to own", c.Path, c.Owner)
+	case !owner.MatchString(c.Owner):
+		return badOption("--chown %s %q: want UID:GID (or user:group)", c.Path, c.Owner)
+	case !cleanAbs("/"+strings.TrimPrefix(c.Path, "/")) || strings.Trim(c.Path, "/") == "":
+		return badOption("--chown %q: want a path on the new system, under the extra files (no . or .. elements)", c.Path)
+	}
+	return nil
 }

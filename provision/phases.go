@@ -1,6 +1,9 @@
 package provision
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // The phases of an install, in order.
 const (
@@ -14,10 +17,40 @@ const (
 	PhaseVerify    = "verify"
 )
 
-// AllPhases is every phase, in order (nixos-anywhere's --phases values
-// kexec and disko map onto these; kexec is not needed: fleet expects a
-// live installer).
+// AllPhases is every phase, in order.
 var AllPhases = []string{PhasePreflight, PhaseDisko, PhaseStage, PhaseIdentity, PhaseInstall, PhaseScan, PhaseReboot, PhaseVerify}
+
+// anywherePhases are nixos-anywhere's --phases values and fleet's phases
+// for each. kexec has none: fleet installs from a live installer, and
+// nixos-anywhere skips kexec on one too (preflight refuses a machine
+// that is not an installer). install is everything nixos-anywhere's
+// install step does, and reboot includes the first-boot check.
+var anywherePhases = map[string][]string{
+	"kexec":   nil,
+	"disko":   {PhaseDisko},
+	"install": {PhaseStage, PhaseIdentity, PhaseInstall, PhaseScan},
+	"reboot":  {PhaseReboot, PhaseVerify},
+}
+
+// ExpandPhases reads a --phases list. A list of nixos-anywhere's names
+// only (kexec, disko, install, reboot) means what it means there, with
+// preflight's checks first; any other list names fleet's own phases.
+func ExpandPhases(list []string) []string {
+	for _, p := range list {
+		if _, ok := anywherePhases[p]; !ok {
+			return list
+		}
+	}
+	out := []string{PhasePreflight}
+	for _, p := range AllPhases {
+		for _, a := range list {
+			if slices.Contains(anywherePhases[a], p) && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
 
 // PhaseState is where a phase of an install is.
 type PhaseState string

@@ -36,12 +36,15 @@ func Install(ctx context.Context, o Options) (*Summary, error) {
 		return in.sum, err
 	}
 	err = in.prepare(ctx)
-	if in.agent != nil {
-		defer in.agent.close()
-	}
 	defer func() {
+		if in.agent != nil {
+			in.agent.close()
+		}
 		if in.escrowed != nil {
 			clear(in.escrowed.Key)
+		}
+		for _, f := range in.cleanups {
+			f()
 		}
 	}()
 	if err != nil {

@@ -23,16 +23,28 @@ func (in *job) prepare(ctx context.Context) error {
 		if err := o.Spec.Validate(); err != nil {
 			return err
 		}
+		if err := resolveSources(ctx, o.LocalRunner, o.Spec, o.Host.FlakeDir, o.Host.SecretsInput); err != nil {
+			return err
+		}
 	case in.evalThere:
 		// The rest of the spec comes from the installer's evaluation.
-		o.Spec = &Spec{Name: o.Host.Name, SecretsInput: DefaultSecretsInput}
+		o.Spec = &Spec{Name: o.Host.Name, SecretsInput: o.Host.SecretsInput}
+		in.specPending = true
 	default:
 		if o.Spec, err = o.Host.Load(ctx, o.LocalRunner); err != nil {
 			return err
 		}
 	}
-	if in.lock, err = o.Host.readLock(o.Spec, in.evalThere); err != nil {
+	if in.lock, err = o.Host.readLock(o.Spec, in.evalThere && o.Host.SecretsInput != SelfInput); err != nil {
 		return err
+	}
+	if in.evalThere && o.Spec.SecretsInput == "" && in.lock != nil {
+		// Which input to fetch before evaluating: the one named secrets,
+		// if the flake has it (else --secrets-input says).
+		o.Spec.SecretsInput = SelfInput
+		if _, err := in.lock.Input(DefaultSecretsInput); err == nil {
+			o.Spec.SecretsInput = DefaultSecretsInput
+		}
 	}
 	// The agent first: it is quick to refuse, and decrypting may clone.
 	if err := in.openAgent(); err != nil {
@@ -58,7 +70,7 @@ func (in *job) completeSpec(ctx context.Context) error {
 		in.sum.Identity = o.IdentityAge + " (escrowed), " + in.escrowed.Fingerprint()
 	}
 	if o.Decrypted == nil {
-		if o.Decrypted, err = DecryptSecrets(ctx, o.LocalRunner, o.Spec, in.lock, o.Identity, o.Host.SecretsDir); err != nil {
+		if o.Decrypted, err = DecryptSecrets(ctx, o.LocalRunner, o.Spec, in.lock, o.Identity, o.Host); err != nil {
 			return err
 		}
 	}
@@ -73,14 +85,15 @@ func (in *job) completeSpec(ctx context.Context) error {
 	return nil
 }
 
-// openAgent opens the scoped agent when the installer will fetch the
-// secrets over SSH: before anything is dialed, so a missing key or agent
+// openAgent opens the scoped agent when the installer may fetch the
+// secrets over SSH (preflight closes it unused when the installer has no
+// git: see decideFetch): before anything is dialed, so a missing key or agent
 // is said first. Its allowlist is the --forward-key keys, else the
 // IdentityFile that ssh_config gives the secrets server; with neither,
 // nothing would be forwarded and the install is refused.
 func (in *job) openAgent() error {
 	o := &in.o
-	if o.SecretsFetch != FetchInstaller || (len(o.Spec.Secrets) == 0 && !in.evalThere) {
+	if o.SecretsFetch == FetchLocal || !in.needsFetch() {
 		return nil
 	}
 	url := in.secretsURL()

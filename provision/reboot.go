@@ -14,7 +14,7 @@ import (
 // the installed system to answer SSH with the host key fleet placed.
 func (in *job) reboot(ctx context.Context) error {
 	o := in.o
-	pin, err := in.pinnedHostKey()
+	pin, pinType, err := in.pinnedHostKey()
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,8 @@ func (in *job) reboot(ctx context.Context) error {
 		return fmt.Errorf("reboot: %w", err)
 	}
 	if o.DryRun {
-		fmt.Fprintf(o.Out, "[%s] wait for %s to answer with host key %s\n", PhaseReboot, o.Target, pin)
+		t, _ := in.installedTarget()
+		fmt.Fprintf(o.Out, "[%s] wait for %s to answer with host key %s\n", PhaseReboot, t, pin)
 		return nil
 	}
 	t0 := time.Now()
@@ -49,28 +50,46 @@ func (in *job) reboot(ctx context.Context) error {
 	}
 	in.c.Close()
 	in.c = nil
-	opts := o.Dial
-	opts.HostKey = remote.HostKeyPolicy{Pin: pin}
-	c, took, err := remote.WaitForSSH(ctx, o.Target, opts, o.RebootWait)
+	target, opts := in.installedTarget()
+	// The installed sshd may have other host keys (NixOS makes the
+	// missing ones of services.openssh.hostKeys at boot): ask for the type
+	// fleet placed.
+	opts.HostKey = remote.HostKeyPolicy{Pin: pin, PinKeyType: pinType}
+	c, took, err := remote.WaitForSSH(ctx, target, opts, o.RebootWait)
 	if err != nil {
 		return fmt.Errorf("the installed system did not come up: %w", err)
 	}
 	in.c, in.r = c, c
-	in.sum.HostKey = pin
-	o.Log.Info("installed system is up", "host", c.Host(), "phase", PhaseReboot, "host_key", pin, "after", time.Since(t0).Round(time.Second), "ssh_wait", took.Round(time.Second))
+	in.sum.HostKey, in.sum.InstalledLogin = pin, target.String()
+	o.Log.Info("installed system is up", "host", c.Host(), "phase", PhaseReboot, "user", target.User, "host_key", pin, "after", time.Since(t0).Round(time.Second), "ssh_wait", took.Round(time.Second))
 	return nil
 }
 
-// pinnedHostKey is the fingerprint the installed system must present.
-func (in *job) pinnedHostKey() (string, error) {
+// installedTarget is where fleet logs in on the installed system: the
+// installer's address as VerifyUser (root by default), with the
+// operator's keys. The installer's login password is offered only to the
+// same user: the ISO's nixos and its password, set at the installer's
+// console, are not the installed system's.
+func (in *job) installedTarget() (remote.Target, remote.Options) {
+	t, opts := in.o.Target, in.o.Dial
+	if t.User != in.o.VerifyUser {
+		t.User = in.o.VerifyUser
+		opts.Auth.Password, opts.Auth.PasswordFrom = nil, ""
+	}
+	return t, opts
+}
+
+// pinnedHostKey is the fingerprint the installed system must present,
+// and the key's type.
+func (in *job) pinnedHostKey() (string, string, error) {
 	if in.hostPub == "" {
-		return "", fmt.Errorf("no host key was placed in this run, so the first boot cannot be pinned\nhint: run the identity phase (or --resume a run that did)")
+		return "", "", fmt.Errorf("no host key was placed in this run, so the first boot cannot be pinned\nhint: run the identity phase (or --resume a run that did)")
 	}
 	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(in.hostPub))
 	if err != nil {
-		return "", fmt.Errorf("host key: %w", err)
+		return "", "", fmt.Errorf("host key: %w", err)
 	}
-	return ssh.FingerprintSHA256(pk), nil
+	return ssh.FingerprintSHA256(pk), pk.Type(), nil
 }
 
 // unmountRoot unmounts the new root: the layout's way when there is one,

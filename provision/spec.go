@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fleetnix/fleet/flake"
 )
 
 // ErrBadSpec wraps every spec validation error.
 var ErrBadSpec = errors.New("invalid host spec")
+
+// ErrAgenixRekey: the host uses agenix-rekey, which fleet does not install.
+var ErrAgenixRekey = errors.New("agenix-rekey is not supported")
 
 // Spec is what fleet needs to know about one host. Its JSON form is the
 // --host-spec schema (and what `fleet spec HOST --json` prints):
@@ -26,15 +31,24 @@ var ErrBadSpec = errors.New("invalid host spec")
 //	  "disko": { "disk": { ... } },        // disko.devices, either form
 //	  "secrets": {                         // age.secrets
 //	    "smb-credentials": {
-//	      "file": "hosts/nas/smb.age",     // relative to the secrets repo, or a /nix/store path into it
+//	      "file": "hosts/nas/smb.age",     // relative to its input (or the flake), or a /nix/store path
+//	      "input": "secrets",              // where file is: a flake input, or "self" for the flake itself
 //	      "path": "/run/agenix/smb-credentials",
 //	      "mode": "0400", "owner": "root", "group": "root", "symlink": true
 //	    }
 //	  },
 //	  "identityPaths": ["/etc/ssh/ssh_host_ed25519_key"],   // age.identityPaths
-//	  "hostKeys": ["/etc/ssh/ssh_host_ed25519_key"],        // services.openssh.hostKeys paths
-//	  "secretsInput": "secrets"            // the flake input holding the .age files
+//	  "hostKeys": [                        // services.openssh.hostKeys
+//	    { "path": "/etc/ssh/ssh_host_ed25519_key", "type": "ed25519" }
+//	  ],
+//	  "secretsInput": "secrets",           // the input holding the .age files ("self": the flake)
+//	  "secretsDir": "/run/agenix",         // age.secretsDir
+//	  "secretsMountPoint": "/run/agenix.d" // age.secretsMountPoint
 //	}
+//
+// Where each .age file is ([Secret.Input]) is worked out from the store
+// path the evaluation gives it (see resolveSources); a spec file may say
+// it instead.
 type Spec struct {
 	Name          string            `json:"name"`
 	System        string            `json:"system"`
@@ -42,14 +56,28 @@ type Spec struct {
 	Disko         json.RawMessage   `json:"disko,omitempty"`
 	Secrets       map[string]Secret `json:"secrets"`
 	IdentityPaths []string          `json:"identityPaths"`
-	HostKeys      []string          `json:"hostKeys"`
-	SecretsInput  string            `json:"secretsInput"`
+	HostKeys      []HostKey         `json:"hostKeys"`
+	// SecretsInput is the flake input the .age files come from, SelfInput
+	// when they are all in the flake itself. Once resolved, every secret
+	// that is not in the flake is in this input.
+	SecretsInput string `json:"secretsInput"`
+	// SecretsDir and SecretsMountPoint are agenix's age.secretsDir (the
+	// symlink to the current generation) and age.secretsMountPoint (the
+	// ramfs holding the generations).
+	SecretsDir        string `json:"secretsDir,omitempty"`
+	SecretsMountPoint string `json:"secretsMountPoint,omitempty"`
+	// AgenixRekey: the host imports agenix-rekey's module (age.rekey),
+	// whose .age files are rekeyed for the host when it is built. Refused.
+	AgenixRekey bool `json:"agenixRekey,omitempty"`
 }
 
 // Secret is one age.secrets entry.
 type Secret struct {
-	Name    string `json:"name,omitempty"` // file name under /run/agenix; default: the attribute name
-	File    string `json:"file"`
+	Name string `json:"name,omitempty"` // file name under the secrets dir; default: the attribute name
+	File string `json:"file"`
+	// Input is where File is: SelfInput (the flake's own files) or a
+	// flake input's name; File is relative to it once resolved.
+	Input   string `json:"input,omitempty"`
 	Path    string `json:"path,omitempty"`
 	Mode    string `json:"mode,omitempty"`
 	Owner   string `json:"owner,omitempty"`
@@ -73,33 +101,42 @@ func (s *Spec) hasDisko() bool {
 	return d != "" && d != "null" && d != "{}"
 }
 
-// storePath matches a Nix store path prefix: /nix/store/<hash>-<name>/.
-var storePath = regexp.MustCompile(`^/nix/store/[0-9a-df-np-sv-z]{32}-[^/]+/`)
-
-// DefaultSecretsInput is the flake input that holds the .age files.
+// DefaultSecretsInput is the flake input that holds the .age files when
+// nothing says otherwise (a spec file's relative paths).
 const DefaultSecretsInput = "secrets"
 
-// Normalize fills in agenix's defaults and makes secret files relative to
-// the secrets repository.
+// SelfInput names the flake itself as where .age files are.
+const SelfInput = "self"
+
+// agenix's defaults for age.secretsDir and age.secretsMountPoint.
+const (
+	DefaultSecretsDir        = "/run/agenix"
+	DefaultSecretsMountPoint = "/run/agenix.d"
+)
+
+// Normalize fills in agenix's defaults.
 func (s *Spec) Normalize() {
 	if s.HostName == "" {
 		s.HostName = s.Name
 	}
-	if s.SecretsInput == "" {
-		s.SecretsInput = DefaultSecretsInput
+	if s.SecretsDir == "" {
+		s.SecretsDir = DefaultSecretsDir
+	}
+	if s.SecretsMountPoint == "" {
+		s.SecretsMountPoint = DefaultSecretsMountPoint
 	}
 	if len(s.HostKeys) == 0 {
-		s.HostKeys = []string{"/etc/ssh/ssh_host_ed25519_key"}
+		s.HostKeys = slices.Clone(defaultHostKeys)
 	}
 	if len(s.IdentityPaths) == 0 {
-		s.IdentityPaths = append([]string{}, s.HostKeys...)
+		s.IdentityPaths = agenixIdentityPaths(s.HostKeys)
 	}
 	for n, sec := range s.Secrets {
 		if sec.Name == "" {
 			sec.Name = n
 		}
 		if sec.Path == "" {
-			sec.Path = "/run/agenix/" + sec.Name
+			sec.Path = s.SecretsDir + "/" + sec.Name
 		}
 		if sec.Mode == "" {
 			sec.Mode = "0400"
@@ -114,7 +151,9 @@ func (s *Spec) Normalize() {
 			t := true
 			sec.Symlink = &t
 		}
-		sec.File = strings.TrimPrefix(storePath.ReplaceAllString(sec.File, ""), "./")
+		if _, _, ok := flake.SplitStorePath(sec.File); !ok {
+			sec.File = strings.TrimPrefix(sec.File, "./")
+		}
 		s.Secrets[n] = sec
 	}
 }
@@ -134,13 +173,31 @@ func (s *Spec) Validate() error {
 	default:
 		return bad("system %q is not a Linux system fleet can install", s.System)
 	}
-	if !inputName.MatchString(s.SecretsInput) {
+	if s.AgenixRekey {
+		return fmt.Errorf("host %s uses agenix-rekey (age.rekey is set): %w\nhint: fleet installs plain agenix secrets (age.secrets.NAME.file); with agenix-rekey's storageMode = \"local\" the rekeyed files are plain agenix files: describe the host with --host-spec naming them (fleet spec --help)", s.Name, ErrAgenixRekey)
+	}
+	if s.SecretsInput != "" && !inputName.MatchString(s.SecretsInput) {
 		return bad("secretsInput %q: want a flake input name (letters, digits, _ and -)", s.SecretsInput)
+	}
+	for _, f := range []struct{ name, path string }{{"secretsDir", s.SecretsDir}, {"secretsMountPoint", s.SecretsMountPoint}} {
+		if !cleanAbs(f.path) || f.path == "/" {
+			return bad("%s %q: want a clean absolute path", f.name, f.path)
+		}
 	}
 	for _, n := range s.SecretNames() {
 		sec := s.Secrets[n]
-		if !filepath.IsLocal(sec.File) || strings.ContainsRune(sec.File, 0) {
-			return bad("secrets.%s.file %q: want a path inside the secrets repository", n, sec.File)
+		file := sec.File
+		if _, rel, ok := flake.SplitStorePath(file); ok {
+			file = rel
+			if rel == "" {
+				file = "x" // a file copied into the store on its own
+			}
+		}
+		if !filepath.IsLocal(file) || strings.ContainsRune(file, 0) {
+			return bad("secrets.%s.file %q: want a path inside the flake or one of its inputs", n, sec.File)
+		}
+		if sec.Input != "" && !inputName.MatchString(sec.Input) {
+			return bad("secrets.%s.input %q: want a flake input name, or self", n, sec.Input)
 		}
 		if !cleanAbs(sec.Path) {
 			return bad("secrets.%s.path %q: want a clean absolute path", n, sec.Path)
@@ -152,17 +209,12 @@ func (s *Spec) Validate() error {
 			return bad("secrets.%s.name %q: want a plain file name", n, sec.Name)
 		}
 	}
-	for _, f := range []struct {
-		name  string
-		paths []string
-	}{{"identityPaths", s.IdentityPaths}, {"hostKeys", s.HostKeys}} {
-		for i, p := range f.paths {
-			if !cleanAbs(p) || p == "/" {
-				return bad("%s[%d] %q: want a clean absolute path (no . or .. elements)", f.name, i, p)
-			}
+	for i, p := range s.IdentityPaths {
+		if !cleanAbs(p) || p == "/" {
+			return bad("identityPaths[%d] %q: want a clean absolute path (no . or .. elements)", i, p)
 		}
 	}
-	return nil
+	return validateHostKeys(s.HostKeys)
 }
 
 // LoadSpec reads a --host-spec JSON file.

@@ -41,8 +41,15 @@ func (in *job) stage(ctx context.Context) error {
 		return fmt.Errorf("stage the secrets input: %w", err)
 	}
 	in.staged = dest
-	if in.o.SecretsFetch == FetchLocal {
-		return in.stageSecretsLocal(ctx, sin, dest)
+	if in.fetchLocal {
+		dir, err := in.localSecrets(ctx, sin)
+		if err != nil {
+			return err
+		}
+		if err := in.stageTree(ctx, dir, dest); err != nil {
+			return writeFailed(err, in.o.Root, "stage the secrets input")
+		}
+		return nil
 	}
 	// From the RAM mirror preflight fetched: no network, no agent.
 	script := `set -eu
@@ -72,39 +79,44 @@ if command -v nix >/dev/null 2>&1; then nix --extra-experimental-features nix-co
 	return nil
 }
 
-// stageSecretsLocal fetches the secrets input on this machine and streams
-// it to dest (--secrets-fetch local).
-func (in *job) stageSecretsLocal(ctx context.Context, sin flake.Input, dest string) error {
+// localSecrets is the secrets input at its locked rev in a directory on
+// this machine, without .git, checked against the lock's narHash: made
+// once per install (cloned from --secrets-dir when given, else from the
+// locked URL with the operator's own git and SSH set-up), for an
+// installer that fetches nothing; removed when the install ends.
+func (in *job) localSecrets(ctx context.Context, sin flake.Input) (string, error) {
+	if in.localTree != "" {
+		return in.localTree, nil
+	}
 	tmp, err := os.MkdirTemp("", "fleet-secrets-")
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	in.cleanups = append(in.cleanups, func() { os.RemoveAll(tmp) })
 	dir := filepath.Join(tmp, "src")
+	from := sin.Locked.CloneURL()
+	if in.o.Host.SecretsDir != "" {
+		from = in.o.Host.SecretsDir
+	}
 	l := in.o.LocalRunner
-	if _, err := l.Run(ctx, remote.Cmd{Args: []string{"git", "clone", "-q", "--no-checkout", "--", sin.Locked.CloneURL(), dir}, Env: gitEnv}); err != nil {
-		return fmt.Errorf("fetch the secrets input locally: %w", err)
+	if _, err := l.Run(ctx, remote.Cmd{Args: []string{"git", "clone", "-q", "--no-checkout", "--", from, dir}, Env: gitEnv}); err != nil {
+		return "", fmt.Errorf("fetch the secrets input locally: %w", err)
 	}
 	if _, err := l.Run(ctx, remote.Cmd{Args: []string{"git", "-C", dir, "-c", "advice.detachedHead=false", "switch", "-q", "--detach", "--end-of-options", sin.Locked.Rev}}); err != nil {
-		return fmt.Errorf("the secrets repository %s has no commit %s (locked in flake.lock): %w", sin.Locked.CloneURL(), sin.Locked.Rev, err)
+		return "", fmt.Errorf("the secrets repository %s has no commit %s (locked in flake.lock): %w", from, sin.Locked.Rev, err)
 	}
 	if err := os.RemoveAll(filepath.Join(dir, ".git")); err != nil {
-		return err
+		return "", err
 	}
 	if sin.Locked.NarHash != "" {
 		got, err := flake.NarHash(dir)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if same, _ := flake.SameHash(got, sin.Locked.NarHash); !same {
-			return fmt.Errorf("the secrets at %s hash to %s, but flake.lock says %s", sin.Locked.Rev, got, sin.Locked.NarHash)
+			return "", fmt.Errorf("the secrets at %s hash to %s, but flake.lock says %s", sin.Locked.Rev, got, sin.Locked.NarHash)
 		}
 	}
-	if _, err := in.r.Run(ctx, remote.Cmd{Args: []string{"rm", "-rf", "--", dest}}); err != nil {
-		return err
-	}
-	if err := remote.UploadTree(ctx, in.r, dir, dest, remote.TreeOptions{}); err != nil {
-		return writeFailed(err, in.o.Root, "")
-	}
-	return nil
+	in.localTree = dir
+	return dir, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -28,6 +29,11 @@ var (
 type HostKeyPolicy struct {
 	// Pin is a "SHA256:..." fingerprint; when set it is the only check.
 	Pin string
+	// PinKeyType is the pinned key's type (ssh-ed25519, ssh-rsa...), when
+	// known: the host is asked for a key of that type, so that one with
+	// several host keys (NixOS has RSA and ed25519) presents the pinned
+	// one. Unknown, the host is asked in OpenSSH's order (ed25519 first).
+	PinKeyType string
 	// KnownHosts are the known_hosts files to read; nil means
 	// ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts.
 	KnownHosts []string
@@ -69,7 +75,7 @@ func (h *hostKeyChecker) callback() (ssh.HostKeyCallback, []string, error) {
 				return fmt.Errorf("%w for %s: pinned %s, host presented %s\nhint: check the fingerprint on the host's console; if it really changed, pin the new one", ErrHostKeyMismatch, h.name, p.Pin, got)
 			}
 			return nil
-		}, nil, nil
+		}, pinAlgorithms(p.PinKeyType), nil
 	case p.InsecureIgnore:
 		return func(_ string, _ net.Addr, key ssh.PublicKey) error { h.record(key); return nil }, nil, nil
 	}
@@ -159,16 +165,37 @@ func knownAlgorithms(kh ssh.HostKeyCallback, name string) []string {
 	if !errors.As(err, &ke) || len(ke.Want) == 0 {
 		return nil
 	}
-	seen := map[string]bool{}
+	types := make([]string, len(ke.Want))
+	for i, w := range ke.Want {
+		types[i] = w.Key.Type()
+	}
+	return algorithmsFor(types...)
+}
+
+// pinAlgorithms are the host key algorithms a pin asks for: those of the
+// pinned key's type when it is known, else OpenSSH's order (ed25519, then
+// ECDSA, then RSA: the key `ssh` shows a person, and the one the
+// --host-key hint has them read), not x/crypto's (RSA first), so a host
+// with several keys (NixOS has RSA and ed25519) presents the one its
+// console shows.
+func pinAlgorithms(keyType string) []string {
+	if keyType != "" {
+		return algorithmsFor(keyType)
+	}
+	return algorithmsFor(ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoRSA)
+}
+
+// algorithmsFor are the host key algorithms that ask for keys of the
+// given types (an RSA key signs with SHA-2 first); nil for none.
+func algorithmsFor(types ...string) []string {
 	var out []string
 	add := func(a string) {
-		if !seen[a] {
-			seen[a] = true
+		if a != "" && !slices.Contains(out, a) {
 			out = append(out, a)
 		}
 	}
-	for _, w := range ke.Want {
-		switch t := w.Key.Type(); t {
+	for _, t := range types {
+		switch t {
 		case ssh.KeyAlgoRSA:
 			add(ssh.KeyAlgoRSASHA512)
 			add(ssh.KeyAlgoRSASHA256)

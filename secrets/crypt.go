@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
@@ -34,7 +33,7 @@ func Decrypt(ciphertext []byte, ids *Identities) ([]byte, error) {
 	if err != nil {
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
-			return nil, fmt.Errorf("%w: the file is encrypted to none of the %d loaded identities; hint: pass the right key with -i", ErrCannotDecrypt, len(ids.List))
+			return nil, fmt.Errorf("%w: the file is encrypted to none of the %d loaded identities\nhint: pass the right key with -i", ErrCannotDecrypt, len(ids.List))
 		}
 		return nil, err
 	}
@@ -55,7 +54,13 @@ func Encrypt(plaintext []byte, recipients []string, armored bool) ([]byte, error
 	if len(rs) == 0 {
 		return nil, errors.New("no recipients")
 	}
+	return encryptTo(plaintext, rs, armored)
+}
+
+// encryptTo is Encrypt to recipients already parsed.
+func encryptTo(plaintext []byte, rs []age.Recipient, armored bool) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(len(plaintext) + 200*len(rs) + 512)
 	var dst io.Writer = &buf
 	var aw io.WriteCloser
 	if armored {
@@ -78,78 +83,6 @@ func Encrypt(plaintext []byte, recipients []string, armored bool) ([]byte, error
 		}
 	}
 	return buf.Bytes(), nil
-}
-
-// TempPrefix starts the names of the temporary files [WriteFileAtomic]
-// creates next to their destination.
-const TempPrefix = ".fleet-tmp-"
-
-// WriteFileAtomic writes data to path so that path holds either its old or
-// its new content at any moment: a temp file in the same directory, fsync,
-// chmod perm, rename, fsync of the directory. The temp file is removed on
-// error.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, TempPrefix+base+"-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// PrivateTempDir creates a 0700 directory on tmpfs for plaintext:
-// $XDG_RUNTIME_DIR if set, else /dev/shm. It refuses to fall back to a
-// disk-backed directory. The caller removes it (os.RemoveAll).
-func PrivateTempDir() (string, error) {
-	var tried []string
-	for _, base := range []string{os.Getenv("XDG_RUNTIME_DIR"), "/dev/shm"} {
-		if base == "" {
-			continue
-		}
-		if st, err := os.Stat(base); err != nil || !st.IsDir() {
-			tried = append(tried, base)
-			continue
-		}
-		d, err := os.MkdirTemp(base, "fleet-secret-")
-		if err != nil {
-			tried = append(tried, base)
-			continue
-		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			os.RemoveAll(d)
-			return "", err
-		}
-		return d, nil
-	}
-	return "", fmt.Errorf("no tmpfs for plaintext (tried %v); hint: set XDG_RUNTIME_DIR to a tmpfs directory", tried)
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"filippo.io/age/armor"
@@ -28,6 +29,15 @@ type Stanza struct {
 	Type string   // "ssh-ed25519", "ssh-rsa", "X25519", "mlkem768x25519", a plugin's name...
 	Args []string // ssh stanzas: Args[0] is the recipient's tag
 }
+
+// Grease reports whether s is a grease stanza: one that rage (and so
+// ragenix) adds to every header to keep implementations honest, with a
+// random type ending in "-grease". The age spec has recipients ignore
+// stanzas they do not know; it encrypts to nobody.
+func (s Stanza) Grease() bool { return strings.HasSuffix(s.Type, "-grease") }
+
+// coreTypes are the stanza types of the recipients age itself has.
+var coreTypes = []string{"ssh-ed25519", "ssh-rsa", "X25519", "mlkem768x25519", "scrypt"}
 
 // Header is what an age file says about its recipients.
 type Header struct {
@@ -109,15 +119,37 @@ func parseHeader(r io.Reader, limit int) (Header, error) {
 		switch {
 		case strings.HasPrefix(line, "---"):
 			return h, nil
-		case strings.HasPrefix(line, "-> "):
-			f := strings.Fields(strings.TrimPrefix(line, "-> "))
-			if len(f) == 0 {
-				return h, fmt.Errorf("%w: empty stanza", ErrNotAge)
+		case strings.HasPrefix(line, "->"):
+			f, ok := stanzaLine(line)
+			if !ok {
+				// Not repeated: the bytes may be meant for a terminal.
+				return h, fmt.Errorf("%w: malformed stanza line", ErrNotAge)
 			}
 			h.Stanzas = append(h.Stanzas, Stanza{Type: f[0], Args: f[1:]})
 		}
 		// other lines are stanza bodies
 	}
+}
+
+// stanzaLine splits "-> TYPE ARG..." as the spec has it: a type and
+// arguments of visible ASCII (33 to 126), one space apart.
+func stanzaLine(line string) ([]string, bool) {
+	rest, ok := strings.CutPrefix(line, "-> ")
+	if !ok {
+		return nil, false
+	}
+	f := strings.Split(rest, " ")
+	for _, a := range f {
+		if a == "" {
+			return nil, false
+		}
+		for i := 0; i < len(a); i++ {
+			if a[i] < 33 || a[i] > 126 {
+				return nil, false
+			}
+		}
+	}
+	return f, true
 }
 
 // headerReader reads the lines of a header, at most limit bytes in all.
@@ -156,8 +188,9 @@ func SSHTag(pk ssh.PublicKey) string {
 // Want summarises a list of recipients the way a header can be compared
 // against: ssh tags plus counts of other kinds.
 type Want struct {
-	Tags   []string       // "ssh-ed25519 TAG" in recipient order
-	Counts map[string]int // stanza type -> how many (X25519, mlkem768x25519, plugin names)
+	Tags    []string       // "ssh-ed25519 TAG" in recipient order
+	Counts  map[string]int // stanza type -> how many (X25519, mlkem768x25519)
+	Plugins int            // plugin recipients, whose stanza types only their plugin knows
 }
 
 // WantFor computes what the header of a file encrypted to recipients
@@ -178,8 +211,7 @@ func WantFor(recipients []string) (Want, error) {
 		case strings.HasPrefix(r, "age1") && strings.LastIndex(r, "1") == 3:
 			w.Counts["X25519"]++
 		case strings.HasPrefix(r, "age1"):
-			name := r[len("age1"):strings.LastIndex(r, "1")]
-			w.Counts[name]++ // plugin stanzas are usually named after the plugin
+			w.Plugins++
 		default:
 			return w, fmt.Errorf("recipient %q: unknown type", shortKey(r))
 		}
@@ -189,8 +221,17 @@ func WantFor(recipients []string) (Want, error) {
 
 // Matches reports whether h is encrypted to exactly the recipients of w:
 // the same ssh tags (as a set) and the same number of other stanzas of each
-// kind. Stanzas age adds for grease or unknown plugins are compared by count.
-func (w Want) Matches(h Header) bool {
+// kind; see [Want.Mismatch].
+func (w Want) Matches(h Header) bool { return w.Mismatch(h) == "" }
+
+// Mismatch says how h differs from the recipients of w, or "" when it does
+// not. Grease stanzas are ignored. Every other stanza is a recipient: an
+// age type counts against the rule's recipients of that type, and one of a
+// type only a plugin writes against the rule's plugin recipients; with
+// none in the rule it is someone the rule does not name (a plugin
+// recipient removed from it, say), so the file needs rekeying.
+func (w Want) Mismatch(h Header) string {
+	const differ = "recipients differ from the rule"
 	have := map[string]int{}
 	for _, t := range h.Tags() {
 		have[t]++
@@ -200,26 +241,48 @@ func (w Want) Matches(h Header) bool {
 		want[t]++
 	}
 	if len(have) != len(want) {
-		return false
+		return differ
 	}
 	for t := range want {
 		if have[t] == 0 {
-			return false
+			return differ
 		}
 	}
-	other := map[string]int{}
+	counts := map[string]int{}
+	plugins := 0
+	var unknown []string
 	for _, s := range h.Stanzas {
-		if !isSSHType(s.Type) {
-			other[s.Type]++
+		switch {
+		case s.Grease() || isSSHType(s.Type):
+		case slices.Contains(coreTypes, s.Type):
+			counts[s.Type]++
+		default:
+			plugins++
+			if !slices.Contains(unknown, s.Type) {
+				unknown = append(unknown, s.Type)
+			}
 		}
 	}
 	for t, n := range w.Counts {
-		if other[t] != n {
-			return false
+		if counts[t] != n {
+			return differ
 		}
-		delete(other, t)
+		delete(counts, t)
 	}
-	return len(other) == 0
+	if len(counts) > 0 {
+		return differ
+	}
+	if plugins > 0 && w.Plugins == 0 {
+		noun := "stanza"
+		if plugins > 1 {
+			noun = "stanzas"
+		}
+		return fmt.Sprintf("encrypted to %d %s of type %s that the rule does not name", plugins, noun, strings.Join(unknown, ", "))
+	}
+	if plugins != w.Plugins {
+		return differ
+	}
+	return ""
 }
 
 func shortKey(s string) string {

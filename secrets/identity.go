@@ -3,6 +3,7 @@ package secrets
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -66,7 +67,7 @@ func LoadIdentities(paths []string, ask PassphraseFunc) (*Identities, error) {
 		paths = DefaultIdentityPaths()
 	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("%w: no -i given and neither ~/.ssh/id_ed25519 nor ~/.ssh/id_rsa exists; hint: pass -i KEY", ErrNoIdentity)
+		return nil, fmt.Errorf("%w: no -i given and neither ~/.ssh/id_ed25519 nor ~/.ssh/id_rsa exists\nhint: pass -i KEY", ErrNoIdentity)
 	}
 	ids := &Identities{}
 	for _, p := range paths {
@@ -128,7 +129,7 @@ func parseIdentities(path string, b []byte, ask PassphraseFunc) ([]*Identity, er
 			}
 			out = append(out, &Identity{File: path, Identity: id})
 		default:
-			return nil, fmt.Errorf("line %d: not an SSH private key nor an age identity; hint: -i takes a private key file", n)
+			return nil, fmt.Errorf("line %d: not an SSH private key nor an age identity\nhint: -i takes a private key file", n)
 		}
 	}
 	if len(out) == 0 {
@@ -152,6 +153,15 @@ func loadSSHIdentity(path string, pem []byte, ask PassphraseFunc) ([]*Identity, 
 			if sg, err := ssh.NewSignerFromKey(raw); err == nil {
 				rec = authorizedKey(sg.PublicKey())
 			}
+			// ssh-ed25519 keys unwrap with fleet's own (see sshed25519.go).
+			if k, ok := raw.(*ed25519.PrivateKey); ok {
+				raw = *k
+			}
+			if k, ok := raw.(ed25519.PrivateKey); ok {
+				if fast, err := newSSHEd25519Identity(k); err == nil {
+					id = fast
+				}
+			}
 		}
 		return []*Identity{{File: path, Recipient: rec, Identity: id}}, nil
 	}
@@ -163,7 +173,7 @@ func loadSSHIdentity(path string, pem []byte, ask PassphraseFunc) ([]*Identity, 
 	if pub == nil {
 		pb, rerr := os.ReadFile(path + ".pub")
 		if rerr != nil {
-			return nil, fmt.Errorf("encrypted key without its public key; hint: put it next to the key as %s.pub", path)
+			return nil, fmt.Errorf("encrypted key without its public key\nhint: put it next to the key as %s.pub", path)
 		}
 		if pub, _, _, _, err = ssh.ParseAuthorizedKey(pb); err != nil {
 			return nil, fmt.Errorf("%s.pub: %w", path, err)
@@ -231,6 +241,11 @@ func ParseRecipients(list []string) ([]age.Recipient, error) {
 			err error
 		)
 		switch {
+		case strings.HasPrefix(s, ssh.KeyAlgoED25519+" "):
+			var pk ssh.PublicKey
+			if pk, _, _, _, err = ssh.ParseAuthorizedKey([]byte(s)); err == nil {
+				r, err = newSSHEd25519Recipient(pk)
+			}
 		case strings.HasPrefix(s, "ssh-"):
 			r, err = agessh.ParseRecipient(s)
 		case strings.HasPrefix(s, "age1pq1"):

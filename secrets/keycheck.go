@@ -3,7 +3,6 @@ package secrets
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -47,8 +46,11 @@ func CheckIdentities(r *Rules, ids *Identities, headerOnly bool) []KeyCheck {
 				continue
 			}
 			kc := KeyCheck{Identity: id.File, Key: id.Recipient, File: e.File}
-			path := filepath.Join(r.Dir, e.File)
-			h, err := ReadRecipients(path)
+			path, err := r.FilePath(e)
+			var h Header
+			if err == nil {
+				h, err = ReadRecipients(path)
+			}
 			switch {
 			case errors.Is(err, os.ErrNotExist):
 				kc.Status = KeyMissing

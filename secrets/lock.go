@@ -44,7 +44,15 @@ func Lock(dir string) (unlock func(), err error) {
 func SweepTemps(r *Rules) ([]string, error) {
 	dirs := map[string]bool{r.Dir: true}
 	for _, e := range r.Entries {
-		dirs[filepath.Join(r.Dir, filepath.Dir(e.File))] = true
+		// Only directories inside r.Dir: one a symlink leads out of
+		// (refused everywhere else) must not get another tree swept.
+		d := filepath.Dir(filepath.FromSlash(e.File))
+		if _, seen := dirs[filepath.Join(r.Dir, d)]; seen || d == "." {
+			continue
+		}
+		if p, err := r.FilePath(Rule{File: filepath.ToSlash(d)}); err == nil {
+			dirs[p] = true
+		}
 	}
 	var swept []string
 	for d := range dirs {

@@ -13,12 +13,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	"filippo.io/age/plugin"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fleetnix/fleet/internal/realpath"
 	"github.com/fleetnix/fleet/nixeval"
 	"github.com/fleetnix/fleet/remote"
 )
@@ -45,7 +47,7 @@ func ParseEvaluator(s string) (Evaluator, error) {
 	case "":
 		return EvalAuto, nil
 	}
-	return "", fmt.Errorf("unknown evaluator %q; hint: use auto, builtin or nix", s)
+	return "", fmt.Errorf("unknown evaluator %q\nhint: use auto, builtin or nix", s)
 }
 
 // Rule is one entry of the rules file: an encrypted file and who can read it.
@@ -61,6 +63,9 @@ type Rules struct {
 	Dir     string // its directory; Rule.File is relative to it
 	Entries []Rule // sorted by File
 	Raw     any    // the evaluated value as JSON-able Go values
+
+	real     sync.Once // resolves Dir's symlinks once, for FilePath
+	realPath string
 }
 
 // ErrInvalidRules is wrapped by every validation failure of a rules file.
@@ -106,7 +111,7 @@ func EvalRules(ctx context.Context, path string, ev Evaluator) (any, error) {
 		ev = EvalAuto
 	}
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("read rules: %w; hint: pass --rules FILE or set RULES", err)
+		return nil, fmt.Errorf("read rules: %w\nhint: pass --rules FILE or set RULES", err)
 	}
 	switch ev {
 	case EvalNix:
@@ -121,14 +126,17 @@ func EvalRules(ctx context.Context, path string, ev Evaluator) (any, error) {
 			if _, lerr := exec.LookPath(NixInstantiate); lerr == nil {
 				return evalNix(ctx, path)
 			}
-			return nil, fmt.Errorf("read rules: %w; hint: install Nix (nix-instantiate) to read this file", err)
+			return nil, fmt.Errorf("read rules: %w\nhint: install Nix (nix-instantiate) to read this file", err)
 		}
 		if errors.Is(err, nixeval.ErrUnsupported) {
-			return nil, fmt.Errorf("read rules: %w; hint: use --evaluator auto or nix (needs nix-instantiate)", err)
+			return nil, fmt.Errorf("read rules: %w\nhint: use --evaluator auto or nix (needs nix-instantiate)", err)
+		}
+		if errors.Is(err, nixeval.ErrForbidden) {
+			return nil, fmt.Errorf("read rules: %w\nhint: the rules may read files of their own repository only (the git work tree holding them, or their directory when none does)", err)
 		}
 		return nil, fmt.Errorf("read rules: %w", err)
 	}
-	return nil, fmt.Errorf("unknown evaluator %q; hint: use auto, builtin or nix", ev)
+	return nil, fmt.Errorf("unknown evaluator %q\nhint: use auto, builtin or nix", ev)
 }
 
 func evalNix(ctx context.Context, path string) (any, error) {
@@ -228,7 +236,7 @@ func (e *RulesError) Error() string {
 	}
 	b.WriteString(e.Msg)
 	if e.Hint != "" {
-		b.WriteString("; hint: " + e.Hint)
+		b.WriteString("\nhint: " + e.Hint)
 	}
 	return b.String()
 }
@@ -247,11 +255,20 @@ func validate(name string, raw any) ([]Rule, error) {
 	}
 	sort.Strings(files)
 	var out []Rule
-	checked := map[string]error{} // recipients repeat across entries: parse each once
+	checked := map[string]error{}  // recipients repeat across entries: parse each once
+	cleaned := map[string]string{} // clean path -> entry, to find two entries for one file
 	for _, f := range files {
 		fail := func(key, hint, format string, args ...any) error {
 			return &RulesError{File: name, Entry: f, Key: key, Msg: fmt.Sprintf(format, args...), Hint: hint}
 		}
+		if err := checkEntryPath(f); err != nil {
+			return nil, fail("", "name the file relative to the rules file, inside its directory", "%v", err)
+		}
+		c := filepath.ToSlash(filepath.Clean(filepath.FromSlash(f)))
+		if other, dup := cleaned[c]; dup {
+			return nil, fail("", "keep one entry per file", "names the same file as %q", other)
+		}
+		cleaned[c] = f
 		e, ok := top[f].(map[string]any)
 		if !ok {
 			return nil, fail("", `write "`+f+`".publicKeys = [ ... ];`, "must be an attribute set with publicKeys, got %s", jsonType(top[f]))
@@ -300,6 +317,25 @@ func validate(name string, raw any) ([]Rule, error) {
 		out = append(out, rule)
 	}
 	return out, nil
+}
+
+// checkEntryPath checks that a rules entry names a file inside the rules
+// file's directory, as written: relative, and not climbing out of it with
+// "..". (A symlink that leads out is caught where the file is used, by
+// [Rules.FilePath].)
+func checkEntryPath(f string) error {
+	p := filepath.FromSlash(f)
+	switch {
+	case f == "":
+		return errors.New("an empty file name")
+	case filepath.IsAbs(p) || strings.HasPrefix(f, "/"):
+		return errors.New("an absolute path: the file must be inside the rules file's directory")
+	case !filepath.IsLocal(p):
+		return errors.New("climbs out of the rules file's directory")
+	case filepath.Clean(p) == ".":
+		return errors.New("names the rules file's directory, not a file")
+	}
+	return nil
 }
 
 // checkRecipient parses s as a recipient age can encrypt to.
@@ -363,6 +399,47 @@ func jsonType(v any) string {
 		return "an attribute set"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// ErrOutside is wrapped when a rules entry's file, once symlinks are
+// resolved, is not inside the rules file's directory.
+var ErrOutside = errors.New("outside the rules file's directory")
+
+// FilePath returns where e's file is: in r.Dir, as the rules name it. It
+// refuses a file that symlinks lead out of r.Dir (a link to another
+// repository's secret would otherwise be decrypted, re-encrypted to this
+// rule's recipients and written here) with an error wrapping [ErrOutside].
+// Entries that climb out as written are refused by [LoadRules].
+func (r *Rules) FilePath(e Rule) (string, error) {
+	rel := filepath.FromSlash(e.File)
+	p := filepath.Join(r.Dir, rel)
+	r.real.Do(func() { r.realPath = realpath.Resolve(r.Dir) })
+	dir := r.realPath
+	if real := resolveUnder(dir, rel); !realpath.Within(real, dir) {
+		return "", fmt.Errorf("resolves to %s, %w %s", real, ErrOutside, dir)
+	}
+	return p, nil
+}
+
+// resolveUnder resolves rel below dir (whose own symlinks are resolved):
+// each component is looked at once, and only a symlink sends the rest
+// through resolvePath. A component that does not exist ends the walk.
+func resolveUnder(dir, rel string) string {
+	parts := strings.Split(filepath.Clean(rel), string(filepath.Separator))
+	cur := dir
+	for i, part := range parts {
+		next := filepath.Join(cur, part)
+		rest := filepath.Join(append([]string{next}, parts[i+1:]...)...)
+		st, err := os.Lstat(next)
+		switch {
+		case err != nil:
+			return rest
+		case st.Mode()&os.ModeSymlink != 0:
+			return realpath.Resolve(rest)
+		}
+		cur = next
+	}
+	return cur
 }
 
 // Lookup finds the rule of file, given relative to r.Dir ("x.age",

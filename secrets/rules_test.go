@@ -51,13 +51,20 @@ type nixErr struct {
 
 func (e *nixErr) Error() string { return e.err.Error() + ": " + e.stderr }
 
+// corpus is every valid-looking rules file of testdata: the single files
+// of testdata/rules, and the secrets.nix of each repository laid out
+// under testdata/repos (keys in ../keys, imports of keys.nix, ...).
 func corpus(t testing.TB) []string {
-	files, err := filepath.Glob("testdata/rules/*.nix")
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, pat := range []string{"testdata/rules/*.nix", "testdata/repos/*/secrets.nix", "testdata/repos/*/secrets/secrets.nix", "testdata/repos/*/*/secrets/*/secrets.nix"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
 	}
-	if len(files) < 40 {
-		t.Fatalf("corpus has %d files, want >= 40", len(files))
+	if len(files) < 53 {
+		t.Fatalf("corpus has %d files, want >= 53", len(files))
 	}
 	return files
 }
@@ -97,19 +104,26 @@ func TestDifferentialNix(t *testing.T) {
 }
 
 func TestValidationErrors(t *testing.T) {
-	const hint = "; hint: use ssh-ed25519, ssh-rsa (>= 2048 bits) or age1 keys"
+	const hint = "\nhint: use ssh-ed25519, ssh-rsa (>= 2048 bits) or age1 keys"
+	const inside = "\nhint: name the file relative to the rules file, inside its directory"
 	for _, tc := range []struct{ file, want string }{
-		{"armor.nix", `"a.age": armor: must be a bool, got a string; hint: write armor = true; or armor = false;`},
+		{"abs.nix", `"/srv/other/prod.age": an absolute path: the file must be inside the rules file's directory` + inside},
+		{"climb.nix", `"../other/prod.age": climbs out of the rules file's directory` + inside},
+		{"climb-inner.nix", `"hosts/../../other/prod.age": climbs out of the rules file's directory` + inside},
+		{"dot.nix", `"hosts/..": names the rules file's directory, not a file` + inside},
+		{"same-file.nix", `"hosts/nas.age": names the same file as "./hosts/nas.age"` + "\nhint: " + `keep one entry per file`},
+		{"empty-key.nix", `"e.age": publicKeys[1]: not a recipient fleet can use (""): unknown recipient type` + hint},
+		{"armor.nix", `"a.age": armor: must be a bool, got a string` + "\nhint: " + `write armor = true; or armor = false;`},
 		{"dsa.nix", `"nas.age": publicKeys[1]: not a recipient fleet can use ("ssh-dss AAAAB3NzaC1k..."): unsupported ssh key type ssh-dss` + hint},
-		{"dup-newline.nix", `"d.age": publicKeys[1]: same recipient as publicKeys[0] ("ssh-ed25519 AAAAC3Nz..."); hint: remove the duplicate`},
-		{"dup.nix", `"d.age": publicKeys[2]: same recipient as publicKeys[0] ("ssh-ed25519 AAAAC3Nz..."); hint: remove the duplicate`},
+		{"dup-newline.nix", `"d.age": publicKeys[1]: same recipient as publicKeys[0] ("ssh-ed25519 AAAAC3Nz...")` + "\nhint: " + `remove the duplicate`},
+		{"dup.nix", `"d.age": publicKeys[2]: same recipient as publicKeys[0] ("ssh-ed25519 AAAAC3Nz...")` + "\nhint: " + `remove the duplicate`},
 		{"ecdsa.nix", `"e.age": publicKeys[0]: not a recipient fleet can use ("ecdsa-sha2-nistp256 ..."): unsupported ssh key type ecdsa-sha2-nistp256` + hint},
-		{"empty.nix", `"e.age": publicKeys: empty list; hint: add at least one recipient`},
-		{"entry-notset.nix", `"a.age": must be an attribute set with publicKeys, got a list; hint: write "a.age".publicKeys = [ ... ];`},
+		{"empty.nix", `"e.age": publicKeys: empty list` + "\nhint: " + `add at least one recipient`},
+		{"entry-notset.nix", `"a.age": must be an attribute set with publicKeys, got a list` + "\nhint: " + `write "a.age".publicKeys = [ ... ];`},
 		{"garbage.nix", `"g.age": publicKeys[0]: not a recipient fleet can use ("age1notavalidkey"): malformed age1 recipient` + hint},
-		{"missing.nix", `"m.age": publicKeys: missing; hint: add publicKeys = [ "ssh-ed25519 ..." ];`},
+		{"missing.nix", `"m.age": publicKeys: missing` + "\nhint: " + `add publicKeys = [ "ssh-ed25519 ..." ];`},
 		{"notlist.nix", `"a.age": publicKeys: must be a list of strings, got a string`},
-		{"notset.nix", `the rules must be an attribute set, got a list; hint: write { "file.age".publicKeys = [ "ssh-ed25519 ..." ]; }`},
+		{"notset.nix", `the rules must be an attribute set, got a list` + "\nhint: " + `write { "file.age".publicKeys = [ "ssh-ed25519 ..." ]; }`},
 		{"notstring.nix", `"a.age": publicKeys[1]: must be a string, got a number`},
 		{"pq-bad.nix", `"g.age": publicKeys[0]: not a recipient fleet can use ("age1pq1xyz"): malformed age1pq1 recipient` + hint},
 		{"rsa1024.nix", `"old.age": publicKeys[0]: not a recipient fleet can use ("ssh-rsa AAAAB3NzaC1y..."): ssh-rsa key of 1024 bits is too short` + hint},
@@ -204,7 +218,7 @@ func TestLoadRulesEntries(t *testing.T) {
 func TestAutoFallback(t *testing.T) {
 	f := "testdata/rules/special/impure.nix"
 	_, err := LoadRules(context.Background(), f, EvalBuiltin)
-	if want := "read rules: " + f + ":2:125: builtins.currentSystem is not supported by the built-in evaluator; hint: use --evaluator auto or nix (needs nix-instantiate)"; !errors.Is(err, nixeval.ErrUnsupported) || err.Error() != want {
+	if want := "read rules: " + f + ":2:125: builtins.currentSystem is not supported by the built-in evaluator\nhint: use --evaluator auto or nix (needs nix-instantiate)"; !errors.Is(err, nixeval.ErrUnsupported) || err.Error() != want {
 		t.Fatalf("builtin: got %v\nwant ErrUnsupported: %s", err, want)
 	}
 	needNix(t)
@@ -220,7 +234,7 @@ func TestAutoFallback(t *testing.T) {
 	NixInstantiate = "/nonexistent/nix-instantiate"
 	defer func() { NixInstantiate = old }()
 	_, err = LoadRules(context.Background(), f, EvalAuto)
-	if !errors.Is(err, nixeval.ErrUnsupported) || !strings.HasSuffix(err.Error(), "built-in evaluator; hint: install Nix (nix-instantiate) to read this file") {
+	if !errors.Is(err, nixeval.ErrUnsupported) || !strings.HasSuffix(err.Error(), "built-in evaluator\nhint: install Nix (nix-instantiate) to read this file") {
 		t.Errorf("auto without nix: got %v", err)
 	}
 }

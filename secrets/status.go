@@ -27,6 +27,9 @@ type ActualRecipient struct {
 	Type string `json:"type"`          // ssh-ed25519, ssh-rsa, X25519, ...
 	Tag  string `json:"tag,omitempty"` // ssh stanzas only
 	Key  string `json:"key,omitempty"` // the rule's public key with this tag, when there is one
+	// Grease marks a grease stanza (rage adds one to every file): it
+	// encrypts to nobody and is not compared with the rule.
+	Grease bool `json:"grease,omitempty"`
 }
 
 // FileStatus is one line of `fleet secrets ls`.
@@ -81,7 +84,12 @@ func Check(r *Rules) []FileStatus {
 // CheckEntry compares one rule with its file.
 func CheckEntry(r *Rules, e Rule) FileStatus {
 	fs := FileStatus{File: e.File, Wanted: e.PublicKeys, Armor: e.Armor, Actual: []ActualRecipient{}}
-	h, err := ReadRecipients(filepath.Join(r.Dir, e.File))
+	path, err := r.FilePath(e)
+	if err != nil {
+		fs.Status, fs.Problem = StatusUnreadable, err.Error()
+		return fs
+	}
+	h, err := ReadRecipients(path)
 	if errors.Is(err, os.ErrNotExist) {
 		fs.Status = StatusMissing
 		return fs
@@ -93,11 +101,15 @@ func CheckEntry(r *Rules, e Rule) FileStatus {
 	}
 	fs.Actual = actual(h, e.PublicKeys)
 	w, err := WantFor(e.PublicKeys)
+	var why string
+	if err == nil {
+		why = w.Mismatch(h)
+	}
 	switch {
 	case err != nil:
 		fs.Status, fs.Problem = StatusNeedsRekey, err.Error()
-	case !w.Matches(h):
-		fs.Status, fs.Problem = StatusNeedsRekey, "recipients differ from the rule"
+	case why != "":
+		fs.Status, fs.Problem = StatusNeedsRekey, why
 	case h.Armored != e.Armor:
 		fs.Status, fs.Problem = StatusNeedsRekey, "armor differs from the rule"
 	default:
@@ -115,7 +127,7 @@ func actual(h Header, keys []string) []ActualRecipient {
 	}
 	out := []ActualRecipient{}
 	for _, s := range h.Stanzas {
-		a := ActualRecipient{Type: s.Type}
+		a := ActualRecipient{Type: s.Type, Grease: s.Grease()}
 		if isSSHType(s.Type) && len(s.Args) > 0 {
 			a.Tag = s.Args[0]
 			a.Key = byTag[s.Type+" "+a.Tag]

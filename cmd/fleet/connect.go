@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +36,9 @@ type connFlags struct {
 	// noSudo runs commands as a login user that is not root, rather than
 	// through sudo -n.
 	noSudo bool
+	// targets and hostKeys are --target and --host-key of a command that
+	// reaches several hosts by name (addPerHost): T or HOST=T each.
+	targets, hostKeys []string
 }
 
 // add registers the connection flags on fs.
@@ -41,8 +46,49 @@ func (cf *connFlags) add(fs *pflag.FlagSet) {
 	fs.StringVarP(&cf.target, "target", "t", "", "machine to connect to: user@host[:port], ssh://user@host:port or a ~/.ssh/config alias")
 	fs.StringVar(&cf.target, "target-host", "", "same as --target (nixos-anywhere's spelling)")
 	_ = fs.MarkHidden("target-host")
-	fs.StringArrayVarP(&cf.identities, "identity", "i", nil, "private key file to authenticate with (repeatable; the ssh-agent is used too)")
 	fs.StringVar(&cf.hostKey, "host-key", "", "pin the host key by fingerprint (SHA256:...); wins over known_hosts")
+	cf.addCommon(fs)
+}
+
+// addPerHost registers the connection flags of a command that reaches
+// hosts by name: --target and --host-key take HOST=VALUE (or, for one
+// host, VALUE alone) and repeat (see perHost).
+func (cf *connFlags) addPerHost(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&cf.targets, "target", "t", nil, "where a host is: HOST=T (repeatable; T is user@host[:port], ssh://... or a ~/.ssh/config alias; default: the host's name)")
+	fs.StringArrayVar(&cf.hostKeys, "host-key", nil, "pin a host's key: HOST=SHA256:... (repeatable); wins over known_hosts")
+	cf.addCommon(fs)
+}
+
+// perHost reads flag's values as HOST=VALUE into a map; a value without
+// HOST= is for only, when only is set (one host), and an error otherwise.
+// A HOST the command does not check is a usage error naming those it does.
+func perHost(flag string, values []string, hosts []string, only string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range values {
+		h, val, ok := strings.Cut(v, "=")
+		if !ok || !hostAttr.MatchString(h) {
+			if only == "" {
+				return nil, usagef("--%s %q: want HOST=VALUE\nhint: --%s nas=%s", flag, v, flag, v)
+			}
+			h, val = only, v
+		}
+		if hosts != nil && !slices.Contains(hosts, h) {
+			return nil, usagef("--%s %s: no host %s is checked\nhint: the hosts are %s", flag, v, h, strings.Join(hosts, ", "))
+		}
+		if _, dup := out[h]; dup {
+			return nil, usagef("--%s: host %s is given twice", flag, h)
+		}
+		out[h] = val
+	}
+	return out, nil
+}
+
+// hostAttr is a host name as --target HOST=T names it.
+var hostAttr = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+
+// addCommon registers the flags add and addPerHost share.
+func (cf *connFlags) addCommon(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&cf.identities, "identity", "i", nil, "private key file to authenticate with (repeatable; the ssh-agent is used too)")
 	fs.BoolVar(&cf.acceptNew, "accept-new", false, "trust a host key seen for the first time and record it in known_hosts")
 	fs.StringArrayVar(&cf.knownHosts, "known-hosts", nil, "known_hosts file (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)")
 	fs.StringVar(&cf.sshConfig, "ssh-config", "", `ssh_config file (default ~/.ssh/config and /etc/ssh/ssh_config; "none" for none)`)
@@ -50,6 +96,30 @@ func (cf *connFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&cf.timeout, "connect-timeout", 20*time.Second, "time limit for connecting and the SSH handshake")
 	fs.BoolVar(&cf.envPassword, "env-password", false, "log in with the password in $SSHPASS when the host refuses your keys (the NixOS ISO's nixos user); without it fleet asks on the terminal")
 	fs.BoolVar(&cf.noSudo, "no-sudo", false, "run commands as a login user that is not root (by default they run through sudo -n)")
+}
+
+// applyPort puts port (nixos-anywhere's -p) into the target; a target
+// that names another port is a usage error.
+func (cf *connFlags) applyPort(port int) error {
+	if port == 0 || cf.target == "" {
+		return nil
+	}
+	if port < 1 || port > 65535 {
+		return usagef("--ssh-port %d: want 1 to 65535", port)
+	}
+	t, err := parseTarget(cf.target)
+	if err != nil {
+		return err
+	}
+	switch t.Port {
+	case 0:
+		t.Port = port
+		cf.target = t.String()
+	case port:
+	default:
+		return usagef("--ssh-port %d, but --target %s names port %d", port, cf.target, t.Port)
+	}
+	return nil
 }
 
 // resolve turns the flags into a target and dial options. A missing or

@@ -156,7 +156,7 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 	cf.add(cmd.Flags())
 	cmd.Flags().BoolVar(&local, "local", false, "apply on this machine")
 	cmd.Flags().StringVar(&root, "root", "/mnt", "mount the layout under this directory")
-	cmd.Flags().StringArrayVar(&keys, "disk-key", nil, "NAME=FILE: luks key for NAME, sent on cryptsetup's stdin")
+	cmd.Flags().StringArrayVar(&keys, "disk-key", nil, "NAME=FILE: key for LUKS device NAME or ZFS encryption root NAME (pool/dataset), sent on stdin")
 	cmd.Flags().BoolVar(&yes, "yes", false, "destroy without asking")
 	cmd.Flags().BoolVar(&wipe, "wipe", false, "format: replace what does not match the layout")
 	addKeepFlag(cmd.Flags(), &keep)
@@ -184,7 +184,9 @@ func (a *app) confirmDisks() func(disks []disko.Target) bool {
 }
 
 // confirmPrompt lists each disk to be erased with its path and the node
-// it resolves to, then asks for their names.
+// it resolves to, and what destroy takes down on it first (an old
+// install's arrays, volume groups, LUKS mappings and signatures), then
+// asks for their names.
 func confirmPrompt(disks []disko.Target) string {
 	var b strings.Builder
 	b.WriteString("This erases every byte on:\n")
@@ -197,6 +199,9 @@ func confirmPrompt(disks []disko.Target) string {
 			fmt.Fprintf(&b, ", %.1f GB", float64(d.Size)/1e9)
 		}
 		b.WriteString("\n")
+		for _, w := range d.TakeDown {
+			fmt.Fprintf(&b, "        first: %s\n", remote.Escape(w))
+		}
 	}
 	fmt.Fprintf(&b, "Type the disk names (%s) to continue: ", strings.Join(targetNames(disks), " "))
 	return b.String()

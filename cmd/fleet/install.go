@@ -12,29 +12,33 @@ import (
 	"github.com/fleetnix/fleet/provision"
 )
 
-func init() {
-	register(newInstallCmd)
-	register(newVerifyCmd)
-}
+func init() { register(newInstallCmd) }
 
-// hostFlags are what install and verify share: which host, its spec, and
-// the identity that decrypts its secrets.
+// hostFlags are the host install installs: which host, its spec, where
+// its .age files are, and the identity that decrypts them.
 type hostFlags struct {
-	spec       specFlags
-	identity   string
-	secretsDir string
+	spec         specFlags
+	identity     string
+	secretsDir   string
+	secretsInput string
 }
 
 func (hf *hostFlags) add(cmd *cobra.Command) {
 	hf.spec.add(cmd)
 	cmd.Flags().StringVar(&hf.identity, "host-identity", "", "the private key the host decrypts its secrets with (the fleet identity or a per-host key)")
 	cmd.Flags().StringVar(&hf.secretsDir, "secrets-dir", "", "a local clone of the secrets repository to read the locked rev from (default: fetch the locked URL)")
+	addSecretsInput(cmd, &hf.secretsInput)
+}
+
+// addSecretsInput registers --secrets-input.
+func addSecretsInput(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "secrets-input", "", "the flake input that holds the .age files, or self for the flake itself (default: worked out from the evaluated paths)")
 }
 
 // source is the host the flags name and where its spec comes from.
 func (hf *hostFlags) source(args []string) (provision.HostSource, error) {
 	src, err := hf.spec.source(args)
-	src.SecretsDir = hf.secretsDir
+	src.SecretsDir, src.SecretsInput = hf.secretsDir, hf.secretsInput
 	return src, err
 }
 
@@ -47,6 +51,8 @@ func newInstallCmd(a *app) *cobra.Command {
 		devices  []string
 		diskKeys []string
 		diskMode string
+		chowns   []string
+		sshPort  int
 		asJSON   bool
 	)
 	cmd := &cobra.Command{
@@ -59,8 +65,13 @@ scan the installer for leftovers, reboot, and check that the first boot decrypte
 declared secret.
 
 Phases (--phases picks a subset): ` + strings.Join(provision.AllPhases, ", ") + `.
-nixos-anywhere's spellings work: --flake .#nas, --target-host, -i, --phases,
---no-reboot, --extra-files, --disk-encryption-keys NAME FILE.
+
+nixos-anywhere's command lines work as they are: every flag of nixos-anywhere
+means what it means there, differs as the README's table says, or is refused
+with what to use instead. So do --flake .#nas root@10.0.0.5 (the host to install
+on as the argument), --phases kexec,disko,install,reboot and
+--disk-encryption-keys /tmp/secret.key ./vault.key (the LUKS device whose layout
+reads /tmp/secret.key gets the key, on cryptsetup's stdin only).
 
 The forwarded agent holds only the --forward-key keys (default: the IdentityFile
 ~/.ssh/config gives the secrets server), signs a few times (--forward-max-signatures)
@@ -69,12 +80,30 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
   fleet install --flake .#nas --target root@nixos --accept-new --host-identity ./fleet.key --dry-run`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, n := range a.notes {
+				a.log.Info("nixos-anywhere flag: " + n)
+			}
+			// nixos-anywhere's form: the flake names the host, the
+			// argument is the machine to install on.
+			if _, host, ok := hf.spec.flakeHost(); ok && len(args) == 1 && args[0] != host && cf.target == "" {
+				cf.target, args = args[0], nil
+			}
+			if err := cf.applyPort(sshPort); err != nil {
+				return err
+			}
 			var err error
 			if o.Target, o.Dial, err = cf.resolve(a); err != nil {
 				return err
 			}
 			if o.Host, err = hf.source(args); err != nil {
 				return err
+			}
+			for _, c := range chowns {
+				p, owner, ok := strings.Cut(c, "=")
+				if !ok {
+					return usagef("--chown %q: want PATH=OWNER (or nixos-anywhere's PATH OWNER)", c)
+				}
+				o.Chown = append(o.Chown, provision.Chown{Path: p, Owner: owner})
 			}
 			if phases != "" {
 				o.Phases = strings.Split(phases, ",")
@@ -116,16 +145,19 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.BoolVar(&o.Force, "force", false, "install even if the target is not a NixOS installer")
 	f.BoolVar(&o.NoReboot, "no-reboot", false, "stop before the reboot (and the first-boot check)")
 	f.StringVar(&o.Root, "root", "/mnt", "where the new system is mounted on the installer")
-	f.StringVar(&o.SecretsFetch, "secrets-fetch", provision.FetchInstaller, "who fetches the secrets input: installer (through the scoped agent) or local")
+	f.StringVar(&o.SecretsFetch, "secrets-fetch", provision.FetchAuto, "who fetches the secrets input: installer (through the scoped agent), local (this machine, streamed in; no agent forwarded), or auto: the installer when it has git")
 	o.Forward.AddFlags(f)
 	f.StringArrayVar(&devices, "device", nil, "use PATH for the layout's disk NAME (NAME=PATH, repeatable)")
-	f.StringArrayVar(&diskKeys, "disk-key", nil, "LUKS key for NAME from local FILE, given to cryptsetup on stdin (NAME=FILE, repeatable)")
+	f.StringArrayVar(&diskKeys, "disk-key", nil, "key for LUKS device or ZFS encryption root NAME from local FILE, given on stdin (NAME=FILE, repeatable)")
 	f.BoolVar(&o.DiskOptions.Yes, "yes", false, "erase the layout's disks without asking (at a terminal fleet asks you to type their names)")
 	addKeepFlag(f, &o.DiskOptions.Keep)
 	f.StringVar(&diskMode, "disko-mode", "disko", "disko (or destroy): erase, format and mount the layout's disks; format: create what is missing, then mount; mount: only mount")
 	f.StringVar(&o.ExtraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
+	f.StringArrayVar(&chowns, "chown", nil, "own PATH under the extra files, recursively: PATH=UID:GID (repeatable; nixos-anywhere's --chown PATH OWNER too)")
+	f.IntVarP(&sshPort, "ssh-port", "p", 0, "the SSH port, when --target gives none (nixos-anywhere's -p)")
 	f.StringArrayVar(&o.NixOptions, "option", nil, "nix setting for nixos-install (NAME=VALUE, repeatable; passed in NIX_CONFIG and redacted from logs)")
-	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host (default: the spec's first identity path)")
+	f.StringVar(&o.VerifyUser, "verify-user", "root", "who fleet logs in as on the installed system after the reboot, with your keys (the host's configuration must authorize one: users.users.root.openssh.authorizedKeys.keys); the installer's login password is not offered there")
+	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host, one of its age.identityPaths (default: the host key path of the key's own type; for an age identity, an identity path that is no host key's)")
 	f.StringVar(&o.IdentityAge, "host-identity-age", "", "instead of --host-identity: the host's escrowed identity in the secrets repository (hosts/HOST/host-key.age, from fleet keys escrow), decrypted in memory with --operator-identity")
 	f.StringArrayVar(&o.OperatorIdentities, "operator-identity", nil, "the operator's identity that decrypts --host-identity-age: SSH private key or age identity file (repeatable; default ~/.ssh/id_ed25519 and ~/.ssh/id_rsa)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
@@ -147,11 +179,21 @@ func printSummary(w io.Writer, s *provision.Summary) {
 	if s.Forwarding != "" {
 		fmt.Fprintf(w, "forwarded agent: %s\n", s.Forwarding)
 	}
+	if s.SecretsFetch == provision.FetchLocal {
+		why := ""
+		if s.SecretsFetchWhy != "" {
+			why = ": " + s.SecretsFetchWhy
+		}
+		fmt.Fprintf(w, "secrets input: fetched on this machine and streamed to the installer%s\n", why)
+	}
 	if s.Identity != "" {
 		fmt.Fprintf(w, "host identity: restored from %s\n", s.Identity)
 	}
 	if s.HostKey != "" {
 		fmt.Fprintf(w, "installed host key: %s\n", s.HostKey)
+	}
+	if s.InstalledLogin != "" {
+		fmt.Fprintf(w, "installed system reached as: %s\n", s.InstalledLogin)
 	}
 	if s.Verify != nil {
 		fmt.Fprintln(w)
@@ -159,75 +201,9 @@ func printSummary(w io.Writer, s *provision.Summary) {
 	}
 }
 
-func printReport(w io.Writer, r *provision.Report) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SECRET\tPATH\tMODE\tOWNER\tGROUP\tFS\tCONTENT\tRESULT")
-	for _, s := range r.Secrets {
-		res := "ok"
-		if !s.OK {
-			res = strings.Join(s.Problems, "; ")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Path, dash(s.Mode), dash(s.Owner), dash(s.Group), dash(s.FSType), s.Content, res)
-	}
-	for _, i := range r.Identities {
-		res := "ok"
-		if !i.OK {
-			res = strings.Join(i.Problems, "; ")
-		} else if !i.Exists {
-			res = "absent (skipped, as agenix does)"
-		}
-		fmt.Fprintf(tw, "identity\t%s\t%s\t%s\t\t\t\t%s\n", i.Path, dash(i.Mode), dash(i.Owner), res)
-	}
-	tw.Flush()
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return s
-}
-
-func newVerifyCmd(a *app) *cobra.Command {
-	var cf connFlags
-	var hf hostFlags
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "verify HOST --target T --host-identity KEY [--json]",
-		Short: "Check that a booted host decrypted every declared secret as declared",
-		Long: `Check, on the running HOST, every secret its configuration declares: it exists,
-resolves into /run/agenix.d on ramfs or tmpfs, has the declared mode, owner and group,
-and its sha256 (computed on the host; the plaintext never crosses the wire) equals that
-of the local decryption with --host-identity. Exit 1 on any mismatch.`,
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := hf.source(args)
-			if err != nil {
-				return err
-			}
-			t, dial, err := cf.resolve(a)
-			if err != nil {
-				return err
-			}
-			rep, err := provision.VerifyHost(cmd.Context(), provision.VerifyOptions{Host: src, Identity: hf.identity, Target: t, Dial: dial, Log: a.log})
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if err := a.printJSON(rep); err != nil {
-					return err
-				}
-			} else {
-				printReport(a.stdout, rep)
-			}
-			if !rep.OK {
-				return errSilentFail
-			}
-			return nil
-		},
-	}
-	cf.add(cmd.Flags())
-	hf.add(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
 }

@@ -40,7 +40,7 @@ func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 	rig.Require(t)
 	nixtest.Require(t, "git", "age", "nix")
 	ri := &rigInstall{t: t}
-	ri.say("the example fleet (examples/homelab): keys made now, the seed's secrets encrypted by its secrets.nix,\n    the secrets repo on a private git server on this machine's loopback (git-shell, deploy key only)")
+	ri.say("the example fleet (examples/homelab): keys made now, the seed's secrets encrypted by the secrets.nix of each place\n    they are kept (the flake itself, two repos on a private git server on this machine's loopback: git-shell, deploy key only)")
 	ri.fl = homelab.Setup(t)
 	ri.say("flake %s, secrets locked at rev %s", ri.fl.Dir, ri.fl.Rev[:12])
 	// The operator's agent holds the deploy key and a personal key; only
@@ -68,12 +68,10 @@ func (ri *rigInstall) say(format string, args ...any) {
 	ri.t.Logf("==> "+format, args...)
 }
 
-// args are the flags every install of host shares.
+// args are the flags every install of host shares (the clone of the
+// repository its .age files are in, when they are not the flake's own).
 func (ri *rigInstall) args(host string) []string {
-	return []string{"install", host, "--flake", ri.fl.Dir, "--target", ri.target, "-i", ri.vm.Identity,
-		"--host-key", ri.vm.Fingerprint(), "--ssh-config", "none", "--known-hosts", ri.fl.KnownHosts,
-		"--host-identity", ri.fl.HostKeys[host].Path, "--secrets-dir", ri.fl.SecretsDir,
-		"--forward-key", ri.fl.Deploy.Fingerprint(), "--yes"}
+	return ri.fl.InstallArgs(host, ri.target, ri.vm.Identity, ri.vm.Fingerprint())
 }
 
 // fleetRun is one finished `fleet` process.
@@ -155,8 +153,10 @@ func (ri *rigInstall) rebootWatch(ctx context.Context, host string) <-chan error
 }
 
 // checkInstalled checks a finished install of host: every phase done,
-// one connection per boot, the verify table, no plaintext in the output,
-// and nothing with the keys' bytes on the installer's overlay.
+// one connection per boot, the verify table, the deploy key used through
+// the forwarded agent when the host's .age files are in an input (and no
+// agent when they are the flake's own), no plaintext in the output, and
+// nothing with the keys' bytes on the installer's overlay.
 func (ri *rigInstall) checkInstalled(ctx context.Context, host string, r fleetRun, connections int) {
 	t := ri.t
 	t.Helper()
@@ -172,11 +172,16 @@ func (ri *rigInstall) checkInstalled(ctx context.Context, host string, r fleetRu
 		t.Errorf("verify table has %d secret rows, %s declares %d", n, host, len(declared))
 	}
 	hostPub := ri.fl.HostPublicKey(host)
-	for _, want := range []string{fmt.Sprintf("ssh connections opened: %d", connections),
-		"the installer used key " + ri.fl.Deploy.Fingerprint(), "installed host key: " + ssh.FingerprintSHA256(hostPub)} {
+	for _, want := range []string{fmt.Sprintf("ssh connections opened: %d", connections), "installed host key: " + ssh.FingerprintSHA256(hostPub)} {
 		if !strings.Contains(o, want) {
 			t.Errorf("summary lacks %q", want)
 		}
+	}
+	if used := strings.Contains(o, "the installer used key "+ri.fl.Deploy.Fingerprint()); used != (homelab.Inputs[host] != homelab.SelfInput) {
+		t.Errorf("%s's .age files are in %s, and the deploy key was used through the agent: %v", host, homelab.Inputs[host], used)
+	}
+	if homelab.Inputs[host] == homelab.SelfInput && strings.Contains(o, "forwarded agent:") {
+		t.Errorf("%s's .age files are the flake's own, and an agent was forwarded", host)
 	}
 	for _, ph := range []string{"preflight", "disko", "stage", "identity", "install", "scan", "reboot", "verify"} {
 		if !regexp.MustCompile(`(?m)^` + ph + ` +(done|resumed)`).MatchString(o) {
@@ -322,9 +327,11 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 	defer cancel()
 	fl := ri.fl
 
-	// A commit the operator made locally and did not push.
-	nixtest.Git(t, fl.SecretsDir, "commit", "-q", "--allow-empty", "-m", "rotate, not pushed")
-	unpushed := strings.TrimSpace(nixtest.Git(t, fl.SecretsDir, "rev-parse", "HEAD"))
+	// A commit the operator made locally to router's repository and did
+	// not push.
+	routerRepo := fl.Repos[homelab.Inputs["router"]]
+	nixtest.Git(t, routerRepo.Dir, "commit", "-q", "--allow-empty", "-m", "rotate, not pushed")
+	unpushed := strings.TrimSpace(nixtest.Git(t, routerRepo.Dir, "rev-parse", "HEAD"))
 	personalKey := sshtest.NewKey(t, "ed25519", "", "operator-personal")
 	personal := sshtest.StartAgent(t, personalKey)
 	stranger := sshtest.NewKey(t, "ed25519", "", "not-the-installer")
@@ -357,7 +364,7 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 		args: withFlag(ri.args("router"), "--forward-key", personalKey.Fingerprint()),
 		env:  []string{"SSH_AUTH_SOCK=" + personal.Socket},
 		want: []string{
-			`^error: preflight: the installer cannot fetch ` + regexp.QuoteMeta(fl.Git.GuestURL("secrets")) + ` through the forwarded agent: the server accepted none of the keys it offered \(.*Permission denied \(publickey\)\.?\)$`,
+			`^error: preflight: the installer cannot fetch ` + regexp.QuoteMeta(fl.Git.GuestURL(routerRepo.Input)) + ` through the forwarded agent: the server accepted none of the keys it offered \(.*Permission denied \(publickey\)\.?\)$`,
 			`^hint: load the deploy key into your ssh-agent`,
 		},
 	}, {
@@ -384,9 +391,9 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 	}, {
 		name:  "flake.lock rev the secrets repo does not have",
 		args:  ri.args("router"),
-		setup: func() { fl.WriteLock(t, unpushed, fl.NarHash) },
+		setup: func() { fl.WriteInputLock(t, routerRepo.Input, unpushed, routerRepo.NarHash) },
 		want: []string{
-			`^error: preflight: the secrets repository ` + regexp.QuoteMeta(fl.Git.GuestURL("secrets")) + ` has no commit ` + unpushed + ` \(locked in flake.lock\)$`,
+			`^error: preflight: the secrets repository ` + regexp.QuoteMeta(fl.Git.GuestURL(routerRepo.Input)) + ` has no commit ` + unpushed + ` \(locked in flake.lock\)$`,
 			`^hint: push it`,
 		},
 	}}
@@ -420,7 +427,9 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 		bin := t.TempDir()
 		os.WriteFile(filepath.Join(bin, "nix"), []byte("#!/bin/sh\necho 'local nix called' >&2\nexit 99\n"), 0o755)
 		env := []string{"PATH=" + bin + ":" + os.Getenv("PATH")}
-		r := ri.run(ctx, env, nil, append(ri.args("router"), "--eval-on", "installer", "--phases", "preflight")...)
+		// router's .age files are in the input agenix-secrets: the
+		// installer fetches it before it evaluates, as --secrets-input says.
+		r := ri.run(ctx, env, nil, append(ri.args("router"), "--eval-on", "installer", "--phases", "preflight", "--secrets-input", "agenix-secrets")...)
 		t.Logf("%s", r)
 		if r.code != 0 || !regexp.MustCompile(`(?m)^preflight +done`).MatchString(r.stdout) {
 			t.Fatalf("want preflight done")
@@ -456,7 +465,8 @@ func phaseStarted(line, phase string) bool {
 
 // TestInstallLUKSOnRig installs the example's `vault`: an ESP, an ext4
 // root and a LUKS container (its key from --disk-key, given to cryptsetup
-// on stdin) holding LVM with ext4. The SSH connection is cut in the middle
+// on stdin) holding LVM with ext4; its .age files are the flake's own, so
+// nothing is fetched and no agent forwarded. The SSH connection is cut in the middle
 // of the stage phase; the run fails naming the phase, and --resume
 // completes the install, reboots and verifies. The LUKS header is checked
 // on the disk image from the host, and the key's bytes are looked for on

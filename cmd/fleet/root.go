@@ -12,6 +12,7 @@ import (
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fleetnix/fleet/provision"
 )
@@ -71,6 +72,10 @@ type app struct {
 
 	logLevel  string
 	logFormat string
+	// notes are what the command line asked that changes nothing (a
+	// nixos-anywhere flag for a step fleet does not have), said once
+	// logging is set up.
+	notes []string
 }
 
 // commandGroups are the constructors of the top-level commands; each
@@ -169,7 +174,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	a.log = log.NewWithOptions(stderr, log.Options{ReportTimestamp: true, TimeFormat: "15:04:05"})
 	root := newRootCmd(a)
-	root.SetArgs(rewriteArgs(args))
+	// fleet install takes nixos-anywhere's command lines (anywhere.go).
+	if c, _, err := root.Find(args); err == nil && c.Name() == "install" {
+		fs := pflag.NewFlagSet("install", pflag.ContinueOnError)
+		fs.AddFlagSet(c.Flags())
+		fs.AddFlagSet(c.InheritedFlags())
+		if args, a.notes, err = rewriteAnywhere(args, fs); err != nil {
+			return a.report(err)
+		}
+	}
+	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	return a.report(err)
 }
@@ -203,19 +217,4 @@ func (a *app) report(err error) int {
 	msg := err.Error()
 	fmt.Fprintf(a.stderr, "error: %s\n", msg)
 	return code
-}
-
-// rewriteArgs accepts nixos-anywhere's two-argument flag
-// --disk-encryption-keys NAME FILE as --disk-key NAME=FILE.
-func rewriteArgs(args []string) []string {
-	out := make([]string, 0, len(args))
-	for i := 0; i < len(args); i++ {
-		if args[i] == "--disk-encryption-keys" && i+2 < len(args) {
-			out = append(out, "--disk-key", args[i+1]+"="+args[i+2])
-			i += 2
-			continue
-		}
-		out = append(out, args[i])
-	}
-	return out
 }

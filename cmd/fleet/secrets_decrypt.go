@@ -88,7 +88,11 @@ func secretPath(cmd *cobra.Command, a *app, f *secretsFlags, file string) (strin
 			return "", err
 		}
 		if e, ok := r.Lookup(file); ok {
-			return filepath.Join(r.Dir, e.File), nil
+			p, err := r.FilePath(e)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", e.File, err)
+			}
+			return p, nil
 		}
 	}
 	return filepath.Abs(file)

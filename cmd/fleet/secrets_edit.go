@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -34,8 +35,11 @@ When stdin is not a terminal the new content is read from stdin instead, as
 agenix does. A file that does not exist yet starts empty. Unchanged content
 is not re-encrypted.
 
-The plaintext only ever lives in a 0700 directory on tmpfs ($XDG_RUNTIME_DIR
-or /dev/shm), removed on every exit, including a failed editor and Ctrl-C.
+The plaintext only ever lives in a 0700 directory in memory: $XDG_RUNTIME_DIR
+or /dev/shm, which must be tmpfs or ramfs (on macOS, which has neither, the
+per-user $TMPDIR, with a warning). It is removed on every exit: a failed
+editor, Ctrl-C, SIGTERM, SIGHUP (the terminal closed) and SIGQUIT. What a
+fleet killed outright left behind is removed by the next edit.
 While the edit lasts, the secrets directory is locked: another edit or a
 rekey is refused at once instead of overwriting this one.`,
 		Args: cobra.ExactArgs(1),
@@ -72,7 +76,10 @@ func editSecret(ctx context.Context, cmd *cobra.Command, a *app, f *secretsFlags
 	for _, s := range swept {
 		a.log.Info("removed a temp file an interrupted run left (ciphertext)", "file", s)
 	}
-	path := filepath.Join(r.Dir, rule.File)
+	path, err := r.FilePath(rule)
+	if err != nil {
+		return fmt.Errorf("%s: %w; nothing changed", rule.File, err)
+	}
 	var before []byte
 	exists := false
 	if _, err := os.Stat(path); err == nil {
@@ -125,22 +132,47 @@ func editSecret(ctx context.Context, cmd *cobra.Command, a *app, f *secretsFlags
 	return nil
 }
 
-// runEditor writes content to a 0600 file in a private tmpfs directory,
-// runs $EDITOR on it and returns what it holds afterwards. The directory is
-// removed before it returns, whatever happens. The editor needs the
-// terminal in the foreground, which remote.Runner (own process group,
-// captured stderr) cannot give it, so it is started here directly.
+// runEditor writes content to a 0600 file in a private directory in
+// memory (secrets.PrivateTempDir), runs $EDITOR on it and returns what it
+// holds afterwards. The directory is removed before it returns, whatever
+// happens: a failed editor, Ctrl-C, SIGTERM, SIGHUP (the terminal went
+// away) or SIGQUIT, which stop the editor first. A fleet killed outright
+// (SIGKILL) cannot clean up: the next edit removes what it left. The
+// editor needs the terminal in the foreground, which remote.Runner (own
+// process group, captured stderr) cannot give it, so it is started here
+// directly.
 func runEditor(ctx context.Context, a *app, content []byte, name string) (_ []byte, err error) {
 	editor := os.Getenv("EDITOR")
 	if editor == "" {
 		editor = "vi"
 	}
+	// Caught from before the plaintext exists until it is gone: these
+	// would otherwise end fleet without its deferred cleanup.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, editSignals...)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(interruptedError{s})
+		case <-ctx.Done():
+		}
+	}()
+
 	dir, err := secrets.PrivateTempDir()
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, name)
+	defer dir.Remove()
+	for _, s := range dir.Swept {
+		a.log.Info("removed the plaintext directory a killed edit left", "dir", s)
+	}
+	if dir.Warning != "" {
+		a.log.Warn(dir.Warning)
+	}
+	tmp := filepath.Join(dir.Path, name)
 	if err := os.WriteFile(tmp, content, 0o600); err != nil {
 		return nil, err
 	}
@@ -149,6 +181,10 @@ func runEditor(ctx context.Context, a *app, content []byte, name string) (_ []by
 	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
 	c.WaitDelay = 2 * time.Second
 	if err := c.Run(); err != nil {
+		var ie interruptedError
+		if errors.As(context.Cause(ctx), &ie) {
+			return nil, fmt.Errorf("%w; nothing changed, the plaintext is removed", ie)
+		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("editor interrupted: %w; nothing changed", ctx.Err())
 		}
@@ -158,5 +194,21 @@ func runEditor(ctx context.Context, a *app, content []byte, name string) (_ []by
 		}
 		return nil, fmt.Errorf("run editor %q: %w\nhint: set EDITOR", editor, err)
 	}
+	if err := context.Cause(ctx); err != nil {
+		// A signal as the editor exited: the edit may be incomplete.
+		return nil, fmt.Errorf("%w; nothing changed, the plaintext is removed", err)
+	}
 	return os.ReadFile(tmp)
+}
+
+// editSignals stop an edit: each ends the editor, and the plaintext is
+// removed before fleet exits.
+var editSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// interruptedError is an edit stopped by a signal.
+type interruptedError struct{ sig os.Signal }
+
+func (e interruptedError) Error() string {
+	name := map[os.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP", syscall.SIGQUIT: "SIGQUIT"}[e.sig]
+	return "interrupted by " + name
 }

@@ -7,13 +7,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fleetnix/fleet/test/testenv"
 
+	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/fleetnix/fleet/secrets"
+	"github.com/fleetnix/fleet/test/agetest"
 	"github.com/fleetnix/fleet/test/sshtest"
 )
 
@@ -51,7 +55,43 @@ func runSecretsScripts(t *testing.T, dir string, env ...map[string]string) {
 			}
 			return secretsSetup(e)
 		},
+		// [workondisk]: the scripts' work directories are not in memory
+		// (not tmpfs), as /tmp usually is not.
+		Condition: func(cond string) (bool, error) {
+			if cond != "workondisk" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			var st syscall.Statfs_t
+			if err := syscall.Statfs(os.TempDir(), &st); err != nil {
+				return false, err
+			}
+			return st.Type != 0x01021994 && st.Type != 0x858458f6, nil // tmpfs, ramfs
+		},
 		Cmds: withScriptCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// signal NAME PIDFILE: send SIGNAME (HUP, QUIT, TERM, INT,
+			// KILL) to the process whose pid PIDFILE holds.
+			"signal": func(ts *testscript.TestScript, neg bool, args []string) {
+				sig := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL}[args[0]]
+				pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(args[1])))
+				ts.Check(err)
+				if sig == 0 || pid <= 1 {
+					ts.Fatalf("usage: signal HUP|QUIT|TERM|INT|KILL PIDFILE")
+				}
+				ts.Check(syscall.Kill(pid, sig))
+			},
+			// gone PIDFILE: the process whose pid PIDFILE holds exits
+			// within 10s.
+			"gone": func(ts *testscript.TestScript, neg bool, args []string) {
+				pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(args[0])))
+				ts.Check(err)
+				for i := 0; i < 200; i++ {
+					if syscall.Kill(pid, 0) != nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				ts.Fatalf("process %d is still running", pid)
+			},
 			// mode FILE 0600: the file's permission bits are exactly these.
 			"mode": func(ts *testscript.TestScript, neg bool, args []string) {
 				st, err := os.Stat(ts.MkAbs(args[0]))
@@ -70,6 +110,36 @@ func runSecretsScripts(t *testing.T, dir string, env ...map[string]string) {
 					time.Sleep(50 * time.Millisecond)
 				}
 				ts.Fatalf("%s did not appear", args[0])
+			},
+			// rage [-a] -R PUBFILE|-r RECIPIENT... -o OUT IN: encrypt IN as
+			// rage writes files (a grease stanza last; see test/agetest).
+			"rage": func(ts *testscript.TestScript, neg bool, args []string) {
+				var recips []age.Recipient
+				var out, in string
+				armored := false
+				for i := 0; i < len(args); i++ {
+					switch args[i] {
+					case "-a":
+						armored = true
+					case "-R", "-r":
+						line := args[i+1]
+						if args[i] == "-R" {
+							line = strings.TrimSpace(ts.ReadFile(args[i+1]))
+						}
+						rs, err := secrets.ParseRecipients([]string{line})
+						ts.Check(err)
+						recips = append(recips, rs...)
+						i++
+					case "-o":
+						out = args[i+1]
+						i++
+					default:
+						in = args[i]
+					}
+				}
+				ct, err := agetest.RageEncrypt([]byte(ts.ReadFile(in)), recips, armored, agetest.Grease())
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(out), ct, 0o600))
 			},
 			// emptydir DIR: DIR exists and holds nothing.
 			"emptydir": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -115,11 +185,15 @@ in {
 	if err := os.WriteFile(filepath.Join(w, "secrets.nix"), []byte(rules), 0o644); err != nil {
 		return err
 	}
-	run := filepath.Join(w, "run")
-	if err := os.Mkdir(run, 0o700); err != nil {
+	// Plaintext goes to tmpfs only: each script gets its own directory
+	// in /dev/shm as $XDG_RUNTIME_DIR (and $RUNDIR).
+	run, err := os.MkdirTemp("/dev/shm", "fleet-test-run-")
+	if err != nil {
 		return err
 	}
+	e.Defer(func() { os.RemoveAll(run) })
 	e.Setenv("XDG_RUNTIME_DIR", run)
+	e.Setenv("RUNDIR", run)
 	e.Setenv("AGEREC", agerec)
 	e.Setenv("HOME", filepath.Join(w, "home"))
 	e.Setenv("RULES", "")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -58,8 +59,10 @@ func newSecretsLsCmd(a *app) *cobra.Command {
 		Long: `List every entry of the rules file with the recipients it wants and the
 recipients the file is actually encrypted to, read from the file's header
 without decrypting it (ssh keys by their tag; X25519 and plugin stanzas only
-by count). Status is ok, needs-rekey, missing or unreadable; .age files no
-rule names are listed as orphan. --check exits 1 unless every entry is ok.`,
+by count). Grease stanzas, which rage and ragenix add to every file and which
+encrypt to nobody, are ignored (--json shows them with "grease": true).
+Status is ok, needs-rekey, missing or unreadable; .age files no rule names
+are listed as orphan. --check exits 1 unless every entry is ok.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := f.load(cmd, a)
@@ -103,6 +106,10 @@ func describeActual(s secrets.FileStatus) string {
 	counts := map[string]int{}
 	var order []string
 	for _, r := range s.Actual {
+		if r.Grease {
+			continue // encrypts to nobody (rage adds one to every file)
+		}
+		r.Type, r.Tag = printableHeader(r.Type), printableHeader(r.Tag)
 		if r.Tag != "" {
 			name := r.Type + ":" + r.Tag
 			if r.Key == "" {
@@ -123,4 +130,17 @@ func describeActual(s secrets.FileStatus) string {
 		return "-"
 	}
 	return strings.Join(parts, ",")
+}
+
+// printableHeader escapes what came from a file's header for the terminal: the
+// header parser admits only visible ASCII in stanza lines, and this keeps
+// it so whatever reaches it.
+func printableHeader(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			q := strconv.QuoteToASCII(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
 }

@@ -24,14 +24,18 @@ func newSecretsRulesCmd(a *app) *cobra.Command {
 		Use:   "rules",
 		Short: "Evaluate and check the rules file (secrets.nix) and print it",
 		Long: `Evaluate the agenix rules file (default ./secrets.nix, or $RULES) and check
-every entry: publicKeys is a non-empty list of unique recipients fleet can
-encrypt to, armor is a bool.
+every entry: it names a file inside the rules file's directory, publicKeys is
+a non-empty list of unique recipients fleet can encrypt to, armor is a bool.
+ls, edit and rekey refuse rules that fail these checks, naming the entry.
 
-The built-in evaluator needs no Nix. --evaluator auto (the default) falls
-back to one nix-instantiate call when the file uses something the built-in
-evaluator does not support; builtin never runs Nix; nix always does.
+The built-in evaluator needs no Nix, and reads files of the rules' own
+repository only (the git work tree holding the rules file, or its directory
+when none does). --evaluator auto (the default) falls back to one
+nix-instantiate call when the file uses something the built-in evaluator does
+not support; builtin never runs Nix; nix always does.
 
---json prints what 'nix-instantiate --eval --strict --json FILE' prints.`,
+--json prints what 'nix-instantiate --eval --strict --json FILE' prints, and
+checks nothing: rules that ls would refuse are printed as Nix prints them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ev, err := secrets.ParseEvaluator(evaluator)
@@ -42,13 +46,16 @@ evaluator does not support; builtin never runs Nix; nix always does.
 				rulesPath = secrets.DefaultRulesPath()
 			}
 			secrets.Runner = &remote.Local{Log: a.log}
-			r, err := secrets.LoadRules(cmd.Context(), rulesPath, ev)
-			if err != nil {
+			if asJSON {
+				raw, err := secrets.EvalRules(cmd.Context(), rulesPath, ev)
+				if err != nil {
+					return err
+				}
+				_, err = a.stdout.Write(append(nixeval.MarshalJSON(raw), '\n'))
 				return err
 			}
-			if asJSON {
-				out := nixeval.MarshalJSON(r.Raw)
-				_, err := a.stdout.Write(append(out, '\n'))
+			r, err := secrets.LoadRules(cmd.Context(), rulesPath, ev)
+			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)

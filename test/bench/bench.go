@@ -5,6 +5,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -127,6 +128,22 @@ func Machine() string {
 	}
 	return fmt.Sprintf("- machine: %d cores (%s), %s\n- go: %s\n- openssh: %s\n- rsync: %s\n- age: %s\n- nix: %s\n",
 		runtime.NumCPU(), cpu, v("uname", "-sr"), runtime.Version(), v("ssh", "-V"), v("rsync", "--version"), v("age", "--version"), v("nix", "--version"))
+}
+
+// Runner runs programs with env, returning their stdout, and their
+// stderr in the error when they fail.
+func Runner(env []string) func(name string, args ...string) ([]byte, error) {
+	return func(name string, args ...string) ([]byte, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return out, fmt.Errorf("%s: %w: %s", name, err, stderr.Bytes())
+		}
+		return out, nil
+	}
 }
 
 // Tree writes n files totalling about total bytes of random data under dir,

@@ -52,17 +52,7 @@ func TestFanout(t *testing.T) {
 		// What fleet runs on each machine, as one remote command line.
 		"FACTS_CMD=sh -c "+remote.ShellQuote(facts.Script()),
 	)
-	run := func(name string, args ...string) ([]byte, error) {
-		cmd := exec.Command(name, args...)
-		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return out, fmt.Errorf("%s: %w: %s", name, err, stderr.Bytes())
-		}
-		return out, nil
-	}
+	run := Runner(env)
 	// fleetMany checks that every target is reported, in order, with its
 	// own host key.
 	fleetMany := func() error {

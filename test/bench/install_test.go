@@ -14,17 +14,21 @@ import (
 	"time"
 
 	"github.com/fleetnix/fleet/test/homelab"
+	"github.com/fleetnix/fleet/test/installers"
 	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/rig"
 	"github.com/fleetnix/fleet/test/sshtest"
 )
 
-// TestInstall: `fleet install nas` of the example fleet on the rig, from a
-// fresh installer with blank disks each run: the time of each phase, the
-// SSH connections the installer's sshd accepted (counted by a TCP relay in
-// front of it that sees the server's banner, not by fleet), and the orchestration overhead, everything
-// but disk formatting (disko), the system build (install) and the boot
-// (reboot). FLEET_BENCH_INSTALL_RUNS overrides the number of runs (each
+// TestInstall: `fleet install nas` of the example fleet on the rig, for
+// each installer profile (the rig's own Debian-based one, the NixOS ISO's
+// with a password login and sudo, nixos-images' kexec installer without
+// git), from a fresh installer with blank disks each run: the time of
+// each phase, the SSH connections the installer's sshd accepted (counted
+// by a TCP relay in front of it that sees the server's banner, not by
+// fleet), and the orchestration overhead, everything but disk formatting
+// (disko), the system build (install) and the boot (reboot).
+// FLEET_BENCH_INSTALL_RUNS overrides the number of runs per profile (each
 // takes ~4 minutes under TCG).
 func TestInstall(t *testing.T) {
 	Require(t)
@@ -38,44 +42,54 @@ func TestInstall(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", fleet, "github.com/fleetnix/fleet/cmd/fleet").CombinedOutput(); err != nil {
 		t.Fatalf("go build fleet: %v\n%s", err, out)
 	}
-	phases := map[string][]time.Duration{}
-	var totals, overheads []time.Duration
-	var conns []int64
-	for i := 0; i < runs; i++ {
-		p, total, n := installOnce(t, fleet)
-		for k, d := range p {
-			phases[k] = append(phases[k], d)
+	for _, p := range []installers.Profile{installers.Debian, installers.ISO, installers.Kexec} {
+		phases := map[string][]time.Duration{}
+		var totals, overheads []time.Duration
+		var conns []int64
+		for i := 0; i < runs; i++ {
+			ph, total, n := installOnce(t, fleet, p)
+			for k, d := range ph {
+				phases[k] = append(phases[k], d)
+			}
+			overhead := total - ph["disko"] - ph["install"] - ph["reboot"]
+			totals, overheads, conns = append(totals, total), append(overheads, overhead), append(conns, n)
+			t.Logf("%s, run %d: %s, overhead %s, %d connections", p.Name, i+1, total.Round(time.Second), overhead.Round(time.Second), n)
 		}
-		overhead := total - p["disko"] - p["install"] - p["reboot"]
-		totals, overheads, conns = append(totals, total), append(overheads, overhead), append(conns, n)
-		t.Logf("run %d: %s, overhead %s, %d connections", i+1, total.Round(time.Second), overhead.Round(time.Second), n)
+		var b strings.Builder
+		fmt.Fprintf(&b, "### fleet install %s on the rig's %s installer (TCG), %d runs from blank disks\n\n", installers.Host, p.Name, runs)
+		fmt.Fprintf(&b, "%s\n\n", profileNote[p.Name])
+		fmt.Fprintf(&b, "SSH connections the installer's sshd accepted per install (a relay counts them): %s (one per boot: the installer, then the installed system).\n\n", joinInts(conns))
+		b.WriteString("| phase | median | min | max |\n|---|---|---|---|\n")
+		row := func(name string, ds []time.Duration) {
+			s := append([]time.Duration{}, ds...)
+			sort.Slice(s, func(a, b int) bool { return s[a] < s[b] })
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, s[len(s)/2].Round(10*time.Millisecond), s[0].Round(10*time.Millisecond), s[len(s)-1].Round(10*time.Millisecond))
+		}
+		for _, ph := range []string{"preflight", "disko", "stage", "identity", "install", "scan", "reboot", "verify"} {
+			row(ph, phases[ph])
+		}
+		row("**total** (fleet install, end to end)", totals)
+		row("**orchestration overhead** (total − disko − install − reboot)", overheads)
+		b.WriteString("\nUnder emulation every command on the installer is slow (a process start costs ~10 ms); install is the rig's stand-in evaluating the flake with the real Nix and copying a small system, reboot is the VM booting again.\n")
+		Record(t, b.String())
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "### fleet install nas on the rig (TCG), %d runs from blank disks\n\n", runs)
-	fmt.Fprintf(&b, "SSH connections the installer's sshd accepted per install (a relay counts them): %s (one per boot: the installer, then the installed system).\n\n", joinInts(conns))
-	b.WriteString("| phase | median | min | max |\n|---|---|---|---|\n")
-	row := func(name string, ds []time.Duration) {
-		s := append([]time.Duration{}, ds...)
-		sort.Slice(s, func(a, b int) bool { return s[a] < s[b] })
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, s[len(s)/2].Round(10*time.Millisecond), s[0].Round(10*time.Millisecond), s[len(s)-1].Round(10*time.Millisecond))
-	}
-	for _, ph := range []string{"preflight", "disko", "stage", "identity", "install", "scan", "reboot", "verify"} {
-		row(ph, phases[ph])
-	}
-	row("**total** (fleet install, end to end)", totals)
-	row("**orchestration overhead** (total − disko − install − reboot)", overheads)
-	b.WriteString("\nUnder emulation every command on the installer is slow (a process start costs ~10 ms); preflight includes the installer's fetch of the secrets through the forwarded agent, install is the rig's stand-in evaluating the flake with the real Nix and copying a small system, reboot is the VM booting again.\n")
-	Record(t, b.String())
 }
 
-// installOnce boots a fresh installer and installs nas; it returns the
-// phases' durations, the whole command's time and the connections the
-// installer's sshd accepted.
-func installOnce(t *testing.T, fleet string) (map[string]time.Duration, time.Duration, int64) {
+// profileNote says how each profile's install differs.
+var profileNote = map[string]string{
+	rig.ProfileDebian: "Root logs in with a key; preflight includes the installer's fetch of the secrets through the forwarded agent.",
+	rig.ProfileISO:    "nixos logs in with its password (--env-password) and every command runs through sudo -n; preflight includes the installer's fetch of the secrets through the agent forwarded to nixos.",
+	rig.ProfileKexec:  "Root logs in with a key; the installer has no git, so the secrets input is fetched on this machine and streamed in during stage, and no agent is forwarded.",
+}
+
+// installOnce boots a fresh installer of profile p and installs nas; it
+// returns the phases' durations, the whole command's time and the
+// connections the installer's sshd accepted.
+func installOnce(t *testing.T, fleet string, p installers.Profile) (map[string]time.Duration, time.Duration, int64) {
 	fl := homelab.Setup(t)
 	agent := sshtest.StartAgent(t, fl.Deploy)
 	st := nixtest.NewStore(t)
-	vm := rig.Boot(t, rig.Options{Disks: []int64{2 << 30, 512 << 20, 512 << 20}})
+	vm := rig.Boot(t, p.BootOptions([]int64{2 << 30, 512 << 20, 512 << 20}))
 	defer vm.Stop()
 	relay := sshtest.StartRelay(t, fmt.Sprintf("127.0.0.1:%d", vm.Port))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -86,13 +100,11 @@ func installOnce(t *testing.T, fleet string) (map[string]time.Duration, time.Dur
 			rebooted <- err
 			return
 		}
-		rebooted <- vm.Reboot(ctx, fl.HostPublicKey("nas"))
+		rebooted <- vm.Reboot(ctx, fl.HostPublicKey(installers.Host))
 	}()
-	cmd := exec.CommandContext(ctx, fleet, "install", "nas", "--flake", fl.Dir, "--target", "root@"+relay.Addr(),
-		"-i", vm.Identity, "--host-key", vm.Fingerprint(), "--ssh-config", "none", "--known-hosts", fl.KnownHosts,
-		"--host-identity", fl.HostKeys["nas"].Path, "--secrets-dir", fl.SecretsDir,
-		"--forward-key", fl.Deploy.Fingerprint(), "--yes", "--json")
-	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+agent.Socket)
+	args := append(p.Args(fl, vm, vm.Image.Login+"@"+relay.Addr(), installers.Host), "--json")
+	cmd := exec.CommandContext(ctx, fleet, args...)
+	cmd.Env = append(append(os.Environ(), "SSH_AUTH_SOCK="+agent.Socket), p.Env()...)
 	for _, kv := range st.Env {
 		if strings.HasPrefix(kv, "NIX_CONFIG=") {
 			kv += "\nstore = " + st.Path
@@ -105,7 +117,7 @@ func installOnce(t *testing.T, fleet string) (map[string]time.Duration, time.Dur
 	out, err := cmd.Output()
 	total := time.Since(t0)
 	if err != nil {
-		t.Fatalf("fleet install: %v\n%s\n%s", err, out, stderr.String())
+		t.Fatalf("fleet install on %s: %v\n%s\n%s", p.Name, err, out, stderr.String())
 	}
 	if err := <-rebooted; err != nil {
 		t.Fatal(err)
@@ -121,11 +133,11 @@ func installOnce(t *testing.T, fleet string) (map[string]time.Duration, time.Dur
 		t.Fatalf("summary: %v\n%s", err, out)
 	}
 	phases := map[string]time.Duration{}
-	for _, p := range sum.Phases {
-		if p.Status != "done" {
-			t.Fatalf("phase %s: %s", p.Phase, p.Status)
+	for _, ph := range sum.Phases {
+		if ph.Status != "done" {
+			t.Fatalf("%s: phase %s: %s", p.Name, ph.Phase, ph.Status)
 		}
-		phases[p.Phase] = p.Duration
+		phases[ph.Phase] = ph.Duration
 	}
 	return phases, total, relay.SSHConnections()
 }

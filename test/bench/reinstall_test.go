@@ -97,7 +97,9 @@ func TestReinstall(t *testing.T) {
 		})
 	}
 	// Each run starts from a blank system disk, as a reinstall does.
-	setup := func() { run("sh", "-c", "wipefs -a -q /dev/vda1 /dev/vda2 2>/dev/null; sgdisk --zap-all /dev/vda >/dev/null") }
+	setup := func() {
+		run("sh", "-c", "wipefs -a -q /dev/vda1 /dev/vda2 2>/dev/null; sgdisk --zap-all /dev/vda >/dev/null")
+	}
 	rows := Measure(t, setup, cs)
 	ratio := rows[1].Median.Seconds() / rows[0].Median.Seconds()
 	var b strings.Builder

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/fleetnix/fleet/test/homelab"
-	"github.com/fleetnix/fleet/test/nixtest"
 	"github.com/fleetnix/fleet/test/rig"
-	"github.com/fleetnix/fleet/test/sshtest"
 	"github.com/fleetnix/fleet/test/testenv"
 )
 
@@ -55,18 +53,10 @@ func (d *demo) buildFleet(ctx context.Context) error {
 // the deploy key and a personal key (the installer may use only the
 // first), and a private nix store for fleet's local evaluation.
 func (d *demo) setUp() {
-	d.say("set up the example fleet (examples/homelab): keys made now, its secrets encrypted by its secrets.nix,\n    the secrets repo served by a private git server on this machine's loopback (git-shell, deploy key only)")
+	d.say("set up the example fleet (examples/homelab): keys made now, its secrets encrypted by the secrets.nix of each place\n    they are kept (the flake itself; two repos served by a private git server on this machine's loopback: git-shell, deploy key only)")
 	d.fl = homelab.Setup(d.t)
 	fmt.Printf("    flake %s, secrets locked at rev %s\n", d.fl.Dir, d.fl.Rev[:12])
-	agent := sshtest.StartAgent(d.t, d.fl.Deploy, sshtest.NewKey(d.t, "ed25519", "", "operator-personal"))
-	st := nixtest.NewStore(d.t)
-	d.env = append(os.Environ(), "SSH_AUTH_SOCK="+agent.Socket)
-	for _, kv := range st.Env {
-		if strings.HasPrefix(kv, "NIX_CONFIG=") {
-			kv += "\nstore = " + st.Path
-		}
-		d.env = append(d.env, kv)
-	}
+	d.env = d.fl.OperatorEnv(d.t)
 }
 
 // boot starts the installer VM.

@@ -17,8 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/fleetnix/fleet/test/homelab"
-	"github.com/fleetnix/fleet/test/rig"
+	"github.com/fleetnix/fleet/test/installers"
 )
 
 // reinstallHost is the host the story reinstalls: the example's NAS. The
@@ -44,17 +43,17 @@ func reinstall(ctx context.Context, d *demo) error {
 		return err
 	}
 	d.setUp()
-	const password = "correct horse battery staple"
-	d.env = append(d.env, "SSHPASS="+password)
+	iso := installers.ISO
+	d.env = append(d.env, iso.Env()...)
 	d.boot("the NixOS ISO's profile (log in as nixos with a password, sudo; udev assembles md arrays), x86_64, 3 blank disks (2 GiB, 512 MiB, 512 MiB)",
-		rig.Options{Profile: rig.ProfileISO, Disks: []int64{2 << 30, 512 << 20, 512 << 20}, Passwords: map[string]string{"nixos": password}})
+		iso.BootOptions([]int64{2 << 30, 512 << 20, 512 << 20}))
 	target := d.vm.Target()
 	hostFP := ssh.FingerprintSHA256(d.fl.HostPublicKey(host))
 
 	// 1. The first install.
 	rebooted := d.rebootWatch(ctx, host)
 	d.say("fleet install %s --target %s --env-password ...", host, target)
-	if err := d.fleetRun(ctx, d.isoArgs(host, target)...); err != nil {
+	if err := d.fleetRun(ctx, iso.Args(d.fl, d.vm, target, host)...); err != nil {
 		return err
 	}
 	if err := <-rebooted; err != nil {
@@ -74,17 +73,21 @@ func reinstall(ctx context.Context, d *demo) error {
 
 	// 3. The host's identity escrowed for the operator, committed, locked.
 	escrow := filepath.ToSlash(filepath.Join("hosts", host, "host-key.age"))
-	rules := filepath.Join(d.fl.SecretsDir, "secrets.nix")
-	d.say("fleet keys escrow %s --target %s --host-key %s: the host's key, encrypted to the operator only, into the secrets repo; commit, push, lock", host, target, hostFP)
-	if err := d.fleetRun(ctx, "keys", "escrow", host, "--target", target, "--host-key", hostFP, "--ssh-config", "none",
-		"--ssh-identity", d.vm.Identity, "--env-password", "--rules", rules); err != nil {
+	// The rules of the repository that holds nas's .age files (the input
+	// secrets): its escrow goes beside them.
+	rules := filepath.Join(d.fl.SecretsDirFor(host), "secrets.nix")
+	installed := fmt.Sprintf("root@127.0.0.1:%d", d.vm.Port)
+	d.say("fleet keys escrow %s --target %s --host-key %s: the host's key, encrypted to the operator only, into the repository holding its secrets; commit, push, lock", host, installed, hostFP)
+	if err := d.fleetRun(ctx, "keys", "escrow", host, "--target", installed, "--host-key", hostFP, "--ssh-config", "none",
+		"--ssh-identity", d.fl.Admin.Path, "--rules", rules); err != nil {
 		return err
 	}
-	// The router's too: the wrong escrow, for a refusal below.
-	if err := d.fleetRun(ctx, "keys", "escrow", "router", "--from", d.fl.HostKeys["router"].Path, "--rules", rules); err != nil {
+	// tank's too (its .age files are in the same repository): the wrong
+	// escrow, for a refusal below.
+	if err := d.fleetRun(ctx, "keys", "escrow", "tank", "--from", d.fl.HostKeys["tank"].Path, "--rules", rules); err != nil {
 		return err
 	}
-	d.fl.CommitSecrets(d.t, "escrow nas and router")
+	d.fl.CommitSecrets(d.t, host, "escrow nas and tank")
 	fmt.Printf("    secrets locked at rev %s\n", d.fl.Rev[:12])
 
 	// 4. The system disk dies.
@@ -106,7 +109,7 @@ func reinstall(ctx context.Context, d *demo) error {
 	fmt.Printf("    udev assembled the surviving array:\n%s", indent4(md))
 
 	// 5. What must be refused, with nothing changed.
-	args := withoutFlag(d.isoArgs(host, target), "--host-identity")
+	args := withoutFlag(iso.Args(d.fl, d.vm, target, host), "--host-identity")
 	args = append(args, "--host-identity-age", escrow, "--operator-identity", d.fl.Operator)
 	disks, err := d.diskState(ctx)
 	if err != nil {
@@ -125,8 +128,8 @@ func reinstall(ctx context.Context, d *demo) error {
 			`error: disko: keep disk "main" (/dev/vda): disk.main.content: /dev/vda is blank: blkid finds no partition table, the layout wants gpt: existing layout does not match: no changes made`}},
 		{"a kept disk that is another's (the data disks swapped)", []string{"--keep", "data1,data2", "--device", "data1=/dev/vdc", "--device", "data2=/dev/vdb"}, 1, []string{
 			`error: disko: keep disk "data1" (/dev/vdc): disk.data1.content.partitions.raid: partition 1 of /dev/vdc has name "disk-data2-raid", want "disk-data1-raid": existing layout does not match: no changes made`}},
-		{"the escrow of another host", []string{"--keep", "data1,data2", "--host-identity-age", "hosts/router/host-key.age"}, 1, []string{
-			`error: the escrowed identity hosts/router/host-key.age (ssh-ed25519 ` + ssh.FingerprintSHA256(d.fl.HostPublicKey("router")) + `) is not the recipient of nas's secrets:`}},
+		{"the escrow of another host", []string{"--keep", "data1,data2", "--host-identity-age", "hosts/tank/host-key.age"}, 1, []string{
+			`error: the escrowed identity hosts/tank/host-key.age (ssh-ed25519 ` + ssh.FingerprintSHA256(d.fl.HostPublicKey("tank")) + `) is not the recipient of nas's secrets:`}},
 	}
 	for _, r := range refusals {
 		d.say("refused: %s (fleet install %s ... %s)", r.what, host, strings.Join(r.extra, " "))
@@ -186,15 +189,6 @@ func reinstall(ctx context.Context, d *demo) error {
 	return nil
 }
 
-// isoArgs are the example's install arguments for the ISO's profile: the
-// password from $SSHPASS, and the installer's key pinned in a
-// known_hosts file (which also tells fleet to ask for that key's type:
-// the ISO's sshd offers its RSA key first).
-func (d *demo) isoArgs(host, target string) []string {
-	args := withoutFlag(d.fl.InstallArgs(host, target, d.vm.Identity, d.vm.Fingerprint()), "--host-key")
-	return append(args, "--known-hosts", d.vm.KnownHosts(), "--env-password")
-}
-
 // recoveryFacts prints what must survive a reinstall: the data's sha256,
 // the array's UUID, the host key's fingerprint.
 const recoveryFacts = `cd /srv/data && sha256sum file && mdadm --detail --export /dev/md/data | grep '^MD_UUID=' && ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f1,2`
@@ -207,11 +201,8 @@ func (d *demo) verified(host string) error {
 			return fmt.Errorf("phase %s not done:\n%s", ph, d.summary)
 		}
 	}
-	for name, path := range homelab.Declared[host] {
-		row := `(?m)^` + regexp.QuoteMeta(name) + ` +` + regexp.QuoteMeta(path) + ` +04[04]0 +root +root +ramfs +match +ok$`
-		if !regexp.MustCompile(row).MatchString(d.summary) {
-			return fmt.Errorf("secret %s not verified at first boot:\n%s", name, d.summary)
-		}
+	if problems := installers.Verified(d.summary, host); len(problems) > 0 {
+		return fmt.Errorf("%s:\n%s", strings.Join(problems, "; "), d.summary)
 	}
 	return nil
 }

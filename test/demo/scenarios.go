@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/fleetnix/fleet/test/installers"
 )
 
 // scenario is one demo: a story fleet tells on the rig.
@@ -18,6 +20,9 @@ type scenario struct {
 // here.
 var scenarios = []scenario{
 	{"nas", "install the example's 3-disk NAS (ESP and root, an mdadm raid1 with xfs, six secrets) onto the rig's installer, reboot, verify every secret at first boot", nas},
+	{"fleet", "install the example's three hosts (.age files in the input secrets, in an input named agenix-secrets, in the flake itself), each on an installer VM; then fleet verify --all checks them in one table, and fails naming the host and secret changed on a machine", fleetDemo},
+	{"iso", "the NixOS ISO: log in as nixos with the password set at its console; refuse a wrong password and a disk held by an array spanning another disk; install nas over an old install udev brought up (md, LVM, LUKS)", profile(installers.ISO)},
+	{"kexec", "nixos-images' kexec installer (root with keys, no git, no cryptsetup): refuse vault's LUKS layout naming cryptsetup; install nas, the secrets fetched here and streamed in, no agent forwarded", profile(installers.Kexec)},
 	{"reinstall", "disaster recovery: install the NAS on the NixOS ISO's profile, write data, escrow its host key; replace the system disk, reinstall keeping the data disks with the escrowed key: same host key, same data, same array, every secret verified", reinstall},
 }
 

@@ -1,11 +1,13 @@
 // Package homelab sets up the example fleet in examples/homelab for the
 // rig: it makes the keys (the operator's age identity, the deploy key of
-// the secrets repository, each host's SSH host key), encrypts demo values
-// of the seed's secrets with fleet's own secrets package by the rules of
-// examples/homelab/secrets/secrets.nix, serves that repository from a
-// private git server on the loopback, and instantiates the flake: a copy
-// whose secrets input points at the server (as the VM reaches it) and
-// whose flake.lock pins the commit by rev and narHash.
+// the secrets repositories, each host's SSH host key), encrypts demo
+// values of the seed's secrets with fleet's own secrets package by the
+// rules of each place the example keeps .age files, serves the two
+// private repositories (the flake's inputs secrets and agenix-secrets)
+// from a private git server on the loopback, and instantiates the flake:
+// a copy with the flake's own .age files (vault's) in its secrets/, whose
+// inputs point at the server (as the VM reaches it) and whose flake.lock
+// pins each repository's commit by rev and narHash.
 //
 // Nothing private is committed: every key is made here, in the test's
 // temporary directories, and the plaintexts are random for each run.
@@ -33,17 +35,37 @@ import (
 )
 
 // Hosts are the example's hosts.
-var Hosts = []string{"nas", "router", "vault"}
+var Hosts = []string{"nas", "router", "vault", "tank"}
 
-// placeholderURL is the secrets input's URL in the committed flake.nix.
-const placeholderURL = "git+ssh://git@secrets.homelab.invalid/secrets.git"
+// placeholderURL is an input's URL in the committed flake.nix.
+func placeholderURL(input string) string {
+	return "git+ssh://git@secrets.homelab.invalid/" + input + ".git"
+}
+
+// Inputs are where each host's .age files are: an input of the flake (a
+// private repository served at set-up, its rules in repos/INPUT/), or
+// "self", the flake's own secrets/.
+var Inputs = map[string]string{"nas": "secrets", "router": "agenix-secrets", "vault": "self", "tank": "secrets"}
+
+// Repos are the flake's inputs that hold .age files, in order.
+var Repos = []string{"secrets", "agenix-secrets"}
+
+// Repo is one served secrets repository.
+type Repo struct {
+	Input   string // the flake input that locks it (and its name on the git server)
+	Dir     string // a local clone, at Rev
+	Rev     string
+	NarHash string
+}
 
 // Fleet is the instantiated example.
 type Fleet struct {
-	// Dir is the flake (a copy of examples/homelab with the secrets URL
-	// and flake.lock filled in); its secrets/ is the rules' source.
+	// Dir is the flake (a copy of examples/homelab with the inputs' URLs,
+	// its own .age files and flake.lock filled in).
 	Dir string
-	// SecretsDir is a local clone of the secrets repository, at Rev.
+	// Repos are the served secrets repositories, by input name.
+	Repos map[string]*Repo
+	// SecretsDir, Rev and NarHash are Repos["secrets"]'s (nas's).
 	SecretsDir string
 	Git        *rig.GitServer
 	Rev        string
@@ -55,6 +77,10 @@ type Fleet struct {
 	Deploy sshtest.Key
 	// Operator is the operator's age identity file (AGE-SECRET-KEY-1...).
 	Operator string
+	// Admin is the operator's SSH key, which the hosts' configuration
+	// authorizes for root (hosts/admins.nix): how fleet logs in to an
+	// installed host.
+	Admin sshtest.Key
 	// HostKeys are each host's SSH host key, which is also its age identity.
 	HostKeys map[string]sshtest.Key
 	// Plain is each secret's plaintext (file name without .age -> value).
@@ -78,6 +104,10 @@ func Setup(t testenv.TB) *Fleet {
 
 	// Keys, made on the spot.
 	f.Deploy = sshtest.NewKey(t, "ed25519", "", "deploy@homelab")
+	f.Admin = sshtest.NewKey(t, "ed25519", "", "admin@homelab")
+	if err := os.WriteFile(filepath.Join(f.Dir, "hosts", "admins.nix"), []byte(fmt.Sprintf("[ %q ]\n", strings.TrimSpace(f.Admin.Line))), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	op, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -93,19 +123,64 @@ func Setup(t testenv.TB) *Fleet {
 		keysNix += fmt.Sprintf("  %s = %q;\n", h, strings.TrimSpace(k.Line))
 	}
 	keysNix += "}\n"
-	secretsSrc := filepath.Join(f.Dir, "secrets")
-	if err := os.WriteFile(filepath.Join(secretsSrc, "keys.nix"), []byte(keysNix), 0o644); err != nil {
+
+	// Each place the example keeps .age files, encrypted by its rules with
+	// fleet's secrets package: the flake's own secrets/, and the two
+	// repositories. A secret has one demo value wherever it is kept.
+	f.Git = rig.StartGitServer(t, f.Deploy.Line)
+	f.Repos = map[string]*Repo{}
+	for _, input := range append([]string{SelfInput}, Repos...) {
+		src := filepath.Join(f.Dir, "secrets")
+		if input != SelfInput {
+			src = filepath.Join(f.Dir, "repos", input)
+		}
+		files := f.encrypt(t, src, keysNix)
+		if input == SelfInput {
+			for name, content := range files {
+				if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			continue
+		}
+		r := &Repo{Input: input, Dir: filepath.Join(t.TempDir(), input)}
+		r.Rev = f.Git.AddRepo(t, input, files)
+		nixtest.Run(t, "/", nil, "git", "clone", "-q", f.Git.RepoPath(input), r.Dir)
+		if r.NarHash, err = flake.NarHash(r.Dir); err != nil {
+			t.Fatal(err)
+		}
+		f.Repos[input] = r
+		f.rewrite(t, "flake.nix", placeholderURL(input), "git+"+f.Git.GuestURL(input))
+	}
+	s := f.Repos["secrets"]
+	f.SecretsDir, f.Rev, f.NarHash = s.Dir, s.Rev, s.NarHash
+	f.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(f.KnownHosts, []byte(f.Git.GuestKnownHostsLine()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	f.WriteLock(t, f.Rev, f.NarHash)
+	return f
+}
 
-	// The secrets, encrypted by the rules with fleet's secrets package.
-	rules, err := secrets.LoadRules(context.Background(), filepath.Join(secretsSrc, "secrets.nix"), "")
+// SelfInput is Inputs' name for the flake's own files.
+const SelfInput = "self"
+
+// encrypt writes keysNix into the rules directory src and returns what
+// the place holds: its secrets.nix, keys.nix and each .age file its rules
+// name, encrypted to the rule's keys (a demo value per secret, the same
+// wherever it is kept).
+func (f *Fleet) encrypt(t testenv.TB, src, keysNix string) map[string]string {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(src, "keys.nix"), []byte(keysNix), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := secrets.LoadRules(context.Background(), filepath.Join(src, "secrets.nix"), "")
 	if err != nil {
-		t.Fatalf("example secrets.nix: %v", err)
+		t.Fatalf("example %s: %v", filepath.Join(src, "secrets.nix"), err)
 	}
 	files := map[string]string{}
 	for _, name := range []string{"secrets.nix", "keys.nix"} {
-		b, err := os.ReadFile(filepath.Join(secretsSrc, name))
+		b, err := os.ReadFile(filepath.Join(src, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,52 +191,55 @@ func Setup(t testenv.TB) *Fleet {
 			continue // written by fleet keys escrow, once a host runs
 		}
 		name := strings.TrimSuffix(r.File, ".age")
-		f.Plain[name] = demoValue(name)
+		if _, ok := f.Plain[name]; !ok {
+			f.Plain[name] = demoValue(name)
+		}
 		ct, err := secrets.Encrypt([]byte(f.Plain[name]), r.PublicKeys, r.Armor)
 		if err != nil {
 			t.Fatalf("encrypt %s: %v", r.File, err)
 		}
 		files[r.File] = string(ct)
 	}
+	return files
+}
 
-	// The private git server, its repository, and a local clone.
-	f.Git = rig.StartGitServer(t, f.Deploy.Line)
-	f.Rev = f.Git.AddRepo(t, "secrets", files)
-	f.SecretsDir = filepath.Join(t.TempDir(), "secrets")
-	nixtest.Run(t, "/", nil, "git", "clone", "-q", f.Git.RepoPath("secrets"), f.SecretsDir)
-	if f.NarHash, err = flake.NarHash(f.SecretsDir); err != nil {
-		t.Fatal(err)
+// SecretsDirFor is the local clone of the repository host's .age files
+// are in ("" for a host whose files are the flake's own).
+func (f *Fleet) SecretsDirFor(host string) string {
+	if r := f.Repos[Inputs[host]]; r != nil {
+		return r.Dir
 	}
-	f.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(f.KnownHosts, []byte(f.Git.GuestKnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	// The flake: the URL the VM reaches, and the lock.
-	url := "git+" + f.Git.GuestURL("secrets")
-	f.rewrite(t, "flake.nix", placeholderURL, url)
-	f.WriteLock(t, f.Rev, f.NarHash)
-	return f
+	return ""
 }
 
 // WriteLock (re)writes the flake's lock with the secrets input at rev and
-// narHash (for tests that lock something the repository does not have).
+// narHash, and the other inputs at their served commits (for tests that
+// lock something the repository does not have).
 func (f *Fleet) WriteLock(t testenv.TB, rev, narHash string) {
 	t.Helper()
-	url := "git+" + f.Git.GuestURL("secrets")
-	lock := `{
-  "nodes": {
-    "root": { "inputs": { "secrets": "secrets" } },
-    "secrets": {
-      "flake": false,
-      "locked": { "type": "git", "url": "` + strings.TrimPrefix(url, "git+") + `", "rev": "` + rev + `", "narHash": "` + narHash + `" },
-      "original": { "type": "git", "url": "` + strings.TrimPrefix(url, "git+") + `" }
-    }
-  },
-  "root": "root",
-  "version": 7
+	f.WriteInputLock(t, "secrets", rev, narHash)
 }
-`
+
+// WriteInputLock (re)writes the flake's lock with input at rev and
+// narHash, and the other inputs at their served commits.
+func (f *Fleet) WriteInputLock(t testenv.TB, input, rev, narHash string) {
+	t.Helper()
+	var nodes, roots []string
+	for _, name := range Repos {
+		r, nh := f.Repos[name].Rev, f.Repos[name].NarHash
+		if name == input {
+			r, nh = rev, narHash
+		}
+		url := f.Git.GuestURL(name)
+		nodes = append(nodes, fmt.Sprintf(`    %q: {
+      "flake": false,
+      "locked": { "type": "git", "url": %q, "rev": %q, "narHash": %q },
+      "original": { "type": "git", "url": %q }
+    }`, name, url, r, nh, url))
+		roots = append(roots, fmt.Sprintf("%q: %q", name, name))
+	}
+	lock := "{\n  \"nodes\": {\n    \"root\": { \"inputs\": { " + strings.Join(roots, ", ") + " } },\n" +
+		strings.Join(nodes, ",\n") + "\n  },\n  \"root\": \"root\",\n  \"version\": 7\n}\n"
 	if err := os.WriteFile(filepath.Join(f.Dir, "flake.lock"), []byte(lock), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -173,26 +251,36 @@ func IsEscrow(file string) bool {
 	return strings.HasPrefix(file, "hosts/") && strings.HasSuffix(file, "/host-key.age")
 }
 
-// CommitSecrets commits what changed in the local clone of the secrets
-// repository (SecretsDir: an escrow fleet keys escrow wrote there), pushes
-// it to the git server and locks the flake to the new commit, as an
-// operator does with git commit, git push and nix flake update secrets.
-func (f *Fleet) CommitSecrets(t testenv.TB, msg string) {
+// CommitSecrets commits what changed in the local clone of the repository
+// that holds host's .age files (an escrow fleet keys escrow wrote there),
+// pushes it to the git server and locks the flake to the new commit, as an
+// operator does with git commit, git push and nix flake update INPUT. A
+// host whose .age files are the flake's own needs none of it: the flake's
+// directory is read as it is.
+func (f *Fleet) CommitSecrets(t testenv.TB, host, msg string) {
 	t.Helper()
-	nixtest.Git(t, f.SecretsDir, "add", "-A")
-	nixtest.Git(t, f.SecretsDir, "commit", "-q", "-m", msg)
-	nixtest.Git(t, f.SecretsDir, "push", "-q", "origin", "HEAD:main")
-	f.Rev = strings.TrimSpace(nixtest.Git(t, f.SecretsDir, "rev-parse", "HEAD"))
+	r := f.Repos[Inputs[host]]
+	if r == nil {
+		return
+	}
+	nixtest.Git(t, r.Dir, "add", "-A")
+	nixtest.Git(t, r.Dir, "commit", "-q", "-m", msg)
+	nixtest.Git(t, r.Dir, "push", "-q", "origin", "HEAD:main")
+	r.Rev = strings.TrimSpace(nixtest.Git(t, r.Dir, "rev-parse", "HEAD"))
 	var err error
-	if f.NarHash, err = flake.NarHash(f.SecretsDir); err != nil {
+	if r.NarHash, err = flake.NarHash(r.Dir); err != nil {
 		t.Fatal(err)
 	}
-	f.WriteLock(t, f.Rev, f.NarHash)
+	if r.Input == "secrets" {
+		f.Rev, f.NarHash = r.Rev, r.NarHash
+	}
+	f.WriteInputLock(t, r.Input, r.Rev, r.NarHash)
 }
 
 // Declared are the secrets each host's file declares (hosts/*.nix), with
-// the path each is decrypted to. The rig tests compare them with the spec
-// fleet evaluates, so a change to the example shows up here.
+// the path each is decrypted to (each .age file is where Inputs says).
+// The rig tests compare them with the spec fleet evaluates, so a change to
+// the example shows up here.
 var Declared = map[string]map[string]string{
 	"nas": {
 		"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key",
@@ -201,13 +289,14 @@ var Declared = map[string]map[string]string{
 	},
 	"router": {"protonvpn-wireguard": "/etc/wireguard/wg0.conf", "datadog-api-key": "/run/agenix/datadog-api-key"},
 	"vault":  {"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key"},
+	"tank":   {"tank-key": "/run/agenix/tank-key", "restic-password": "/run/agenix/restic-password"},
 }
 
 // PrivateKeys are the bytes of every private key the example made: the
-// deploy key, the operator's age identity and each host key. None may be
+// deploy key, the operator's age identity and SSH key, and each host key. None may be
 // found on an installer after an install.
 func (f *Fleet) PrivateKeys() ([][]byte, error) {
-	paths := []string{f.Deploy.Path, f.Operator}
+	paths := []string{f.Deploy.Path, f.Operator, f.Admin.Path}
 	for _, h := range Hosts {
 		paths = append(paths, f.HostKeys[h].Path)
 	}
@@ -225,13 +314,34 @@ func (f *Fleet) PrivateKeys() ([][]byte, error) {
 // InstallArgs are the `fleet install` arguments that install host from
 // this fleet onto the installer at target (USER@HOST:PORT), whose host key
 // has the fingerprint hostKey, logging in with identity (a private key
-// file): the secrets fetched by the installer through an agent scoped to
-// the deploy key, the disks erased without asking.
+// file): the .age files of an input fetched by the installer through an
+// agent scoped to the deploy key (and checked here against the local
+// clone), the flake's own staged with it; the disks erased without asking.
 func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
-	return []string{"install", host, "--flake", f.Dir, "--target", target, "-i", identity,
+	args := []string{"install", host, "--flake", f.Dir, "--target", target, "-i", identity,
 		"--host-key", hostKey, "--ssh-config", "none", "--known-hosts", f.KnownHosts,
-		"--host-identity", f.HostKeys[host].Path, "--secrets-dir", f.SecretsDir,
-		"--forward-key", f.Deploy.Fingerprint(), "--yes"}
+		"--host-identity", f.HostKeys[host].Path, "--forward-key", f.Deploy.Fingerprint(), "--yes"}
+	if d := f.SecretsDirFor(host); d != "" {
+		args = append(args, "--secrets-dir", d)
+	}
+	return args
+}
+
+// OperatorEnv is the environment of the operator's fleet for this
+// fleet: an ssh-agent holding the deploy key and a personal key (the
+// installer may use only the first), and a private nix store for fleet's
+// local evaluation (nix-bin as root).
+func (f *Fleet) OperatorEnv(t testenv.TB) []string {
+	agent := sshtest.StartAgent(t, f.Deploy, sshtest.NewKey(t, "ed25519", "", "operator-personal"))
+	st := nixtest.NewStore(t)
+	env := append(os.Environ(), "SSH_AUTH_SOCK="+agent.Socket)
+	for _, kv := range st.Env {
+		if strings.HasPrefix(kv, "NIX_CONFIG=") {
+			kv += "\nstore = " + st.Path
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 // HostPublicKey is host's SSH host key as an ssh.PublicKey.
@@ -262,6 +372,8 @@ func demoValue(name string) string {
 		return "username=nas\npassword=" + r + "\n"
 	case "protonvpn-wireguard":
 		return "[Interface]\nPrivateKey = demo" + r + "=\nAddress = 10.2.0.2/32\n"
+	case "tank-key": // a zfs passphrase: one line, 8 to 512 bytes
+		return "demo-tank-key-" + r + "\n"
 	}
 	return "demo-" + name + "-" + r
 }

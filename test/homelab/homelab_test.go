@@ -1,51 +1,64 @@
 package homelab
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/flake"
+	"github.com/fleetnix/fleet/provision"
+	"github.com/fleetnix/fleet/remote"
 	"github.com/fleetnix/fleet/secrets"
 	"github.com/fleetnix/fleet/test/nixtest"
 )
 
 // TestSetup: the instantiated example is consistent without a VM: the
-// lock pins the served commit and its narHash, the flake points at the
-// server, each host's declared secrets decrypt with its own host key and
-// every secret with the operator's key, and the host files declare what
-// Declared says (checked against the committed sources).
+// lock pins each served repository's commit and narHash, the flake points
+// at the server, the operator's key decrypts every .age file wherever it
+// is kept, and each host's declared secrets decrypt with its own host key.
+// Then fleet evaluates each host from the flake with the real nix (the
+// inputs read from the local clones, as --secrets-dir does) and finds its
+// .age files where Inputs says, at the paths Declared says.
 func TestSetup(t *testing.T) {
-	nixtest.Require(t, "git", "git-shell", "ssh-keygen")
+	nixtest.Require(t, "git", "git-shell", "ssh-keygen", "nix")
 	f := Setup(t)
 	lock, err := flake.ReadLock(filepath.Join(f.Dir, "flake.lock"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := lock.Input("secrets")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if in.Locked.Rev != f.Rev || in.Locked.NarHash != f.NarHash {
-		t.Fatalf("lock %s %s, served %s %s", in.Locked.Rev, in.Locked.NarHash, f.Rev, f.NarHash)
-	}
-	if head := strings.TrimSpace(nixtest.Git(t, f.SecretsDir, "rev-parse", "HEAD")); head != f.Rev {
-		t.Fatalf("clone at %s, served %s", head, f.Rev)
-	}
 	nix, _ := os.ReadFile(filepath.Join(f.Dir, "flake.nix"))
-	if strings.Contains(string(nix), placeholderURL) || !strings.Contains(string(nix), f.Git.GuestURL("secrets")) {
-		t.Fatal("flake.nix does not point at the git server")
+	for _, name := range Repos {
+		r := f.Repos[name]
+		in, err := lock.Input(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Locked.Rev != r.Rev || in.Locked.NarHash != r.NarHash {
+			t.Fatalf("%s: lock %s %s, served %s %s", name, in.Locked.Rev, in.Locked.NarHash, r.Rev, r.NarHash)
+		}
+		if head := strings.TrimSpace(nixtest.Git(t, r.Dir, "rev-parse", "HEAD")); head != r.Rev {
+			t.Fatalf("%s: clone at %s, served %s", name, head, r.Rev)
+		}
+		if strings.Contains(string(nix), placeholderURL(name)) || !strings.Contains(string(nix), f.Git.GuestURL(name)) {
+			t.Fatalf("flake.nix does not point %s at the git server", name)
+		}
+	}
+	if f.SecretsDir != f.Repos["secrets"].Dir || f.Rev != f.Repos["secrets"].Rev {
+		t.Fatal("SecretsDir and Rev are not the secrets repository's")
 	}
 	op, err := secrets.LoadIdentities([]string{f.Operator}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, plain := range f.Plain {
-		got, err := secrets.DecryptFile(filepath.Join(f.SecretsDir, name+".age"), op)
-		if err != nil || string(got) != plain {
-			t.Fatalf("%s with the operator key: %v", name, err)
+	place := func(host string) string {
+		if d := f.SecretsDirFor(host); d != "" {
+			return d
 		}
+		return filepath.Join(f.Dir, "secrets")
 	}
 	for host, declared := range Declared {
 		ids, err := secrets.LoadIdentities([]string{f.HostKeys[host].Path}, nil)
@@ -57,42 +70,117 @@ func TestSetup(t *testing.T) {
 			if !strings.Contains(string(src), name) {
 				t.Errorf("hosts/%s.nix does not declare %s", host, name)
 			}
-			got, err := secrets.DecryptFile(filepath.Join(f.SecretsDir, name+".age"), ids)
-			if err != nil || string(got) != f.Plain[name] {
-				t.Errorf("%s cannot decrypt its %s: %v", host, name, err)
+			file := filepath.Join(place(host), name+".age")
+			for who, id := range map[string]*secrets.Identities{host: ids, "the operator": op} {
+				if got, err := secrets.DecryptFile(file, id); err != nil || string(got) != f.Plain[name] {
+					t.Errorf("%s cannot decrypt %s's %s: %v", who, host, file, err)
+				}
+			}
+		}
+	}
+
+	// fleet's view, from the real nix.
+	for _, kv := range nixtest.NewStore(t).ClientEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	for host, declared := range Declared {
+		spec, err := provision.HostSource{Name: host, FlakeDir: f.Dir, SecretsDir: f.SecretsDirFor(host)}.Load(context.Background(), &remote.Local{})
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		if len(spec.Secrets) != len(declared) || spec.SecretsInput != Inputs[host] {
+			t.Errorf("%s: %d secrets in %s, want %d in %s", host, len(spec.Secrets), spec.SecretsInput, len(declared), Inputs[host])
+		}
+		for name, sec := range spec.Secrets {
+			file := name + ".age" // in its repository
+			if Inputs[host] == SelfInput {
+				file = "secrets/" + file // in the flake
+			}
+			if sec.Input != Inputs[host] || sec.File != file || sec.Path != declared[name] {
+				t.Errorf("%s: %s is %+v, want %s in %s at %s", host, name, sec, file, Inputs[host], declared[name])
 			}
 		}
 	}
 }
 
-// TestCommitSecrets: a file written into the secrets clone (an escrow)
-// reaches the git server, and the flake is locked to that commit.
+// TestLayouts: every host's disko layout, evaluated from its file with
+// the real Nix, is one fleet parses and plans in each of the install's
+// modes; tank's pool is the mirror of data1 and data2 with its encrypted
+// dataset's key asked for by the dataset's name.
+func TestLayouts(t *testing.T) {
+	st := nixtest.NewStore(t)
+	for _, host := range Hosts {
+		file := filepath.Join(Source(), "hosts", host+".nix")
+		out := st.Nix("/", "eval", "--json", "--impure", "--expr", `let f = import `+file+`; in (f (builtins.intersectAttrs (builtins.functionArgs f) { secrets = "/secrets"; agenix-secrets = "/agenix-secrets"; })).disko.devices`)
+		s, err := disko.Parse([]byte(out))
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		for _, m := range []disko.Mode{disko.ModeDestroyFormatMount, disko.ModeMount, disko.ModeUnmount} {
+			if _, err := disko.BuildPlan(s, m, disko.Options{}); err != nil {
+				t.Errorf("%s: %s: %v", host, m, err)
+			}
+		}
+		if host != "tank" {
+			continue
+		}
+		steps, _ := disko.BuildPlan(s, disko.ModeDestroyFormatMount, disko.Options{})
+		var cmds []string
+		for _, st := range steps {
+			for _, c := range st.Cmds {
+				cmds = append(cmds, strings.Join(c, " ")+" <"+st.KeyName)
+			}
+		}
+		for _, want := range []string{
+			"zpool create -f tank -R /mnt -o ashift=12 -O atime=off -O com.sun:auto-snapshot=false -O compression=zstd -O mountpoint=none mirror /dev/vdb1 /dev/vdc1 <",
+			"zfs create -up tank/secret -o encryption=aes-256-gcm -o keyformat=passphrase -o keylocation=prompt -o mountpoint=/srv/secret <tank/secret",
+			"zfs set keylocation=file:///run/agenix/tank-key tank/secret <tank/secret",
+			"mount -t zfs -o defaults -o X-mount.mkdir tank/media /mnt/srv/media <",
+		} {
+			if !slices.Contains(cmds, want) {
+				t.Errorf("tank: no %q in its plan:\n%s", want, strings.Join(cmds, "\n"))
+			}
+		}
+	}
+}
+
+// TestCommitSecrets: a file written into the clone of the repository a
+// host's .age files are in (router's escrow, in agenix-secrets) reaches
+// the git server, and the flake locks that input to the commit, the other
+// input unchanged; for a host whose files are the flake's own, nothing is
+// committed.
 func TestCommitSecrets(t *testing.T) {
 	nixtest.Require(t, "git", "git-shell", "ssh-keygen")
 	f := Setup(t)
-	before := f.Rev
-	p := filepath.Join(f.SecretsDir, "hosts/nas/host-key.age")
+	r := f.Repos["agenix-secrets"]
+	before, secretsRev := r.Rev, f.Rev
+	p := filepath.Join(f.SecretsDirFor("router"), "hosts/router/host-key.age")
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(p, []byte("escrow"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.CommitSecrets(t, "escrow nas")
-	if f.Rev == before {
+	f.CommitSecrets(t, "router", "escrow router")
+	if r.Rev == before {
 		t.Fatal("no new commit")
 	}
-	if got := nixtest.Git(t, f.Git.RepoPath("secrets"), "show", f.Rev+":hosts/nas/host-key.age"); got != "escrow" {
+	if got := nixtest.Git(t, f.Git.RepoPath("agenix-secrets"), "show", r.Rev+":hosts/router/host-key.age"); got != "escrow" {
 		t.Fatalf("the server has %q", got)
 	}
 	lock, err := flake.ReadLock(filepath.Join(f.Dir, "flake.lock"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, _ := lock.Input("secrets")
-	if in.Locked.Rev != f.Rev || in.Locked.NarHash != f.NarHash {
-		t.Fatalf("lock %s %s, want %s %s", in.Locked.Rev, in.Locked.NarHash, f.Rev, f.NarHash)
+	in, _ := lock.Input("agenix-secrets")
+	if in.Locked.Rev != r.Rev || in.Locked.NarHash != r.NarHash {
+		t.Fatalf("lock %s %s, want %s %s", in.Locked.Rev, in.Locked.NarHash, r.Rev, r.NarHash)
 	}
+	if in, _ := lock.Input("secrets"); in.Locked.Rev != secretsRev || f.Rev != secretsRev {
+		t.Fatalf("the secrets input moved: lock %s, f.Rev %s, want %s", in.Locked.Rev, f.Rev, secretsRev)
+	}
+	f.CommitSecrets(t, "vault", "nothing to commit") // the flake's own files: no repository
 	if !IsEscrow("hosts/nas/host-key.age") || IsEscrow("hosts/nas/smb.age") {
 		t.Fatal("IsEscrow")
 	}

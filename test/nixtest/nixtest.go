@@ -64,7 +64,8 @@ func Repo(t testenv.TB, files map[string]string) string {
 }
 
 // Store is a private nix store and home (nix-bin 2.8 as root without a
-// daemon needs the empty build-users-group).
+// daemon needs the empty build-users-group), offline: no binary cache is
+// asked for what is fetched or built.
 type Store struct {
 	t    testenv.TB
 	Path string   // the chroot store (--store)
@@ -77,7 +78,7 @@ func NewStore(t testenv.TB) *Store {
 	Require(t, "nix")
 	home := t.TempDir()
 	return &Store{t: t, Path: filepath.Join(home, "store"),
-		Env: []string{"HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "NIX_CONFIG=build-users-group ="}}
+		Env: []string{"HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "NIX_CONFIG=build-users-group =\nsubstituters ="}}
 }
 
 // Nix runs the nix CLI (flakes enabled) in dir against the store.
@@ -97,4 +98,17 @@ func Nix(t testenv.TB, dir string, args ...string) string {
 func Lock(t testenv.TB, flakeDir string) {
 	t.Helper()
 	Nix(t, flakeDir, "flake", "lock", flakeDir)
+}
+
+// ClientEnv is the environment of a nix that a program under test runs
+// (without --store): Env, with the store in NIX_CONFIG.
+func (s *Store) ClientEnv() []string {
+	out := make([]string, len(s.Env))
+	for i, kv := range s.Env {
+		if strings.HasPrefix(kv, "NIX_CONFIG=") {
+			kv += "\nstore = " + s.Path
+		}
+		out[i] = kv
+	}
+	return out
 }

@@ -28,28 +28,54 @@ var Patterns = []string{"PRIVATE KEY", "AGE-SECRET-KEY-1"}
 // e.g. a private key file's content). Nothing it finds is printed: a
 // finding names the file and the pattern only.
 func ScanImage(ctx context.Context, image string, secrets ...[]byte) ([]Finding, error) {
+	var found []Finding
+	err := withImage(ctx, image, func(dir string) error {
+		var err error
+		found, err = ScanDir(dir, secrets...)
+		return err
+	})
+	return found, err
+}
+
+// WalkImage mounts an ext4 image read-only (see [ScanImage]) and walks
+// it with fn, paths relative to the image's root ("upper/root/.ssh"),
+// symlinks not followed; fn may read the files while it runs.
+func WalkImage(ctx context.Context, image string, fn func(rel, full string, d fs.DirEntry) error) error {
+	return withImage(ctx, image, func(dir string) error {
+		return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			return fn(rel, p, d)
+		})
+	})
+}
+
+// withImage mounts an ext4 image read-only for fn.
+func withImage(ctx context.Context, image string, fn func(dir string) error) error {
 	dir, err := os.MkdirTemp("", "rig-scan")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer os.Remove(dir)
 	// A writable loop device under a read-only mount: ext4 replays its
 	// journal (the VM may have been killed), and nothing else is written.
 	out, err := exec.CommandContext(ctx, "losetup", "-f", "--show", image).CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("scan %s: losetup: %w: %s", image, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("scan %s: losetup: %w: %s", image, err, strings.TrimSpace(string(out)))
 	}
 	loop := strings.TrimSpace(string(out))
 	defer exec.Command("losetup", "-d", loop).Run()
 	if out, err := exec.CommandContext(ctx, "mount", "-t", "ext4", "-o", "ro", loop, dir).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("scan %s: mount: %w: %s", image, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("scan %s: mount: %w: %s", image, err, strings.TrimSpace(string(out)))
 	}
 	defer func() {
 		if exec.Command("umount", dir).Run() != nil {
 			_ = exec.Command("umount", "-l", dir).Run()
 		}
 	}()
-	return ScanDir(dir, secrets...)
+	return fn(dir)
 }
 
 // ScanDir is [ScanImage] on a directory tree (symlinks not followed).

@@ -1,5 +1,6 @@
 # nas: a 3-disk NAS. The system disk has an EFI system partition and an
 # ext4 root; two data disks form an mdadm raid1 with xfs on /srv/data.
+# Its .age files are in the input named secrets.
 { secrets }:
 let parts = import ./parts.nix; in
 import ./common.nix { hostName = "nas"; } // {

@@ -1,5 +1,6 @@
-# router: one disk, an EFI system partition and an ext4 root.
-{ secrets }:
+# router: one disk, an EFI system partition and an ext4 root. Its .age
+# files are in the input named agenix-secrets.
+{ agenix-secrets }:
 let parts = import ./parts.nix; in
 import ./common.nix { hostName = "router"; } // {
   disko.devices.disk.main = {
@@ -15,7 +16,7 @@ import ./common.nix { hostName = "router"; } // {
   };
 
   age.secrets = {
-    protonvpn-wireguard = { file = "${secrets}/protonvpn-wireguard.age"; path = "/etc/wireguard/wg0.conf"; };
-    datadog-api-key.file = "${secrets}/datadog-api-key.age";
+    protonvpn-wireguard = { file = "${agenix-secrets}/protonvpn-wireguard.age"; path = "/etc/wireguard/wg0.conf"; };
+    datadog-api-key.file = "${agenix-secrets}/datadog-api-key.age";
   };
 }

@@ -3,7 +3,8 @@
 # holding an LVM volume group with an ext4 volume for /var/lib/vault.
 # The root stays outside LUKS only because the rig's firmware boots a
 # plain root; the unlocking initrd is NixOS's job, not the rig's.
-{ secrets }:
+# Its .age files are the flake's own (secrets/), staged with the flake.
+{ }:
 let parts = import ./parts.nix; in
 import ./common.nix { hostName = "vault"; } // {
   disko.devices = {
@@ -34,7 +35,7 @@ import ./common.nix { hostName = "vault"; } // {
   };
 
   age.secrets = {
-    openai-key.file = "${secrets}/openai-key.age";
-    anthropic-api-key = { file = "${secrets}/anthropic-api-key.age"; mode = "0440"; group = "root"; };
+    openai-key.file = ../secrets/openai-key.age;
+    anthropic-api-key = { file = ../secrets/anthropic-api-key.age; mode = "0440"; group = "root"; };
   };
 }

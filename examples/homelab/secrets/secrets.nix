@@ -1,22 +1,17 @@
-# The secrets repository's rules (agenix's secrets.nix): who can decrypt
-# each file. The operator's age key can edit and rekey everything; each
-# host decrypts with its SSH host key. keys.nix holds the public keys; the
-# rig's set-up writes it with keys made on the spot (never committed).
+# The flake's own agenix directory: vault's .age files live here, in the
+# flake itself (age.secrets.NAME.file = ../secrets/NAME.age), and are
+# staged with it; nothing is fetched for vault. The set-up (test/homelab)
+# writes keys.nix and the .age files with keys made on the spot.
 let
   keys = import ./keys.nix;
-  operator = [ keys.operator ];
+  vault = [ keys.operator keys.vault ];
 in
 {
-  "openai-key.age".publicKeys = operator ++ [ keys.nas keys.vault ];
-  "anthropic-api-key.age".publicKeys = operator ++ [ keys.nas keys.vault ];
-  "datadog-api-key.age".publicKeys = operator ++ [ keys.nas keys.router ];
-  "datadog-app-key.age".publicKeys = operator ++ [ keys.nas ];
-  "smb-credentials.age".publicKeys = operator ++ [ keys.nas ];
-  "protonvpn-wireguard.age".publicKeys = operator ++ [ keys.nas keys.router ];
-  # Each host's own decryption identity, escrowed for the operators only
-  # (fleet keys escrow HOST): a reinstall onto a new system disk restores
-  # it (fleet install HOST --host-identity-age hosts/HOST/host-key.age).
-  "hosts/nas/host-key.age".publicKeys = operator;
-  "hosts/router/host-key.age".publicKeys = operator;
-  "hosts/vault/host-key.age".publicKeys = operator;
+  "openai-key.age".publicKeys = vault;
+  "anthropic-api-key.age".publicKeys = vault;
+  # vault's own decryption identity, escrowed for the operator only (fleet
+  # keys escrow vault): the escrow lives beside the secrets it unlocks, and
+  # a reinstall onto a new system disk restores it (fleet install vault
+  # --host-identity-age hosts/vault/host-key.age).
+  "hosts/vault/host-key.age".publicKeys = [ keys.operator ];
 }

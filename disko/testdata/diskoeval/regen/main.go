@@ -16,8 +16,12 @@
 // arguments and answers as the disks would: blank before create, formatted
 // and closed before mount, open and mounted before unmount. Commands that
 // only ask (blkid, findmnt, vgdisplay, lvdisplay, cryptsetup status and
-// isLuks, btrfs subvolume show, swapon --show, readlink) are answered, not
-// logged. Layouts named refused-* keep only the two trees.
+// isLuks, btrfs subvolume show, swapon --show, readlink; zpool list, zfs
+// get, and zpool import on blank disks, where it is create's probe for an
+// existing pool) are answered, not logged. Pools and datasets are
+// recorded as zpool create and zfs create make them; before mount, pools
+// are exported and every encryption root's key unloaded, before unmount
+// imported and loaded. Layouts named refused-* keep only the two trees.
 package main
 
 import (
@@ -38,7 +42,7 @@ import (
 var stubs = []string{"sgdisk", "sfdisk", "parted", "partprobe", "udevadm", "blkid", "mkfs.ext2", "mkfs.ext3", "mkfs.ext4",
 	"mkfs.vfat", "mkfs.xfs", "mkfs.btrfs", "mkfs.f2fs", "mkfs.exfat", "mkswap", "cryptsetup", "pvcreate", "vgcreate",
 	"vgdisplay", "lvcreate", "lvdisplay", "vgchange", "mdadm", "wipefs", "modprobe", "mount", "umount", "findmnt",
-	"swapon", "swapoff", "btrfs", "readlink"}
+	"swapon", "swapoff", "btrfs", "readlink", "zpool", "zfs", "zvol_wait"}
 
 var tmpMount = regexp.MustCompile(`^/tmp/tmp\.[A-Za-z0-9]{10}`)
 
@@ -130,7 +134,7 @@ func main() {
 // runScript runs one of disko's scripts with the stubs on the disks'
 // state in the directory state, and returns the commands it ran.
 func runScript(name, mode, script, bin, state string) [][]string {
-	for _, d := range []string{"fs", "open", "vg", "lv", "md"} {
+	for _, d := range []string{"fs", "open", "vg", "lv", "md", "pool", "ds"} {
 		os.MkdirAll(filepath.Join(state, d), 0o755)
 	}
 	logf := state + "-" + mode + ".log"
@@ -275,6 +279,57 @@ func stub(name string, args []string) int {
 	case "mdadm":
 		if arg(0) == "--create" {
 			set("md", filepath.Base(arg(1)), "1")
+		}
+	case "zpool":
+		switch arg(0) {
+		case "list":
+			if has("pool", args[len(args)-1]) {
+				return 0
+			}
+			return 1
+		case "import":
+			if mode != "mount" {
+				return 1 // create's probe: no pool on blank disks
+			}
+		case "create":
+			for i, a := range args {
+				if a == "-f" && i+1 < len(args) {
+					set("pool", args[i+1], "1")
+					set("ds", args[i+1], "1")
+					break
+				}
+			}
+		}
+	case "zfs":
+		switch arg(0) {
+		case "get":
+			switch {
+			case arg(1) == "type":
+				if has("ds", arg(2)) {
+					fmt.Println(arg(2) + "\ttype\tfilesystem\t-")
+					return 0
+				}
+				return 1
+			case arg(1) == "-H" && arg(2) == "mounted":
+				fmt.Println(arg(3) + "\tmounted\tno\t-")
+				return 0
+			case arg(1) == "keystatus":
+				if mode == "unmount" {
+					fmt.Println("available")
+				} else {
+					fmt.Println("unavailable")
+				}
+				return 0
+			}
+		case "create": // the one argument that is neither a flag nor its value
+			for i := 1; i < len(args); i++ {
+				switch a := args[i]; {
+				case a == "-o" || a == "-V" || a == "-b":
+					i++
+				case !strings.HasPrefix(a, "-"):
+					set("ds", a, "1")
+				}
+			}
 		}
 	default:
 		if t, ok := strings.CutPrefix(name, "mkfs."); ok {

@@ -1,0 +1,3 @@
+{ dev, hosts, ... }: {
+  "dev/registry.age" = { publicKeys = dev ++ [ hosts.web ]; armor = true; };
+}
