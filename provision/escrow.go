@@ -99,7 +99,7 @@ func (in *job) escrowPlace(ctx context.Context, files *SecretFiles) (*escrowPlac
 	if files.Input != nil {
 		ct, err := files.Input.Read(ctx, o.LocalRunner, entry)
 		if err != nil {
-			return nil, fmt.Errorf("the escrowed identity %s is not in the secrets input %s at its locked rev %s: %w\nhint: fleet keys escrow %s writes it; commit and push it, then update the lock (nix flake update %s)",
+			return nil, fmt.Errorf("the escrowed identity %s is not in the input %s at its locked rev %s: %w\nhint: fleet keys escrow %s writes it; commit and push it, then update the lock (nix flake update %s)",
 				entry, o.Spec.SecretsInput, shortRev(files.Input.rev), err, o.Spec.Name, o.Spec.SecretsInput)
 		}
 		rules, err := files.Input.Rules(ctx, o.LocalRunner)

@@ -150,9 +150,9 @@ func TestPipelineEscrowNotTheHosts(t *testing.T) {
 	fp := secrets.KeyFingerprint(other.Line)
 	rec := strings.Join(strings.Fields(other.Line)[:2], " ")
 	want := "the escrowed identity hosts/nas/host-key.age (" + fp + ") is not the recipient of nas's secrets:\n" +
-		"  openai-key (openai-key.age): secrets.nix does not list this key for it; not encrypted to this identity (its recipients: X25519, ssh-ed25519)\n" +
-		"  smb (hosts/nas/smb.age): secrets.nix does not list this key for it; not encrypted to this identity (its recipients: X25519, ssh-ed25519)\n" +
-		"hint: if it is nas's key, add \"" + rec + "\" to those entries' publicKeys in secrets.nix and run fleet secrets rekey, then commit and update the lock; if it is not, escrow nas's own key again (fleet keys escrow nas --target ...)"
+		"  openai-key (openai-key.age): secrets.nix of the input secrets does not list this key for it; not encrypted to this identity (its recipients: X25519, ssh-ed25519)\n" +
+		"  smb (hosts/nas/smb.age): secrets.nix of the input secrets does not list this key for it; not encrypted to this identity (its recipients: X25519, ssh-ed25519)\n" +
+		"hint: if it is nas's key, add \"" + rec + "\" to those entries' publicKeys in secrets.nix of the input secrets and run fleet secrets rekey, then commit and update the lock; if it is not, escrow nas's own key again (fleet keys escrow nas --target ...)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
 	}
@@ -175,7 +175,7 @@ func TestPipelineEscrowRefusals(t *testing.T) {
 	o.OperatorIdentities = []string{filepath.Join(t.TempDir(), "stranger")}
 	os.WriteFile(o.OperatorIdentities[0], []byte(stranger.String()+"\n"), 0o600)
 	_, err := Install(context.Background(), o)
-	want := "the escrowed identity hosts/nas/host-key.age is encrypted to none of the operator identities (" + o.OperatorIdentities[0] + "): no identity can decrypt\nhint: pass --operator-identity with a key its entry in secrets.nix names"
+	want := "the escrowed identity hosts/nas/host-key.age is encrypted to none of the operator identities (" + o.OperatorIdentities[0] + "): no identity can decrypt\nhint: pass --operator-identity with a key its entry in secrets.nix of the input secrets names"
 	if err == nil || err.Error() != want || !errors.Is(err, secrets.ErrCannotDecrypt) {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
 	}
@@ -183,7 +183,7 @@ func TestPipelineEscrowRefusals(t *testing.T) {
 	o = f.options(t, PhasePreflight, PhaseStage)
 	o.IdentityAge = "hosts/router/host-key.age"
 	_, err = Install(context.Background(), o)
-	if err == nil || !strings.HasPrefix(err.Error(), "the escrowed identity hosts/router/host-key.age is not in the secrets input at its locked rev "+shortRev(mustInput(t, f.lock).Locked.Rev)+": ") ||
+	if err == nil || !strings.HasPrefix(err.Error(), "the escrowed identity hosts/router/host-key.age is not in the input secrets at its locked rev "+shortRev(mustInput(t, f.lock).Locked.Rev)+": ") ||
 		!strings.HasSuffix(err.Error(), "\nhint: fleet keys escrow nas writes it; commit and push it, then update the lock (nix flake update secrets)") {
 		t.Fatalf("got:\n%v", err)
 	}
@@ -210,4 +210,50 @@ func mustInput(t *testing.T, l *flake.Lock) flake.Input {
 		t.Fatal(err)
 	}
 	return in
+}
+
+// TestEscrowPlaceInFlake: a host whose .age files are the flake's own
+// (vault's secrets/) has its escrow there too: read from the flake's
+// directory, with the nearest secrets.nix above it, whose entries are
+// relative to its own directory; an escrow with no rules file above it is
+// refused, saying where it must be.
+func TestEscrowPlaceInFlake(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("secrets/secrets.nix", `let operator = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"; in {
+  "openai-key.age".publicKeys = [ operator ];
+  "hosts/vault/host-key.age".publicKeys = [ operator ];
+}
+`)
+	write("secrets/hosts/vault/host-key.age", "escrow")
+	write("other/host-key.age", "stray")
+	in := &job{o: Options{Spec: &Spec{Name: "vault"}, Host: HostSource{FlakeDir: dir}, IdentityAge: "secrets/hosts/vault/host-key.age"}}
+	files := &SecretFiles{FlakeDir: dir}
+	pl, err := in.escrowPlace(context.Background(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(pl.ct) != "escrow" || pl.rulesName != filepath.Join("secrets", "secrets.nix") {
+		t.Fatalf("read %q with rules %s", pl.ct, pl.rulesName)
+	}
+	if e := pl.entry("secrets/openai-key.age"); e != "openai-key.age" {
+		t.Fatalf("entry %q", e)
+	}
+	if _, ok := pl.rules.Lookup("hosts/vault/host-key.age"); !ok {
+		t.Fatal("the rules lack the escrow's entry")
+	}
+	in.o.IdentityAge = "other/host-key.age"
+	_, err = in.escrowPlace(context.Background(), files)
+	want := "the escrowed identity other/host-key.age: no secrets.nix above it in the flake says who it and the host's secrets are for\nhint: keep the escrow under the directory of the rules file that lists the host's .age files"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
 }
