@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fleetnix/fleet/test/homelab"
 	"github.com/fleetnix/fleet/test/installers"
 )
 
@@ -109,7 +110,7 @@ func reinstall(ctx context.Context, d *demo) error {
 	fmt.Printf("    udev assembled the surviving array:\n%s", indent4(md))
 
 	// 5. What must be refused, with nothing changed.
-	args := withoutFlag(iso.Args(d.fl, d.vm, target, host), "--host-identity")
+	args := homelab.WithoutFlag(iso.Args(d.fl, d.vm, target, host), "--host-identity")
 	args = append(args, "--host-identity-age", escrow, "--operator-identity", d.fl.Operator)
 	disks, err := d.diskState(ctx)
 	if err != nil {
@@ -262,19 +263,6 @@ func untouched(img string) (bool, error) {
 			return false, err
 		}
 	}
-}
-
-// withoutFlag is args without flag and its value.
-func withoutFlag(args []string, flag string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		if args[i] == flag && i+1 < len(args) {
-			i++
-			continue
-		}
-		out = append(out, args[i])
-	}
-	return out
 }
 
 func indent4(s string) string {

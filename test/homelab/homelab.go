@@ -327,6 +327,20 @@ func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
 	return args
 }
 
+// WithoutFlag is args (InstallArgs') without flag and its value, for a
+// run that gives it otherwise or not at all.
+func WithoutFlag(args []string, flag string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag && i+1 < len(args) {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
 // OperatorEnv is the environment of the operator's fleet for this
 // fleet: an ssh-agent holding the deploy key and a personal key (the
 // installer may use only the first), and a private nix store for fleet's

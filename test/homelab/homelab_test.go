@@ -185,3 +185,12 @@ func TestCommitSecrets(t *testing.T) {
 		t.Fatal("IsEscrow")
 	}
 }
+
+// TestWithoutFlag: a flag and its value go, everything else stays in
+// order; a flag at the end without a value stays.
+func TestWithoutFlag(t *testing.T) {
+	got := WithoutFlag([]string{"install", "nas", "--host-identity", "k", "--yes", "--host-identity"}, "--host-identity")
+	if want := []string{"install", "nas", "--yes", "--host-identity"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
