@@ -66,7 +66,7 @@ func reinstall(ctx context.Context, d *demo) error {
 
 	// 2. Data on the array.
 	d.say("write 32 MiB to /srv/data on the installed %s; record its sha256, the array's UUID and the host key", host)
-	before, err := d.vm.Run(ctx, "sh", "-c", "dd if=/dev/urandom of=/srv/data/file bs=1M count=32 status=none && sync && "+recoveryFacts)
+	before, err := d.vm.Run(ctx, "dd if=/dev/urandom of=/srv/data/file bs=1M count=32 status=none && sync && "+recoveryFacts)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func reinstall(ctx context.Context, d *demo) error {
 			return fmt.Errorf("the reinstall's summary lacks %q", want)
 		}
 	}
-	after, err := d.vm.Run(ctx, "sh", "-c", recoveryFacts)
+	after, err := d.vm.Run(ctx, recoveryFacts)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (d *demo) diskState(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := d.vm.Run(ctx, "sh", "-c", "head -c 1M /dev/vdb | sha256sum; head -c 1M /dev/vdc | sha256sum; grep ' : active' /proc/mdstat")
+	out, err := d.vm.Run(ctx, "head -c 1M /dev/vdb | sha256sum; head -c 1M /dev/vdc | sha256sum; grep ' : active' /proc/mdstat")
 	return fmt.Sprintf("vda untouched: %v\n%s", blank, out), err
 }
 
