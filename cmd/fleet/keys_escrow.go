@@ -124,7 +124,7 @@ and update the flake's lock.`,
 				return fmt.Errorf("%s after writing: %s", rule.File, st.Status)
 			}
 			a.log.Info("identity escrowed", "host", host, "file", rule.File, "identity", k.Fingerprint(), "recipients", len(recipients))
-			fmt.Fprintf(a.stderr, "escrowed %s's identity (%s) in %s, encrypted to %d operator recipient(s)\nnext: commit it to the secrets repository and update the flake's lock (nix flake update secrets)\n",
+			fmt.Fprintf(a.stderr, "escrowed %s's identity (%s) in %s, encrypted to %d operator recipient(s)\nnext: commit it beside the secrets it unlocks (their repository, or the flake) and, for a repository, update the flake's lock of that input (nix flake update INPUT)\n",
 				host, k.Fingerprint(), rule.File, len(recipients))
 			if asJSON {
 				return a.printJSON(escrowResult{Host: host, File: rule.File, Identity: k.Recipient, Recipients: recipients})
