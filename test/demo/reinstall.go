@@ -66,7 +66,7 @@ func reinstall(ctx context.Context, d *demo) error {
 
 	// 2. Data on the array.
 	d.say("write 32 MiB to /srv/data on the installed %s; record its sha256, the array's UUID and the host key", host)
-	before, err := d.vm.Run(ctx, "dd if=/dev/urandom of=/srv/data/file bs=1M count=32 status=none && sync && "+recoveryFacts)
+	before, err := d.vm.Run(ctx, "(mountpoint -q /srv/data || mount /dev/md/data /srv/data) && dd if=/dev/urandom of=/srv/data/file bs=1M count=32 status=none && sync && "+recoveryFacts)
 	if err != nil {
 		return err
 	}
@@ -191,8 +191,11 @@ func reinstall(ctx context.Context, d *demo) error {
 }
 
 // recoveryFacts prints what must survive a reinstall: the data's sha256,
-// the array's UUID, the host key's fingerprint.
-const recoveryFacts = `cd /srv/data && sha256sum file && mdadm --detail --export /dev/md/data | grep '^MD_UUID=' && ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f1,2`
+// the array's UUID, the host key's fingerprint. The rig's stand-in system
+// has no NixOS fileSystems to mount the array at boot, so it is mounted
+// here (findmnt then shows /srv/data is the array's xfs, not the root's
+// directory).
+const recoveryFacts = `(mountpoint -q /srv/data || mount /dev/md/data /srv/data) && findmnt -n -o FSTYPE /srv/data && cd /srv/data && sha256sum file && mdadm --detail --export /dev/md/data | grep '^MD_UUID=' && ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f1,2`
 
 // verified checks the last run's summary: every phase done and every
 // secret host declares verified at first boot.
