@@ -309,19 +309,6 @@ func withFlag(args []string, flag, value string) []string {
 	return append(out, flag, value)
 }
 
-// withoutFlag returns args without flag and its value.
-func withoutFlag(args []string, flag string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		if args[i] == flag && i+1 < len(args) {
-			i++
-			continue
-		}
-		out = append(out, args[i])
-	}
-	return out
-}
-
 // TestInstallRefusalsOnRig: on one live installer with a single blank
 // 1 GiB disk, each way an install must refuse before touching anything.
 // Each refusal is checked by its exact error, by its exit code, and from
@@ -377,7 +364,7 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 		// No --forward-key and no IdentityFile for the secrets server:
 		// nothing would be forwarded, so nothing is tried.
 		name: "no key to forward",
-		args: withoutFlag(ri.args("router"), "--forward-key"),
+		args: homelab.WithoutFlag(ri.args("router"), "--forward-key"),
 		want: []string{
 			`^error: no key allowed through the forwarded agent: neither --forward-key nor an IdentityFile for ` + regexp.QuoteMeta(rig.GuestHost) + ` in ssh_config names the key to forward$`,
 			`^hint: pass --forward-key with the deploy key`,

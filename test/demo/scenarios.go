@@ -24,6 +24,7 @@ var scenarios = []scenario{
 	{"zfs", "install the example's ZFS NAS tank (ESP and root, a mirrored pool with datasets and one encrypted dataset keyed by an agenix secret) onto the rig's ZFS installer, reboot, verify; show the pool exported by the installer and imported by the installed system, the datasets mounted, the key loaded from /run/agenix", zfsDemo},
 	{"iso", "the NixOS ISO: log in as nixos with the password set at its console; refuse a wrong password and a disk held by an array spanning another disk; install nas over an old install udev brought up (md, LVM, LUKS)", profile(installers.ISO)},
 	{"kexec", "nixos-images' kexec installer (root with keys, no git, no cryptsetup): refuse vault's LUKS layout naming cryptsetup; install nas, the secrets fetched here and streamed in, no agent forwarded", profile(installers.Kexec)},
+	{"reinstall", "disaster recovery: install the NAS on the NixOS ISO's profile, write data, escrow its host key; replace the system disk, reinstall keeping the data disks with the escrowed key: same host key, same data, same array, every secret verified", reinstall},
 }
 
 func lookup(name string) (scenario, error) {
