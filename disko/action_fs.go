@@ -77,7 +77,11 @@ func (b *BtrfsTree) onTop(ctx context.Context, a *applier, st *Step, fn func(mnt
 	}
 	mnt := strings.TrimSpace(string(out))
 	defer a.out(context.WithoutCancel(ctx), "rmdir", mnt)
-	if _, err := a.out(ctx, "mount", "-t", "btrfs", "-o", "subvol=/", a.resolve(ctx, st.Device), mnt); err != nil {
+	opts := "subvol=/"
+	if st.Kept {
+		opts = "ro," + opts // a kept filesystem is only looked at
+	}
+	if _, err := a.out(ctx, "mount", "-t", "btrfs", "-o", opts, a.resolve(ctx, st.Device), mnt); err != nil {
 		return err
 	}
 	defer a.out(context.WithoutCancel(ctx), "umount", mnt)

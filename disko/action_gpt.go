@@ -44,8 +44,22 @@ func (g *GPT) check(ctx context.Context, a *applier, st *Step) (bool, error) {
 		w.clear, w.foreign, w.create = true, t, g.Table.Partitions
 		return false, nil
 	}
+	// On a kept disk, read the table without opening the disk for
+	// writing: sgdisk does, and udev answers the close with a change
+	// event on which mdadm --incremental assembles stopped arrays.
+	var table map[int]*partInfo
+	if st.Kept {
+		if table, err = a.partTable(ctx, dev); err != nil {
+			return false, err
+		}
+	}
 	for _, pt := range g.Table.Partitions {
-		pi, err := a.partInfo(ctx, dev, pt.Index)
+		var pi *partInfo
+		if st.Kept {
+			pi = table[pt.Index]
+		} else {
+			pi, err = a.partInfo(ctx, dev, pt.Index)
+		}
 		if err != nil || pi == nil {
 			w.create = append(w.create, pt)
 			continue
@@ -182,11 +196,21 @@ func partDiff(pi *partInfo, pt *Partition) string {
 type Probe struct {
 	Parts []int
 	Table bool // a legacy table (the kernel may need longer to see it)
-	always
+	// kept: on a kept disk, nothing was written, so there is nothing to
+	// probe when the kernel's nodes match the table already.
+	kept bool
 	passive
 }
 
 func (*Probe) Kind() string { return "probe" }
+
+func (pr *Probe) check(ctx context.Context, a *applier, st *Step) (bool, error) {
+	if !pr.kept {
+		return false, nil
+	}
+	m, err := a.staleParts(ctx, a.kernelNode(ctx, st.DiskDev), pr.Parts)
+	return err == nil && len(m) == 0, nil
+}
 
 func (pr *Probe) act(ctx context.Context, a *applier, st *Step) error {
 	disk := a.kernelNode(ctx, st.DiskDev)

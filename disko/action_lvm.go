@@ -82,6 +82,9 @@ func (*LVCreate) verify(ctx context.Context, a *applier, st *Step) error {
 // VGChange activates (mount) or deactivates (unmount) a volume group.
 type VGChange struct {
 	Active bool
+	// kept: a kept group's activation, done when every LV is active
+	// already (so that taking it down again leaves it as it was found).
+	kept bool
 	unverified
 }
 
@@ -91,7 +94,19 @@ func (*VGChange) Kind() string { return "vgchange" }
 // (blank disks before destroy) has nothing to deactivate.
 func (v *VGChange) check(ctx context.Context, a *applier, st *Step) (bool, error) {
 	if v.Active {
-		return false, nil
+		if !v.kept {
+			return false, nil
+		}
+		out, err := a.out(ctx, "lvs", "--noheadings", "-o", "lv_attr", st.Device)
+		if err != nil {
+			return false, nil
+		}
+		for _, attr := range strings.Fields(string(out)) {
+			if len(attr) < 5 || attr[4] != 'a' {
+				return false, nil
+			}
+		}
+		return true, nil
 	}
 	return vgPVs(ctx, a, st.Device) == nil, nil
 }

@@ -15,8 +15,10 @@ import (
 // held one can surface a stale table). An array of that name that runs
 // already is kept when its level matches.
 type MDCreate struct {
-	Name  string
-	Level int
+	Name     string
+	Level    int
+	Metadata string   // as the layout has it ("default" for mdadm's)
+	Members  []string // disko's member paths
 }
 
 func (*MDCreate) Kind() string { return "mdcreate" }

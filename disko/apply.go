@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,8 +78,15 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 	if err != nil {
 		return err
 	}
+	// Kept devices last, since checking them brings them up: each is
+	// checked against the layout and taken down again on a refusal.
+	takeDown, err := a.keepAll(ctx, steps)
+	if err != nil {
+		return err
+	}
 	if len(erased) > 0 && !opt.Yes {
 		if opt.Confirm == nil {
+			takeDown()
 			names := make([]string, len(erased))
 			for i, t := range erased {
 				names[i] = t.Name
@@ -86,6 +94,7 @@ func Apply(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) erro
 			return withHint(fmt.Errorf("destroy erases disks %s: %w", strings.Join(names, ", "), ErrRefused), "pass --yes, or run at a terminal to confirm")
 		}
 		if !opt.Confirm(erased) {
+			takeDown()
 			return fmt.Errorf("destroy not confirmed: %w", ErrRefused)
 		}
 	}
@@ -134,7 +143,7 @@ func (a *applier) review(ctx context.Context, s *Spec, steps []Step, devs map[st
 	write := map[string]bool{}
 	if opt.Mode.Destroy {
 		for _, d := range s.Disks {
-			write[d.Name] = d.Destroy
+			write[d.Name] = a.erases(d)
 		}
 	}
 	if opt.Mode.Format {
@@ -174,7 +183,7 @@ func (a *applier) review(ctx context.Context, s *Spec, steps []Step, devs map[st
 		if err != nil {
 			return nil, err
 		}
-		if opt.Mode.Destroy && d.Destroy {
+		if a.erases(d) {
 			t := Target{Name: d.Name, Device: DiskDevice(d, opt.Plan), Node: devs[d.Name], Size: size}
 			for _, w := range down {
 				if !seen[w] {
@@ -287,6 +296,9 @@ func prepare(ctx context.Context, r remote.Runner, s *Spec, opt ApplyOptions) (*
 // wipe reports whether st may replace what it finds: --wipe, or destroy
 // on a disk that destroy erases.
 func (a *applier) wipe(st *Step) bool {
+	if st.Kept {
+		return false // a kept device is never written
+	}
 	return a.opt.Wipe || (a.opt.Mode.Destroy && !a.keep[st.Disk])
 }
 
@@ -295,7 +307,7 @@ func (a *applier) wipe(st *Step) bool {
 func (a *applier) findTargets(ctx context.Context, s *Spec, devs map[string]string) error {
 	a.targets = map[string]bool{}
 	for _, d := range s.Disks {
-		if !d.Destroy {
+		if !a.erases(d) {
 			continue
 		}
 		tree, _, err := a.tree(ctx, devs[d.Name])
@@ -307,6 +319,12 @@ func (a *applier) findTargets(ctx context.Context, s *Spec, devs map[string]stri
 		}
 	}
 	return nil
+}
+
+// erases reports whether the mode erases disk d: destroy, on a disk the
+// layout lets it destroy and --keep does not name.
+func (a *applier) erases(d *Node) bool {
+	return a.opt.Mode.Destroy && d.Destroy && !slices.Contains(a.opt.Plan.Keep, d.Name)
 }
 
 // safe refuses a disk that is in use or too small, and returns its size
@@ -371,7 +389,7 @@ func (a *applier) safe(ctx context.Context, d *Node, dev string) (int64, []strin
 			held = append(held, name)
 		}
 	}
-	erase := a.opt.Mode.Destroy && d.Destroy
+	erase := a.erases(d)
 	if len(held) > 0 && !erase {
 		return refuse(ErrInUse, "stop them first (mdadm --stop, vgchange -a n, cryptsetup close), or erase the disk with --mode destroy,format,mount", "%s hold it (md, dm or lvm)", strings.Join(held, ", "))
 	}

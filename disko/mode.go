@@ -25,6 +25,7 @@ type Phase string
 const (
 	PhaseUnmount Phase = "unmount" // also destroy's first part
 	PhaseDestroy Phase = "destroy"
+	PhaseKeep    Phase = "keep" // kept devices checked and brought up (Options.Keep)
 	PhaseFormat  Phase = "format"
 	PhaseMount   Phase = "mount"
 )

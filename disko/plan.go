@@ -26,6 +26,9 @@ type Step struct {
 	// DiskDev is the kernel node of the disk under the device, to tell a
 	// vanished disk from a failed command.
 	DiskDev string
+	// Kept: the step is on a kept device (Options.Keep): it checks and
+	// brings up, and never writes.
+	Kept bool
 }
 
 // Kind names the step's action (mkfs, partition...), "" for none.
@@ -51,13 +54,19 @@ func (st Step) MarshalJSON() ([]byte, error) {
 		KeyName    string     `json:"key,omitempty"`
 		FSType     string     `json:"fstype,omitempty"`
 		Mountpoint string     `json:"mountpoint,omitempty"`
-	}{st.Phase, st.Kind(), st.Disk, st.Node, st.Device, st.Cmds, st.KeyName, st.FSType, st.Mountpoint})
+		Kept       bool       `json:"kept,omitempty"`
+	}{st.Phase, st.Kind(), st.Disk, st.Node, st.Device, st.Cmds, st.KeyName, st.FSType, st.Mountpoint, st.Kept})
 }
 
 // Options tune a plan.
 type Options struct {
 	Root    string            // mount root, default /mnt
 	Devices map[string]string // disk name -> device path override
+	// Keep names disks that are never wiped, partitioned or formatted:
+	// they, and the arrays and volume groups built only on them, are
+	// checked against the layout and brought up, in any mode that
+	// formats or mounts (see keep.go).
+	Keep []string
 }
 
 // DiskDevice is the device a disk resolves to, after --device overrides.
@@ -91,6 +100,10 @@ func BuildPlan(s *Spec, mode Mode, opt Options) ([]Step, error) {
 	if err := ValidateDevices(s, opt.Devices); err != nil {
 		return nil, err
 	}
+	kept, err := keptDevices(s, opt.Keep)
+	if err != nil {
+		return nil, err
+	}
 	for _, z := range s.Zpools {
 		if mr := z.Zpool.MountRoot; mr != "" && path.Clean(mr) != path.Clean(opt.Root) {
 			return nil, fmt.Errorf("%s.mountRoot: %q: the pool is imported under the mount root, %s (disko removed mountRoot in 2023 for the same reason): %w\nhint: remove mountRoot, or set the mount root to it (--root)", z.Path, mr, opt.Root, ErrSpec)
@@ -99,23 +112,37 @@ func BuildPlan(s *Spec, mode Mode, opt Options) ([]Step, error) {
 	p := &planner{spec: s, opt: opt, luksOpen: map[*Node]Step{}, mdMembers: map[string][]string{}, vgPVs: map[string][]string{},
 		zfsMembers: map[string][]poolMember{}}
 	order := deviceOrder(s)
-	var format []Step
+	var format, keep []Step
 	for _, top := range order {
-		format = append(format, p.top(top)...)
+		steps := p.top(top)
+		if kept[top] {
+			keep = append(keep, keepStep(top, steps, opt))
+			continue
+		}
+		format = append(format, steps...)
 	}
 	var steps []Step
 	if mode.Destroy || mode.Unmount {
-		steps = append(steps, p.unmountSteps(order)...)
+		// Destroy leaves kept devices up (udev may have assembled them);
+		// an unmount takes everything down.
+		spare := kept
+		if !mode.Destroy {
+			spare = nil
+		}
+		steps = append(steps, p.unmountSteps(order, spare)...)
 	}
 	if mode.Destroy {
 		for _, d := range s.Disks {
-			if !d.Destroy {
+			if !d.Destroy || kept[d] {
 				continue // destroy = false: disko leaves it as it is
 			}
 			dev := DiskDevice(d, opt)
 			steps = append(steps, Step{Phase: PhaseDestroy, Action: &Wipe{}, Disk: d.Name, Node: d.Path, Device: dev, DiskDev: dev,
 				Cmds: [][]string{{"wipefs", "--all", "-f", dev}}})
 		}
+	}
+	if mode.Format || mode.Mount {
+		steps = append(steps, keep...)
 	}
 	if mode.Format {
 		steps = append(steps, format...)
@@ -139,7 +166,7 @@ func (p *planner) top(n *Node) []Step {
 		args := []string{"mdadm", "--create", n.Device, "--level=" + strconv.Itoa(n.Level), "--raid-devices=" + strconv.Itoa(len(members)),
 			"--metadata=" + n.Metadata, "--force", "--homehost=any"}
 		args = append(append(append(args, n.ExtraArgs...), "--run"), members...)
-		body := []Step{{Phase: PhaseFormat, Action: &MDCreate{Name: n.Name, Level: n.Level}, Node: n.Path, Device: n.Device,
+		body := []Step{{Phase: PhaseFormat, Action: &MDCreate{Name: n.Name, Level: n.Level, Metadata: n.Metadata, Members: members}, Node: n.Path, Device: n.Device,
 			Cmds: [][]string{args, {"sgdisk", "--zap-all", n.Device}}}}
 		return p.hooked(n, n.Device, "", "", append(body, p.node(n.Content, n.Device, "", n.Device)...))
 	case "lvm_vg":
@@ -291,6 +318,27 @@ func (p *planner) node(n *Node, dev, disk, diskDev string) (out []Step) {
 		p.zfsMembers[n.Pool] = append(p.zfsMembers[n.Pool], poolMember{diskoDev: n.Device, dev: dev, disk: disk})
 	}
 	return out
+}
+
+// keepStep is the step that checks and brings up the kept top-level
+// device n, made of the steps that would create it.
+func keepStep(n *Node, steps []Step, opt Options) Step {
+	inner := keepSteps(steps)
+	var cmds [][]string
+	for i := range inner {
+		inner[i].Phase, inner[i].Kept = PhaseKeep, true
+		if _, ok := inner[i].Action.(activator); ok {
+			cmds = append(cmds, inner[i].Cmds...)
+		}
+	}
+	dev := n.Device
+	switch n.Type {
+	case "disk":
+		dev = DiskDevice(n, opt)
+	case "lvm_vg":
+		dev = n.Name
+	}
+	return Step{Phase: PhaseKeep, Action: &Keep{Top: n, Steps: inner}, Node: n.Path, Device: dev, Cmds: cmds, Kept: true}
 }
 
 // probeStep is st probing the partitions of the table on dev.

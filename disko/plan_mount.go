@@ -82,8 +82,9 @@ func (p *planner) mountSteps(s *Spec, order []*Node) []Step {
 
 // unmountSteps: disko's unmount script unmounts (and swaps off) by key in
 // reverse order, children first, then closes the devices in reverse
-// device order: each device's content before the device.
-func (p *planner) unmountSteps(order []*Node) []Step {
+// device order: each device's content before the device. The devices in
+// spare (kept ones, before a destroy) are unmounted but stay up.
+func (p *planner) unmountSteps(order []*Node, spare map[*Node]bool) []Step {
 	var out []Step
 	entries := append([]unmountEntry(nil), p.unmounts...)
 	slices.SortStableFunc(entries, func(a, b unmountEntry) int { return strings.Compare(b.key, a.key) })
@@ -108,6 +109,9 @@ func (p *planner) unmountSteps(order []*Node) []Step {
 	}
 	for i := len(order) - 1; i >= 0; i-- {
 		top := order[i]
+		if spare[top] {
+			continue
+		}
 		switch top.Type {
 		case "lvm_vg":
 			for _, lv := range top.LVs {

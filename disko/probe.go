@@ -94,6 +94,39 @@ func (a *applier) partInfo(ctx context.Context, disk string, n int) (*partInfo, 
 	return pi, nil
 }
 
+// partTable reads a disk's gpt partitions with partx, which opens the
+// disk read-only (sgdisk -i opens it for writing, and udev answers the
+// close with a change event).
+func (a *applier) partTable(ctx context.Context, disk string) (map[int]*partInfo, error) {
+	out, err := a.out(ctx, "partx", "-g", "-r", "-o", "NR,START,END,TYPE,NAME", disk)
+	var ee *remote.ExitError
+	if errors.As(err, &ee) {
+		return map[int]*partInfo{}, nil // no partition table
+	}
+	if err != nil {
+		return nil, err
+	}
+	parts := map[int]*partInfo{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.SplitN(l, " ", 5)
+		if len(f) < 4 {
+			continue
+		}
+		n, err1 := strconv.Atoi(f[0])
+		first, err2 := strconv.ParseInt(f[1], 10, 64)
+		last, err3 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		pi := &partInfo{TypeGUID: strings.ToUpper(f[3]), First: first, Last: last}
+		if len(f) == 5 {
+			pi.Name = unescapeLsblk(f[4])
+		}
+		parts[n] = pi
+	}
+	return parts, nil
+}
+
 // mountInfo is one line of /proc/self/mountinfo.
 type mountInfo struct{ devNum, root, target, fstype, source string }
 

@@ -52,7 +52,7 @@ func TestReusedDisksOnRig(t *testing.T) {
 	rig.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	_, c := bootRig(ctx, t, []int64{1 << 30, 512 << 20, 512 << 20, 512 << 20})
+	_, c := bootRig(ctx, t, rig.Options{Disks: []int64{1 << 30, 512 << 20, 512 << 20, 512 << 20}})
 	sh := func(script string) string { t.Helper(); return runOn(t, c, "sh", "-ec", script) }
 	s, err := Parse([]byte(nasLayout))
 	if err != nil {

@@ -18,11 +18,11 @@ import (
 // stays once the raid1 module is loaded).
 var activeMD = regexp.MustCompile(`(?m)^md[0-9]+ : active`)
 
-// bootRig boots the rig's installer with blank disks of the given sizes
-// and connects to it as root, its host key pinned.
-func bootRig(ctx context.Context, t *testing.T, disks []int64) (*rig.VM, *remote.Client) {
+// bootRig boots the rig's installer (with blank disks of the sizes in
+// o.Disks) and connects to it as root, its host key pinned.
+func bootRig(ctx context.Context, t *testing.T, o rig.Options) (*rig.VM, *remote.Client) {
 	t.Helper()
-	vm := rig.Boot(t, rig.Options{Disks: disks})
+	vm := rig.Boot(t, o)
 	c, err := remote.Dial(ctx, remote.Target{User: "root", Host: "127.0.0.1", Port: vm.Port}, remote.Options{
 		HostKey: remote.HostKeyPolicy{Pin: vm.Fingerprint()},
 		Auth:    remote.Auth{IdentityFiles: []string{vm.Identity}, AgentSocket: "none"},
@@ -47,21 +47,13 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 	rig.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	_, c := bootRig(ctx, t, []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30})
-	apply := func(s *Spec, mode, root string, keys map[string][]byte) error {
+	_, c := bootRig(ctx, t, rig.Options{Disks: []int64{1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30}})
+	apply := func(s *Spec, mode, root string, keys map[string][]byte, keep ...string) error {
 		m, err := ParseMode(mode)
 		if err != nil {
 			return err
 		}
-		return Apply(ctx, c, s, ApplyOptions{Mode: m, Yes: true, Plan: Options{Root: root}, Keys: keys})
-	}
-	has := func(list []string, want string) bool {
-		for _, l := range list {
-			if strings.HasPrefix(l, want) {
-				return true
-			}
-		}
-		return false
+		return Apply(ctx, c, s, ApplyOptions{Mode: m, Yes: true, Plan: Options{Root: root, Keep: keep}, Keys: keys})
 	}
 
 	t.Run("EFI+LUKS+LVM+ext4", func(t *testing.T) {
@@ -116,18 +108,26 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 		if err := apply(s, "unmount", root, nil); err != nil {
 			t.Fatalf("unmount: %v", err)
 		}
+		// Kept (issue 18): the LUKS device opened without --persistent
+		// (nothing written to its header), the volume group activated,
+		// the filesystems checked and mounted; the file still there.
+		header := runOn(t, c, "sh", "-c", "head -c 16M /dev/vda2 | sha256sum")
+		if err := apply(s, "destroy,format,mount", root, key, "main"); err != nil {
+			t.Fatalf("destroy,format,mount keeping main: %v", err)
+		}
+		if got := strings.TrimSpace(runOn(t, c, "cat", root+"/file")); got != "kept" {
+			t.Fatalf("file after a reinstall keeping the disk: %q", got)
+		}
+		if err := apply(s, "unmount", root, nil); err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
+		if got := runOn(t, c, "sh", "-c", "head -c 16M /dev/vda2 | sha256sum"); got != header {
+			t.Fatal("the kept LUKS header's bytes changed")
+		}
 	})
 
 	t.Run("NAS: EFI+root, mdadm raid1 xfs", func(t *testing.T) {
-		s, err := Parse([]byte(`{"disk": {
-  "sys": {"type": "disk", "device": "/dev/vdb", "content": {"type": "gpt", "partitions": {
-    "ESP": {"size": "64M", "type": "EF00", "content": {"type": "filesystem", "format": "vfat", "mountpoint": "/boot"}},
-    "root": {"size": "100%", "content": {"type": "filesystem", "format": "ext4", "mountpoint": "/"}}}}},
-  "d1": {"type": "disk", "device": "/dev/vdc", "content": {"type": "gpt", "partitions": {
-    "raid": {"size": "100%", "content": {"type": "mdraid", "name": "data"}}}}},
-  "d2": {"type": "disk", "device": "/dev/vdd", "content": {"type": "gpt", "partitions": {
-    "raid": {"size": "100%", "content": {"type": "mdraid", "name": "data"}}}}}},
- "mdadm": {"data": {"type": "mdadm", "level": 1, "content": {"type": "filesystem", "format": "xfs", "mountpoint": "/srv/data"}}}}`))
+		s, err := Parse([]byte(nasOnRig))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,6 +161,8 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 			t.Fatalf("unmount: %v", err)
 		}
 	})
+
+	t.Run("NAS reinstalled keeping its array", func(t *testing.T) { keepNASOnRig(t, c, apply) })
 
 	t.Run("boot-raid1: /boot on an md mirror, / on a partitioned md", func(t *testing.T) {
 		s, err := Parse([]byte(bootRaid1))
@@ -334,6 +336,118 @@ func TestStackedLayoutsOnRig(t *testing.T) {
 			t.Fatalf("re-run: want a refusal naming the missing disk: %v", err)
 		}
 	})
+}
+
+// nasOnRig is the example's nas on vdb (system), vdc and vdd (an md
+// raid1 with xfs).
+const nasOnRig = `{"disk": {
+  "sys": {"type": "disk", "device": "/dev/vdb", "content": {"type": "gpt", "partitions": {
+    "ESP": {"size": "64M", "type": "EF00", "content": {"type": "filesystem", "format": "vfat", "mountpoint": "/boot"}},
+    "root": {"size": "100%", "content": {"type": "filesystem", "format": "ext4", "mountpoint": "/"}}}}},
+  "d1": {"type": "disk", "device": "/dev/vdc", "content": {"type": "gpt", "partitions": {
+    "raid": {"size": "100%", "content": {"type": "mdraid", "name": "data"}}}}},
+  "d2": {"type": "disk", "device": "/dev/vdd", "content": {"type": "gpt", "partitions": {
+    "raid": {"size": "100%", "content": {"type": "mdraid", "name": "data"}}}}}},
+ "mdadm": {"data": {"type": "mdadm", "level": 1, "content": {"type": "filesystem", "format": "xfs", "mountpoint": "/srv/data"}}}}`
+
+// keepNASOnRig (issue 18): the NAS reinstalled onto a new system disk
+// with its data disks kept, after udev assembled their array as the
+// NixOS ISO does at boot: the array is accepted as it runs (same node,
+// same UUID), the data's sha256 unchanged. Then the refusals, each with
+// nothing changed: the layout's array under another name; a kept member
+// blanked.
+func keepNASOnRig(t *testing.T, c remote.Runner, apply func(s *Spec, mode, root string, keys map[string][]byte, keep ...string) error) {
+	s, err := Parse([]byte(nasOnRig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := "/mnt/keep"
+	if err := apply(s, "destroy,format,mount", root, nil); err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	runOn(t, c, "dd", "if=/dev/urandom", "of="+root+"/srv/data/file", "bs=1M", "count=8", "status=none")
+	sum := runOn(t, c, "sh", "-c", "cd "+root+"/srv/data && sha256sum file")
+	uuid := mdExportOn(t, c, "--detail", "/dev/md/data")["MD_UUID"]
+	if uuid == "" {
+		t.Fatal("no array UUID")
+	}
+	if err := apply(s, "unmount", root, nil); err != nil {
+		t.Fatalf("unmount: %v", err)
+	}
+	// A new, blank system disk; the installer boots and udev assembles
+	// the surviving array.
+	runOn(t, c, "sh", "-c", "wipefs -a -q /dev/vdb1 /dev/vdb2 && sgdisk --zap-all /dev/vdb >/dev/null")
+	runOn(t, c, "sh", "-c", "udevadm trigger --action=add --subsystem-match=block --sysname-match='vd[cd]*' && udevadm settle")
+	md := runOn(t, c, "cat", "/proc/mdstat")
+	node := regexp.MustCompile(`(?m)^(md[0-9]+) : active (\(auto-read-only\) )?raid1`).FindStringSubmatch(md)
+	if node == nil {
+		t.Fatalf("udev did not assemble the array:\n%s", md)
+	}
+	if err := apply(s, "destroy,format,mount", root, nil, "d1", "d2"); err != nil {
+		t.Fatalf("reinstall keeping d1, d2: %v", err)
+	}
+	if got := runOn(t, c, "sh", "-c", "cd "+root+"/srv/data && sha256sum file"); got != sum {
+		t.Fatalf("the data's sha256 is %s, was %s", got, sum)
+	}
+	if got := mdExportOn(t, c, "--detail", "/dev/md/data")["MD_UUID"]; got != uuid {
+		t.Fatalf("the array's UUID is %s, was %s", got, uuid)
+	}
+	if ms := mountsUnder(t, c, root); !has(ms, "/srv/data xfs /dev/"+node[1]) || !has(ms, " ext4 /dev/vdb2") || !has(ms, "/boot vfat /dev/vdb1") {
+		t.Fatalf("mounts (the array udev assembled, %s, mounted as it runs): %q", node[1], ms)
+	}
+	if err := apply(s, "unmount", root, nil); err != nil {
+		t.Fatalf("unmount: %v", err)
+	}
+
+	// state is what the kept disks hold: their first MiB (tables and md
+	// superblocks) and whether any array runs.
+	state := func() string {
+		return runOn(t, c, "sh", "-c", "head -c 1M /dev/vdc | sha256sum; head -c 1M /dev/vdd | sha256sum; grep -c ' : active' /proc/mdstat || true")
+	}
+	hint := "\nhint: fleet never writes to a kept device: check that --keep names the disks holding the data (and --device where they are), or leave a disk out of --keep to erase it"
+	refused := func(t *testing.T, s *Spec, want string) {
+		t.Helper()
+		before := state()
+		err := apply(s, "destroy,format,mount", root, nil, "d1", "d2")
+		if err == nil || err.Error() != want || !errors.Is(err, ErrKeep) || !errors.Is(err, ErrRefused) {
+			t.Fatalf("got %v\nwant %s", err, want)
+		}
+		if after := state(); after != before {
+			t.Fatalf("the kept disks changed or an array was left running:\n%s\nwas:\n%s", after, before)
+		}
+	}
+	t.Run("the array under another name", func(t *testing.T) {
+		other, err := Parse([]byte(strings.ReplaceAll(nasOnRig, `"data"`, `"backup"`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, other, `keep mdadm "backup" (/dev/md/backup): mdadm.backup: /dev/vdc1 is a member of md array `+uuid+` with array name "any:data", want "backup": existing layout does not match: no changes made`+hint)
+	})
+	t.Run("a kept member blanked", func(t *testing.T) {
+		runOn(t, c, "sh", "-c", "wipefs -a -q /dev/vdd1 && sgdisk --zap-all /dev/vdd >/dev/null")
+		refused(t, s, `keep disk "d2" (/dev/vdd): disk.d2.content: /dev/vdd is blank: blkid finds no partition table, the layout wants gpt: existing layout does not match: no changes made`+hint)
+	})
+}
+
+// mdExportOn is mdadm's --export output for an array or member.
+func mdExportOn(t *testing.T, r remote.Runner, args ...string) map[string]string {
+	t.Helper()
+	kv := map[string]string{}
+	for _, l := range strings.Split(runOn(t, r, append([]string{"mdadm", args[0], "--export"}, args[1:]...)...), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv
+}
+
+func has(list []string, want string) bool {
+	for _, l := range list {
+		if strings.HasPrefix(l, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // bootRaid1 is disko's boot-raid1 construct, our own: two disks each with

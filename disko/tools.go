@@ -129,13 +129,18 @@ type need struct {
 
 // needs lists what the plan's steps run, and what their checks read.
 func needs(steps []Step) []need {
+	steps = flatten(steps)
 	var out []need
 	add := func(st *Step, program string) {
 		out = append(out, need{program: program, why: st.Node})
 	}
 	for i := range steps {
 		st := &steps[i]
+		_, activates := st.Action.(activator)
 		for _, c := range st.Cmds {
+			if st.Kept && !activates {
+				break // on a kept device it only checks: what its action reads is below
+			}
 			switch c[0] {
 			case "btrfs":
 				add(st, "btrfs")
@@ -180,7 +185,7 @@ func needs(steps []Step) []need {
 			add(st, "vgs")
 		case *LVCreate:
 			add(st, "lvs")
-		case *MDCreate, *MDAssemble, *MDStop:
+		case *MDCreate, *MDAssemble, *MDStop, *MDKeep:
 			add(st, "mdadm")
 		case *ZpoolCreate, *ZpoolImport:
 			// zdb reads the labels: whose pool, imported by whom.
@@ -233,7 +238,7 @@ func Check(s *Spec, steps []Step, opt ApplyOptions, t *Tools) error {
 		}
 	}
 	var keyless, names []string
-	for _, st := range steps {
+	for _, st := range flatten(steps) {
 		if st.KeyName == "" || slices.Contains(names, st.KeyName) {
 			continue
 		}

@@ -1,8 +1,14 @@
 package provision
 
-import "context"
+import (
+	"context"
+	"errors"
 
-// disko lays out the disks: destroy, format, mount under Root.
+	"github.com/fleetnix/fleet/disko"
+)
+
+// disko lays out the disks: destroy, format, mount under Root (or the
+// --disko-mode), keeping the --keep disks as they are.
 func (in *job) disko(ctx context.Context) error {
 	if in.o.Disks == nil {
 		in.o.Log.Warn("no disk layout: skipping disko; the new root must already be mounted", "host", in.r.Host(), "phase", PhaseDisko, "root", in.o.Root)
@@ -14,7 +20,7 @@ func (in *job) disko(ctx context.Context) error {
 				in.listed("disk %s (%s): take down first: %s", t.Name, t.Device, w)
 			}
 		}
-		cmds, err := in.o.Disks.Plan(layOut, in.o.Root)
+		cmds, err := in.o.Disks.Plan(in.o.DiskOptions.layOut(), in.o.Root)
 		if err != nil {
 			return err
 		}
@@ -23,6 +29,12 @@ func (in *job) disko(ctx context.Context) error {
 		}
 		return nil
 	}
+	prev := in.changed
 	in.changed = true
-	return in.o.Disks.Apply(ctx, in.r, layOut, in.o.Root, in.step)
+	err := in.o.Disks.Apply(ctx, in.r, in.o.DiskOptions.layOut(), in.o.Root, in.step)
+	var se *disko.StepError
+	if errors.Is(err, disko.ErrRefused) && !errors.As(err, &se) {
+		in.changed = prev // refused before the first step (a kept disk that does not match)
+	}
+	return err
 }

@@ -14,12 +14,29 @@ import (
 	"github.com/fleetnix/fleet/remote"
 )
 
-// The disko modes the pipeline uses.
+// The disko modes the pipeline uses besides the disko phase's
+// (DiskOptions.Mode).
 var (
-	layOut  = disko.Mode{Destroy: true, Format: true, Mount: true} // the disko phase
-	mountIt = disko.Mode{Mount: true}                              // a resumed run, after an interrupt unmounted
-	unmount = disko.Mode{Unmount: true}                            // before the reboot, and after an interrupt
+	mountIt = disko.Mode{Mount: true}   // a resumed run, after an interrupt unmounted
+	unmount = disko.Mode{Unmount: true} // before the reboot, and after an interrupt
 )
+
+// ParseDiskoMode reads --disko-mode, nixos-anywhere's values: disko (or
+// destroy, the spelling) erases the layout's disks, formats and
+// mounts them; format creates what is missing without erasing, and
+// mounts (nixos-anywhere's format only creates; an install needs its root
+// mounted); mount only mounts what is there. "" is disko.
+func ParseDiskoMode(s string) (disko.Mode, error) {
+	switch s {
+	case "", "disko", "destroy":
+		return disko.ModeDestroyFormatMount, nil
+	case "format":
+		return disko.ModeFormatMount, nil
+	case "mount":
+		return disko.ModeMount, nil
+	}
+	return disko.Mode{}, badOption("--disko-mode %q: want disko (or destroy), format or mount", s)
+}
 
 // Disks lays out, mounts and unmounts the host's disks. The disko
 // package does it (newDiskoLayout); tests give a stand-in.
@@ -50,6 +67,21 @@ type DiskSizer interface {
 	MinSize(dev string) int64
 }
 
+// DiskKeeper is a Disks that keeps some of its disks as they are
+// (--keep): preflight does not refuse those for being in use, since udev
+// may well have assembled their arrays already.
+type DiskKeeper interface {
+	Kept(dev string) bool
+}
+
+// layOut is the disko phase's mode.
+func (o *DiskOptions) layOut() disko.Mode {
+	if o.Mode == (disko.Mode{}) {
+		return disko.ModeDestroyFormatMount
+	}
+	return o.Mode
+}
+
 // DiskOptions say how a host's disko layout meets the machine's disks.
 type DiskOptions struct {
 	Devices map[string]string // the layout's disk NAME -> device PATH (--device)
@@ -60,6 +92,13 @@ type DiskOptions struct {
 	// The key reaches cryptsetup or zfs on stdin only.
 	KeyFiles map[string]string
 	Yes      bool // erase the layout's disks without asking
+	// Keep names the layout's disks that are never wiped, partitioned or
+	// formatted (--keep): checked against the layout, brought up and
+	// mounted (disko.Options.Keep).
+	Keep []string
+	// Mode is the disko phase's mode (--disko-mode); the zero Mode is
+	// destroy,format,mount.
+	Mode disko.Mode
 	// Confirm asks the operator to allow erasing the disks, each with its
 	// name and device path; nil means no terminal: erasing then needs Yes.
 	Confirm func(disks []disko.Target) bool
@@ -71,6 +110,7 @@ type diskoLayout struct {
 	spec    *disko.Spec
 	host    string // the host's networking.hostName: a pool it imported last may be imported
 	devices map[string]string
+	keep    []string
 	keys    map[string][]byte
 	yes     bool
 	confirm func([]disko.Target) bool
@@ -87,6 +127,9 @@ func newDiskoLayout(spec *Spec, o DiskOptions, l *log.Logger) (*diskoLayout, err
 		return nil, fmt.Errorf("host %s: disko layout: %w", spec.Name, err)
 	}
 	if err := disko.ValidateDevices(s, o.Devices); err != nil {
+		return nil, &OptionError{fmt.Errorf("host %s: %w", spec.Name, err)}
+	}
+	if err := disko.ValidateKeep(s, o.Keep); err != nil {
 		return nil, &OptionError{fmt.Errorf("host %s: %w", spec.Name, err)}
 	}
 	keys := map[string][]byte{}
@@ -109,7 +152,7 @@ func newDiskoLayout(spec *Spec, o DiskOptions, l *log.Logger) (*diskoLayout, err
 			keys[n] = b
 		}
 	}
-	return &diskoLayout{spec: s, host: spec.HostName, devices: o.Devices, keys: keys, yes: o.Yes, confirm: o.Confirm, log: l}, nil
+	return &diskoLayout{spec: s, host: spec.HostName, devices: o.Devices, keep: o.Keep, keys: keys, yes: o.Yes, confirm: o.Confirm, log: l}, nil
 }
 
 func (d *diskoLayout) Devices() []string {
@@ -126,6 +169,16 @@ func (d *diskoLayout) device(n *disko.Node) string {
 		return dev
 	}
 	return n.Device
+}
+
+// Kept reports whether the disk at dev is kept (--keep).
+func (d *diskoLayout) Kept(dev string) bool {
+	for _, n := range d.spec.Disks {
+		if d.device(n) == dev && slices.Contains(d.keep, n.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // MinSize is the smallest disk that holds the layout of the disk at dev.
@@ -162,12 +215,12 @@ func (d *diskoLayout) Preflight(ctx context.Context, r remote.Runner, mode disko
 }
 
 func (d *diskoLayout) options(mode disko.Mode, root string) disko.ApplyOptions {
-	return disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices},
+	return disko.ApplyOptions{Mode: mode, Plan: disko.Options{Root: root, Devices: d.devices, Keep: d.keep},
 		Yes: d.yes, Confirm: d.confirm, Keys: d.keys, HostName: d.host, Log: d.log, Tools: d.tools}
 }
 
 func (d *diskoLayout) Plan(mode disko.Mode, root string) ([]string, error) {
-	steps, err := disko.BuildPlan(d.spec, mode, disko.Options{Root: root, Devices: d.devices})
+	steps, err := disko.BuildPlan(d.spec, mode, disko.Options{Root: root, Devices: d.devices, Keep: d.keep})
 	if err != nil {
 		return nil, err
 	}

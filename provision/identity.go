@@ -28,12 +28,14 @@ import (
 // kept to pin the first boot.
 func (in *job) identity(ctx context.Context) error {
 	o := in.o
-	key, err := os.ReadFile(o.Identity)
+	key, name, err := in.identityKey()
 	if err != nil {
-		return fmt.Errorf("identity: %w", err)
+		return err
 	}
-	defer clear(key)
-	pl, err := in.placement(key)
+	if in.escrowed == nil {
+		defer clear(key)
+	}
+	pl, err := in.placement(key, name)
 	if err != nil {
 		return err
 	}
@@ -72,10 +74,24 @@ func (in *job) identity(ctx context.Context) error {
 	return nil
 }
 
-// placement is where the identity goes on the host, given its bytes (the
-// file at o.Identity); see placeIdentity.
-func (in *job) placement(key []byte) (placement, error) {
-	pub, keyType, err := identityPublic(key, in.o.Identity)
+// identityKey is the identity's private key and its name for messages:
+// restored from its escrow (in memory, cleared when the install ends), or
+// read from the --host-identity file (the caller clears it).
+func (in *job) identityKey() ([]byte, string, error) {
+	if in.escrowed != nil {
+		return in.escrowed.Key, in.escrowed.Name, nil
+	}
+	key, err := os.ReadFile(in.o.Identity)
+	if err != nil {
+		return nil, "", fmt.Errorf("identity: %w", err)
+	}
+	return key, in.o.Identity, nil
+}
+
+// placement is where the identity goes on the host, given its bytes and
+// its name for messages; see placeIdentity.
+func (in *job) placement(key []byte, name string) (placement, error) {
+	pub, keyType, err := identityPublic(key, name)
 	if err != nil {
 		return placement{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/flake"
 	"github.com/fleetnix/fleet/remote"
+	"github.com/fleetnix/fleet/secrets"
 )
 
 // PhaseResult is one phase in the summary.
@@ -37,8 +38,11 @@ type Summary struct {
 	SecretsFetchWhy string `json:"secrets_fetch_why,omitempty"`
 	HostKey         string `json:"host_key,omitempty"` // the installed system's pinned key
 	// InstalledLogin is who fleet logged in as on the installed system.
-	InstalledLogin string  `json:"installed_login,omitempty"`
-	Verify         *Report `json:"verify,omitempty"`
+	InstalledLogin string `json:"installed_login,omitempty"`
+	// Identity says where the host's decryption identity came from when
+	// it was restored from its escrow: the file and the key.
+	Identity string  `json:"identity,omitempty"`
+	Verify   *Report `json:"verify,omitempty"`
 }
 
 // job is the state of one install.
@@ -68,6 +72,9 @@ type job struct {
 	// secrets input is fetched before its secrets are known.
 	evaluating bool
 	fetched    bool // the secrets mirror was fetched in this run
+	// escrowed is the host's identity restored from its escrow
+	// (Options.IdentityAge), in memory only; nil with Options.Identity.
+	escrowed *secrets.HostKey
 	// fetchLocal: the secrets input is fetched on this machine and
 	// streamed to the installer (decideFetch), into localTree.
 	fetchLocal bool

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"io"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -10,7 +11,9 @@ import (
 	"github.com/charmbracelet/log"
 
 	"github.com/fleetnix/fleet/agentfwd"
+	"github.com/fleetnix/fleet/disko"
 	"github.com/fleetnix/fleet/remote"
+	"github.com/fleetnix/fleet/secrets"
 )
 
 // Where the flake is evaluated into the host's spec ([Options.EvalOn]).
@@ -64,6 +67,18 @@ type Options struct {
 	// SSH host key.
 	Identity     string
 	IdentityDest string
+	// IdentityAge names the host's escrowed identity instead of Identity:
+	// a rules entry of the secrets repository (hosts/nas/host-key.age,
+	// written by fleet keys escrow), read at the secrets input's locked
+	// rev and decrypted in memory with OperatorIdentities (default
+	// ~/.ssh/id_ed25519 and ~/.ssh/id_rsa, as fleet secrets has them;
+	// OperatorPassphrase asks for a protected one's passphrase). Before
+	// anything is dialed it must prove to be the host's: the recipient the
+	// rules list for each of its secrets, decrypting each. It is installed
+	// as Identity would be, and never touches a local disk.
+	IdentityAge        string
+	OperatorIdentities []string
+	OperatorPassphrase secrets.PassphraseFunc
 
 	// DiskOptions say how the spec's disko layout meets the machine.
 	DiskOptions DiskOptions
@@ -139,8 +154,14 @@ func (o *Options) fill() {
 // check refuses options that are wrong in themselves, before anything is
 // read or dialed.
 func (o *Options) check() error {
-	if o.Identity == "" && !o.DryRun {
-		return badOption("--host-identity is required: the key the host will decrypt its secrets with\nhint: fleet keys create --out nas.key makes one; add its public key to secrets.nix and rekey")
+	if o.Identity == "" && o.IdentityAge == "" && !o.DryRun {
+		return badOption("--host-identity is required: the key the host will decrypt its secrets with\nhint: fleet keys create --out nas.key makes one; add its public key to secrets.nix and rekey; to reinstall a host with its escrowed key, pass --host-identity-age hosts/HOST/host-key.age")
+	}
+	if o.Identity != "" && o.IdentityAge != "" {
+		return badOption("--host-identity and --host-identity-age both name the host's identity: give one")
+	}
+	if o.IdentityAge != "" && (!filepath.IsLocal(o.IdentityAge) || strings.ContainsRune(o.IdentityAge, 0)) {
+		return badOption("--host-identity-age %q: want the escrow's path in the secrets repository, like hosts/nas/host-key.age", o.IdentityAge)
 	}
 	if !slices.Contains([]string{FetchAuto, FetchInstaller, FetchLocal}, o.SecretsFetch) {
 		return badOption("--secrets-fetch %q: want auto, installer or local", o.SecretsFetch)
@@ -171,6 +192,9 @@ func (o *Options) check() error {
 	}
 	if !cleanAbs(o.Root) {
 		return badOption("--root %q: want a clean absolute path on the installer", o.Root)
+	}
+	if m := o.DiskOptions.Mode; m != (disko.Mode{}) && (m.Validate() != nil || !m.Mount) {
+		return badOption("disko mode %s: an install needs its root mounted\nhint: use --disko-mode disko, format or mount", m)
 	}
 	for _, c := range o.Chown {
 		if err := c.check(o.ExtraFiles); err != nil {

@@ -40,6 +40,9 @@ func Install(ctx context.Context, o Options) (*Summary, error) {
 		if in.agent != nil {
 			in.agent.close()
 		}
+		if in.escrowed != nil {
+			clear(in.escrowed.Key)
+		}
 		for _, f := range in.cleanups {
 			f()
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/fleetnix/fleet/facts"
@@ -51,7 +50,7 @@ func (in *job) preflight(ctx context.Context) error {
 			return err
 		}
 		if dc, ok := o.Disks.(DiskChecker); ok {
-			mode := layOut
+			mode := o.DiskOptions.layOut()
 			if in.done(PhaseDisko) {
 				mode = mountIt
 			}
@@ -99,6 +98,13 @@ func (in *job) checkDisks(f *facts.Facts) error {
 		if d.Root {
 			return fmt.Errorf("disk %s holds the installer's running root\nhint: pick another disk with --device NAME=PATH", dev)
 		}
+		// Only a disk about to be erased must be free: disko refuses a
+		// disk in use that it would write to, and a kept disk's arrays
+		// may well run already.
+		dk, keeps := o.Disks.(DiskKeeper)
+		if !o.DiskOptions.layOut().Destroy || (keeps && dk.Kept(dev)) {
+			continue
+		}
 		if inUse := in.inUse(d); len(inUse) > 0 {
 			return fmt.Errorf("disk %s is in use: %s\nhint: unmount it (fleet disko apply --mode unmount) or pick another disk", dev, strings.Join(inUse, ", "))
 		}
@@ -133,15 +139,17 @@ func (in *job) inUse(d facts.Disk) []string {
 // declared secret locally (o.Decrypted).
 func (in *job) checkIdentity() error {
 	o := in.o
-	if o.Identity == "" {
-		return errors.New("no decryption identity\nhint: pass --host-identity with the key the host decrypts its secrets with")
+	if in.escrowed == nil && o.Identity == "" {
+		return errors.New("no decryption identity\nhint: pass --host-identity with the key the host decrypts its secrets with, or --host-identity-age with its escrow")
 	}
-	key, err := os.ReadFile(o.Identity)
+	key, name, err := in.identityKey()
 	if err != nil {
-		return fmt.Errorf("identity: %w", err)
+		return err
 	}
-	defer clear(key)
-	pl, err := in.placement(key)
+	if in.escrowed == nil {
+		defer clear(key)
+	}
+	pl, err := in.placement(key, name)
 	if err != nil {
 		return err
 	}
@@ -157,7 +165,7 @@ func (in *job) checkIdentity() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("identity %s cannot decrypt %s\nhint: rekey them to its public key (fleet secrets rekey) or use the right identity", o.Identity, strings.Join(missing, ", "))
+		return fmt.Errorf("identity %s cannot decrypt %s\nhint: rekey them to its public key (fleet secrets rekey) or use the right identity", name, strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/fleetnix/fleet/agentfwd"
 	"github.com/fleetnix/fleet/remote"
@@ -19,6 +20,9 @@ func (in *job) prepare(ctx context.Context) error {
 	in.evalThere = o.evalThere()
 	switch {
 	case o.Spec != nil:
+		// Install completes the spec (where each file is, defaults): on a
+		// copy, so the caller's spec is never changed under it.
+		o.Spec = o.Spec.Clone()
 		if err := o.Spec.Validate(); err != nil {
 			return err
 		}
@@ -63,6 +67,12 @@ func (in *job) prepare(ctx context.Context) error {
 func (in *job) completeSpec(ctx context.Context) error {
 	o := &in.o
 	var err error
+	if o.IdentityAge != "" && in.escrowed == nil {
+		if err := in.restoreIdentity(ctx); err != nil {
+			return err
+		}
+		in.sum.Identity = o.IdentityAge + " (escrowed), " + in.escrowed.Fingerprint()
+	}
 	if o.Decrypted == nil {
 		if o.Decrypted, err = DecryptSecrets(ctx, o.LocalRunner, o.Spec, in.lock, o.Identity, o.Host); err != nil {
 			return err
@@ -72,6 +82,9 @@ func (in *job) completeSpec(ctx context.Context) error {
 		if o.Disks, err = newDiskoLayout(o.Spec, o.DiskOptions, o.Log); err != nil {
 			return err
 		}
+	}
+	if o.Disks == nil && len(o.DiskOptions.Keep) > 0 {
+		return badOption("--keep %s: host %s has no disko layout", strings.Join(o.DiskOptions.Keep, ","), o.Spec.Name)
 	}
 	return nil
 }

@@ -92,6 +92,25 @@ type Secret struct {
 	Symlink *bool  `json:"symlink,omitempty"`
 }
 
+// Clone returns a deep copy of s.
+func (s *Spec) Clone() *Spec {
+	c := *s
+	c.Disko = slices.Clone(s.Disko)
+	c.IdentityPaths = slices.Clone(s.IdentityPaths)
+	c.HostKeys = slices.Clone(s.HostKeys)
+	if s.Secrets != nil {
+		c.Secrets = make(map[string]Secret, len(s.Secrets))
+		for n, sec := range s.Secrets {
+			if sec.Symlink != nil {
+				v := *sec.Symlink
+				sec.Symlink = &v
+			}
+			c.Secrets[n] = sec
+		}
+	}
+	return &c
+}
+
 // SecretNames returns the secrets' attribute names, sorted.
 func (s *Spec) SecretNames() []string {
 	var out []string

@@ -85,6 +85,21 @@ func loadIdentityFile(path string, ask PassphraseFunc) ([]*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseIdentities(path, b, ask)
+}
+
+// ParseIdentities reads identities from data, the bytes of a private key
+// or age identity file held in memory (a decrypted escrow), named name in
+// messages. The caller clears data when done.
+func ParseIdentities(name string, data []byte, ask PassphraseFunc) (*Identities, error) {
+	l, err := parseIdentities(name, data, ask)
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %w", name, err)
+	}
+	return &Identities{List: l}, nil
+}
+
+func parseIdentities(path string, b []byte, ask PassphraseFunc) ([]*Identity, error) {
 	text := string(b)
 	if strings.Contains(text, "PRIVATE KEY-----") {
 		return loadSSHIdentity(path, b, ask)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/fleetnix/fleet/disko"
@@ -39,7 +40,7 @@ func parseNameValues(flag string, vals []string) (map[string]string, error) {
 
 func newDiskoPlanCmd(a *app) *cobra.Command {
 	var spec, mode string
-	var devices []string
+	var devices, keep []string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "plan --spec FILE",
@@ -61,7 +62,7 @@ func newDiskoPlanCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			steps, err := disko.BuildPlan(s, m, disko.Options{Devices: devs})
+			steps, err := disko.BuildPlan(s, m, disko.Options{Devices: devs, Keep: keep})
 			if err != nil {
 				return err
 			}
@@ -87,13 +88,14 @@ func newDiskoPlanCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&spec, "spec", "", "disko layout: JSON (either form) or a .nix file")
 	cmd.Flags().StringArrayVar(&devices, "device", nil, "NAME=PATH: use PATH for disk NAME")
 	cmd.Flags().StringVar(&mode, "mode", "destroy,format,mount", "destroy,format,mount | format | mount | unmount")
+	addKeepFlag(cmd.Flags(), &keep)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }
 
 func newDiskoApplyCmd(a *app) *cobra.Command {
 	var spec, mode, root string
-	var devices, keys []string
+	var devices, keys, keep []string
 	var local, yes, wipe bool
 	var cf connFlags
 	cmd := &cobra.Command{
@@ -143,7 +145,7 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 				}
 				keyBytes[name] = b
 			}
-			opt := disko.ApplyOptions{Mode: m, Plan: disko.Options{Root: root, Devices: devs}, Wipe: wipe, Yes: yes, Keys: keyBytes, Log: a.log}
+			opt := disko.ApplyOptions{Mode: m, Plan: disko.Options{Root: root, Devices: devs, Keep: keep}, Wipe: wipe, Yes: yes, Keys: keyBytes, Log: a.log}
 			opt.Confirm = a.confirmDisks()
 			return disko.Apply(remote.WithPhase(cmd.Context(), "disko"), r, s, opt)
 		},
@@ -157,7 +159,13 @@ func newDiskoApplyCmd(a *app) *cobra.Command {
 	cmd.Flags().StringArrayVar(&keys, "disk-key", nil, "NAME=FILE: key for LUKS device NAME or ZFS encryption root NAME (pool/dataset), sent on stdin")
 	cmd.Flags().BoolVar(&yes, "yes", false, "destroy without asking")
 	cmd.Flags().BoolVar(&wipe, "wipe", false, "format: replace what does not match the layout")
+	addKeepFlag(cmd.Flags(), &keep)
 	return cmd
+}
+
+// addKeepFlag registers --keep, the layout's disks never written.
+func addKeepFlag(f *pflag.FlagSet, keep *[]string) {
+	f.StringSliceVar(keep, "keep", nil, "the layout's disks to keep as they are (NAME,NAME...): checked against the layout, assembled and mounted, never wiped, partitioned or formatted")
 }
 
 // confirmDisks asks, at a terminal, to type the names of the disks about

@@ -52,12 +52,13 @@ func newInstallCmd(a *app) *cobra.Command {
 		devices  []string
 		diskKeys []string
 		hardware string
+		diskMode string
 		chowns   []string
 		sshPort  int
 		asJSON   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "install HOST --target T [--flake DIR] --host-identity KEY",
+		Use:   "install HOST --target T [--flake DIR] (--host-identity KEY | --host-identity-age FILE)",
 		Short: "Install a NixOS host from a live installer, with its secrets, verified at first boot",
 		Long: `Install HOST on the live NixOS installer at --target: partition its disks from the
 host's disko layout, stage the flake and the secrets input (fetched by the installer
@@ -130,7 +131,11 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 				}
 				o.HardwareConfig = provision.HardwareConfig{Backend: b, Path: p}
 			}
+			if o.DiskOptions.Mode, err = provision.ParseDiskoMode(diskMode); err != nil {
+				return err
+			}
 			o.Identity = hf.identity
+			o.OperatorPassphrase = terminalPassphrase
 			o.DiskOptions.Confirm = a.confirmDisks()
 			o.Log, o.Out = a.log, a.stdout
 			done := a.showProgress(&o)
@@ -162,6 +167,8 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.StringArrayVar(&devices, "device", nil, "use PATH for the layout's disk NAME (NAME=PATH, repeatable)")
 	f.StringArrayVar(&diskKeys, "disk-key", nil, "key for LUKS device or ZFS encryption root NAME from local FILE, given on stdin (NAME=FILE, repeatable)")
 	f.BoolVar(&o.DiskOptions.Yes, "yes", false, "erase the layout's disks without asking (at a terminal fleet asks you to type their names)")
+	addKeepFlag(f, &o.DiskOptions.Keep)
+	f.StringVar(&diskMode, "disko-mode", "disko", "disko (or destroy): erase, format and mount the layout's disks; format: create what is missing, then mount; mount: only mount")
 	f.StringVar(&o.ExtraFiles, "extra-files", "", "a local directory copied onto the new root (owned by root)")
 	f.StringVar(&hardware, "generate-hardware-config", "", "write the host's hardware configuration to a local file before the install, with the installer's own tool or from its /sys: BACKEND PATH, BACKEND being "+strings.Join(hwconfig.Backends, " or ")+" (nixos-anywhere's spelling; also BACKEND=PATH); PATH inside the flake is staged with it")
 	f.StringArrayVar(&chowns, "chown", nil, "own PATH under the extra files, recursively: PATH=UID:GID (repeatable; nixos-anywhere's --chown PATH OWNER too)")
@@ -169,6 +176,8 @@ within a few minutes (--forward-ttl), and only while the installer fetches.`,
 	f.StringArrayVar(&o.NixOptions, "option", nil, "nix setting for nixos-install (NAME=VALUE, repeatable; passed in NIX_CONFIG and redacted from logs)")
 	f.StringVar(&o.VerifyUser, "verify-user", "root", "who fleet logs in as on the installed system after the reboot, with your keys (the host's configuration must authorize one: users.users.root.openssh.authorizedKeys.keys); the installer's login password is not offered there")
 	f.StringVar(&o.IdentityDest, "identity-dest", "", "where the identity goes on the host, one of its age.identityPaths (default: the host key path of the key's own type; for an age identity, an identity path that is no host key's)")
+	f.StringVar(&o.IdentityAge, "host-identity-age", "", "instead of --host-identity: the host's escrowed identity in the secrets repository (hosts/HOST/host-key.age, from fleet keys escrow), decrypted in memory with --operator-identity")
+	f.StringArrayVar(&o.OperatorIdentities, "operator-identity", nil, "the operator's identity that decrypts --host-identity-age: SSH private key or age identity file (repeatable; default ~/.ssh/id_ed25519 and ~/.ssh/id_rsa)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	f.StringVar(&o.EvalOn, "eval-on", provision.EvalLocal, "where the flake is evaluated into the host spec: local (needs nix here) or installer")
 	return cmd
@@ -194,6 +203,9 @@ func printSummary(w io.Writer, s *provision.Summary) {
 			why = ": " + s.SecretsFetchWhy
 		}
 		fmt.Fprintf(w, "secrets input: fetched on this machine and streamed to the installer%s\n", why)
+	}
+	if s.Identity != "" {
+		fmt.Fprintf(w, "host identity: restored from %s\n", s.Identity)
 	}
 	if s.HostKey != "" {
 		fmt.Fprintf(w, "installed host key: %s\n", s.HostKey)

@@ -41,6 +41,12 @@ type rigInstall struct {
 // ARM NAS) is instantiated as x86_64-linux here (homelab.Platform): the
 // x86 rig installs it cheaply; TestInstallAarch64OnRig installs it as it is.
 func newRigInstall(t *testing.T, disks []int64) *rigInstall {
+	return newRigInstallWith(t, rig.Options{Disks: disks})
+}
+
+// newRigInstallWith is newRigInstall on a VM of opts (the ZFS variant,
+// say).
+func newRigInstallWith(t *testing.T, opts rig.Options) *rigInstall {
 	rig.Require(t)
 	nixtest.Require(t, "git", "age", "nix")
 	ri := &rigInstall{t: t}
@@ -60,8 +66,8 @@ func newRigInstall(t *testing.T, disks []int64) *rigInstall {
 		}
 		ri.env = append(ri.env, kv)
 	}
-	ri.say("boot the live installer VM (qemu, x86_64) with %d blank disks", len(disks))
-	ri.vm = rig.Boot(t, rig.Options{Disks: disks})
+	ri.say("boot the live installer VM (qemu, x86_64) with %d blank disks", len(opts.Disks))
+	ri.vm = rig.Boot(t, opts)
 	ri.target = ri.vm.Target()
 	ri.say("installer up on 127.0.0.1:%d, host key %s (pinned)", ri.vm.Port, ri.vm.Fingerprint())
 	return ri
@@ -307,19 +313,6 @@ func withFlag(args []string, flag, value string) []string {
 	return append(out, flag, value)
 }
 
-// withoutFlag returns args without flag and its value.
-func withoutFlag(args []string, flag string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		if args[i] == flag && i+1 < len(args) {
-			i++
-			continue
-		}
-		out = append(out, args[i])
-	}
-	return out
-}
-
 // TestInstallRefusalsOnRig: on one live installer with a single blank
 // 1 GiB disk, each way an install must refuse before touching anything.
 // Each refusal is checked by its exact error, by its exit code, and from
@@ -375,7 +368,7 @@ func TestInstallRefusalsOnRig(t *testing.T) {
 		// No --forward-key and no IdentityFile for the secrets server:
 		// nothing would be forwarded, so nothing is tried.
 		name: "no key to forward",
-		args: withoutFlag(ri.args("router"), "--forward-key"),
+		args: homelab.WithoutFlag(ri.args("router"), "--forward-key"),
 		want: []string{
 			`^error: no key allowed through the forwarded agent: neither --forward-key nor an IdentityFile for ` + regexp.QuoteMeta(rig.GuestHost) + ` in ssh_config names the key to forward$`,
 			`^hint: pass --forward-key with the deploy key`,

@@ -27,7 +27,7 @@ func newKeysCmd(a *app) *cobra.Command {
 		Use:   "keys",
 		Short: "Create and check the SSH keys secrets are encrypted to",
 	}
-	cmd.AddCommand(newKeysCreateCmd(a), newKeysCheckCmd(a), newKeysCopyCmd(a))
+	cmd.AddCommand(newKeysCreateCmd(a), newKeysCheckCmd(a), newKeysCopyCmd(a), newKeysEscrowCmd(a))
 	return cmd
 }
 

@@ -222,6 +222,9 @@ func (f *Fleet) encrypt(t testenv.TB, src, keysNix string) map[string]string {
 		files[name] = string(b)
 	}
 	for _, r := range rules.Entries {
+		if IsEscrow(r.File) {
+			continue // written by fleet keys escrow, once a host runs
+		}
 		name := strings.TrimSuffix(r.File, ".age")
 		if _, ok := f.Plain[name]; !ok {
 			f.Plain[name] = demoValue(name)
@@ -277,6 +280,38 @@ func (f *Fleet) WriteInputLock(t testenv.TB, input, rev, narHash string) {
 	}
 }
 
+// IsEscrow reports whether a rules entry is a host's escrowed identity
+// (hosts/HOST/host-key.age): Setup leaves those to fleet keys escrow.
+func IsEscrow(file string) bool {
+	return strings.HasPrefix(file, "hosts/") && strings.HasSuffix(file, "/host-key.age")
+}
+
+// CommitSecrets commits what changed in the local clone of the repository
+// that holds host's .age files (an escrow fleet keys escrow wrote there),
+// pushes it to the git server and locks the flake to the new commit, as an
+// operator does with git commit, git push and nix flake update INPUT. A
+// host whose .age files are the flake's own needs none of it: the flake's
+// directory is read as it is.
+func (f *Fleet) CommitSecrets(t testenv.TB, host, msg string) {
+	t.Helper()
+	r := f.Repos[Inputs[host]]
+	if r == nil {
+		return
+	}
+	nixtest.Git(t, r.Dir, "add", "-A")
+	nixtest.Git(t, r.Dir, "commit", "-q", "-m", msg)
+	nixtest.Git(t, r.Dir, "push", "-q", "origin", "HEAD:main")
+	r.Rev = strings.TrimSpace(nixtest.Git(t, r.Dir, "rev-parse", "HEAD"))
+	var err error
+	if r.NarHash, err = flake.NarHash(r.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if r.Input == "secrets" {
+		f.Rev, f.NarHash = r.Rev, r.NarHash
+	}
+	f.WriteInputLock(t, r.Input, r.Rev, r.NarHash)
+}
+
 // Declared are the secrets each host's file declares (hosts/*.nix), with
 // the path each is decrypted to (each .age file is where Inputs says).
 // The rig tests compare them with the spec fleet evaluates, so a change to
@@ -291,6 +326,28 @@ var Declared = map[string]map[string]string{
 	"vault":  {"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key"},
 	"tank":   {"tank-key": "/run/agenix/tank-key", "restic-password": "/run/agenix/restic-password"},
 }
+
+// TankZFSState is a script that prints, on an installed tank, what its
+// layout (hosts/tank.nix) means for ZFS at boot: its hostid
+// (networking.hostId), the pool's last export and import (zpool
+// history: the installer exported it, the installed system imported it
+// without -f), each dataset's mount, and the encrypted dataset's key
+// location and status. TankZFSWant is its output on a good install.
+const TankZFSState = `echo "hostid $(hostid)"
+zpool history tank | grep -E ' zpool (import|export) ' | tail -n 2 | cut -d' ' -f2-
+for m in /srv/data /srv/media /srv/secret; do findmnt -n -o TARGET,SOURCE,FSTYPE "$m"; done
+echo "tank/secret keylocation $(zfs get -H -o value keylocation tank/secret), key $(zfs get -H -o value keystatus tank/secret)"
+`
+
+// TankZFSWant: see TankZFSState.
+const TankZFSWant = `hostid 7a4b1c2d
+zpool export tank
+zpool import -d /dev/disk/by-id -N tank
+/srv/data tank/data zfs
+/srv/media tank/media zfs
+/srv/secret tank/secret zfs
+tank/secret keylocation file:///run/agenix/tank-key, key available
+`
 
 // PrivateKeys are the bytes of every private key the example made: the
 // deploy key, the operator's age identity and SSH key, and each host key. None may be
@@ -325,6 +382,20 @@ func (f *Fleet) InstallArgs(host, target, identity, hostKey string) []string {
 		args = append(args, "--secrets-dir", d)
 	}
 	return args
+}
+
+// WithoutFlag is args (InstallArgs') without flag and its value, for a
+// run that gives it otherwise or not at all.
+func WithoutFlag(args []string, flag string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag && i+1 < len(args) {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
 
 // OperatorEnv is the environment of the operator's fleet for this

@@ -183,3 +183,53 @@ in builtins.concatStringsSep " " (map h [ "nas" "router" "tank" "vault" ])`))
 		t.Errorf("Platform changed the committed example: %s", got)
 	}
 }
+
+// TestCommitSecrets: a file written into the clone of the repository a
+// host's .age files are in (router's escrow, in agenix-secrets) reaches
+// the git server, and the flake locks that input to the commit, the other
+// input unchanged; for a host whose files are the flake's own, nothing is
+// committed.
+func TestCommitSecrets(t *testing.T) {
+	nixtest.Require(t, "git", "git-shell", "ssh-keygen")
+	f := Setup(t)
+	r := f.Repos["agenix-secrets"]
+	before, secretsRev := r.Rev, f.Rev
+	p := filepath.Join(f.SecretsDirFor("router"), "hosts/router/host-key.age")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("escrow"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.CommitSecrets(t, "router", "escrow router")
+	if r.Rev == before {
+		t.Fatal("no new commit")
+	}
+	if got := nixtest.Git(t, f.Git.RepoPath("agenix-secrets"), "show", r.Rev+":hosts/router/host-key.age"); got != "escrow" {
+		t.Fatalf("the server has %q", got)
+	}
+	lock, err := flake.ReadLock(filepath.Join(f.Dir, "flake.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := lock.Input("agenix-secrets")
+	if in.Locked.Rev != r.Rev || in.Locked.NarHash != r.NarHash {
+		t.Fatalf("lock %s %s, want %s %s", in.Locked.Rev, in.Locked.NarHash, r.Rev, r.NarHash)
+	}
+	if in, _ := lock.Input("secrets"); in.Locked.Rev != secretsRev || f.Rev != secretsRev {
+		t.Fatalf("the secrets input moved: lock %s, f.Rev %s, want %s", in.Locked.Rev, f.Rev, secretsRev)
+	}
+	f.CommitSecrets(t, "vault", "nothing to commit") // the flake's own files: no repository
+	if !IsEscrow("hosts/nas/host-key.age") || IsEscrow("hosts/nas/smb.age") {
+		t.Fatal("IsEscrow")
+	}
+}
+
+// TestWithoutFlag: a flag and its value go, everything else stays in
+// order; a flag at the end without a value stays.
+func TestWithoutFlag(t *testing.T) {
+	got := WithoutFlag([]string{"install", "nas", "--host-identity", "k", "--yes", "--host-identity"}, "--host-identity")
+	if want := []string{"install", "nas", "--yes", "--host-identity"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -385,7 +385,7 @@ func (r *Run) install(ctx context.Context) error {
 		return fmt.Errorf("boot the installed machine: %w", err)
 	}
 	var problems []string
-	problems = append(problems, verified(res.stdout, Host)...)
+	problems = append(problems, Verified(res.stdout, Host)...)
 	if n := r.relay.SSHConnections() - conns; n != 2 {
 		problems = append(problems, fmt.Sprintf("the installer's and the installed system's sshd answered %d connections, want 2 (one per boot)", n))
 	}
@@ -436,9 +436,9 @@ func authorizedKeysFile(p string) bool {
 	return strings.HasPrefix(p, "/etc/ssh/authorized_keys.d/")
 }
 
-// verified checks fleet's first-boot table: an ok row for every secret
+// Verified checks fleet's first-boot table: an ok row for every secret
 // host declares, and no other.
-func verified(out, host string) []string {
+func Verified(out, host string) []string {
 	var problems []string
 	declared := homelab.Declared[host]
 	for name, path := range declared {

@@ -9,4 +9,9 @@ in
 {
   "openai-key.age".publicKeys = vault;
   "anthropic-api-key.age".publicKeys = vault;
+  # vault's own decryption identity, escrowed for the operator only (fleet
+  # keys escrow vault): the escrow lives beside the secrets it unlocks, and
+  # a reinstall onto a new system disk restores it (fleet install vault
+  # --host-identity-age hosts/vault/host-key.age).
+  "hosts/vault/host-key.age".publicKeys = [ keys.operator ];
 }

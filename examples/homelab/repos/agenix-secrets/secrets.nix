@@ -9,4 +9,8 @@ in
 {
   "protonvpn-wireguard.age".publicKeys = router;
   "datadog-api-key.age".publicKeys = router;
+  # router's own decryption identity, escrowed for the operator only
+  # (fleet keys escrow router); fleet install router --host-identity-age
+  # hosts/router/host-key.age restores it.
+  "hosts/router/host-key.age".publicKeys = [ keys.operator ];
 }

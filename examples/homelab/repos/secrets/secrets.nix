@@ -19,4 +19,10 @@ in
   # tank's encrypted dataset's passphrase, and its backup password.
   "tank-key.age".publicKeys = tank;
   "restic-password.age".publicKeys = tank;
+  # Each host's own decryption identity, escrowed for the operator only
+  # (fleet keys escrow HOST), in the repository that holds the secrets it
+  # unlocks: a reinstall onto a new system disk restores it (fleet install
+  # HOST --host-identity-age hosts/HOST/host-key.age).
+  "hosts/nas/host-key.age".publicKeys = [ keys.operator ];
+  "hosts/tank/host-key.age".publicKeys = [ keys.operator ];
 }
