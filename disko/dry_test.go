@@ -613,7 +613,7 @@ func (m *dryMachine) script(args []string) (string, int) {
 		return b.String(), 0
 	case role == "fleet-zfs-labels":
 		return m.zfsLabels(args[4:]), 0
-	case s == "[ -e /dev/zfs ] || modprobe zfs":
+	case s == "[ -d /sys/module/zfs ] || modprobe zfs":
 		return "", 0
 	case strings.Contains(s, "for d in /dev/md[0-9]*"):
 		var b strings.Builder

@@ -224,7 +224,10 @@ func (a *applier) checkPools(ctx context.Context, s *Spec, steps []Step) error {
 		return nil
 	}
 	if len(s.Zpools) > 0 {
-		if _, err := a.out(ctx, "sh", "-c", "[ -e /dev/zfs ] || modprobe zfs"); err != nil {
+		// /sys/module/zfs, not /dev/zfs: systemd makes /dev/zfs at boot
+		// from the module's devname alias before the module is loaded,
+		// and zpool checks /sys/module/zfs before it opens /dev/zfs.
+		if _, err := a.out(ctx, "sh", "-c", "[ -d /sys/module/zfs ] || modprobe zfs"); err != nil {
 			return refused(withHint(fmt.Errorf("the installer cannot load the zfs kernel module: %w: %w", err, ErrTool), "boot an installer with ZFS (NixOS: boot.supportedFilesystems = [ \"zfs\" ])"))
 		}
 	}

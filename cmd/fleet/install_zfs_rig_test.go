@@ -98,8 +98,10 @@ zpool export old`))
 			}
 		}
 		ri.unchanged("refused for a foreign pool", before)
-		// As the hint says.
-		ri.vm.MustRun(t, "zpool labelclear -f /dev/vdc1")
+		// As the hint says. Then the module goes, as on an installer that
+		// has not touched ZFS since it booted (/dev/zfs is there all the
+		// same): fleet must load it itself.
+		ri.vm.MustRun(t, "zpool labelclear -f /dev/vdc1 && rmmod zfs && [ -e /dev/zfs ] && [ ! -d /sys/module/zfs ]")
 	})
 	if t.Failed() {
 		return
