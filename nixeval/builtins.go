@@ -2,6 +2,7 @@ package nixeval
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
 	"regexp"
@@ -185,19 +186,11 @@ func (ev *evaluator) deepForce(pos Pos, v Value) error {
 	_, err := ev.toJSONValue(pos, v)
 	if err != nil {
 		var e *Error
-		if ok := asError(err, &e); ok && e.Kind == nil && strings.HasPrefix(e.Msg, "cannot convert") {
+		if errors.As(err, &e) && e.Kind == nil && strings.HasPrefix(e.Msg, "cannot convert") {
 			return nil
 		}
 	}
 	return err
-}
-
-func asError(err error, target **Error) bool {
-	e, ok := err.(*Error)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 func biReplaceStrings(ev *evaluator, pos Pos, a []*Thunk) (Value, error) {

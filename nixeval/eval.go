@@ -2,8 +2,10 @@ package nixeval
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // Options bound an evaluation. Zero values mean the defaults.
@@ -174,7 +176,7 @@ func (ev *evaluator) readFile(pos Pos, abs string) ([]byte, error) {
 }
 
 func unwrapPathErr(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
 		return pe.Err
 	}
 	return err
@@ -219,7 +221,7 @@ func (ev *evaluator) force(t *Thunk, pos Pos) (Value, error) {
 	}
 	if err != nil {
 		t.state = 0
-		if e, ok := err.(*Error); ok && e.Pos.Src == nil && pos.Src != nil {
+		if e := (*Error)(nil); errors.As(err, &e) && e.Pos.Src == nil && pos.Src != nil {
 			e.Pos = pos // an error from a builtin value: say where it was used
 		}
 		return nil, err
@@ -585,7 +587,7 @@ func (ev *evaluator) apply(f Value, arg *Thunk, pos Pos) (Value, error) {
 		}
 		if !le.Formals.Ellipsis {
 			for _, k := range a.Keys() {
-				if _, ok := env.Vars[k]; !ok || k == le.Arg && !contains(le.Formals.Names, k) {
+				if _, ok := env.Vars[k]; !ok || k == le.Arg && !slices.Contains(le.Formals.Names, k) {
 					return nil, errorf(pos, "function at %s called with unexpected argument '%s'", le.P, k)
 				}
 			}
@@ -618,13 +620,4 @@ func (ev *evaluator) apply(f Value, arg *Thunk, pos Pos) (Value, error) {
 		}
 	}
 	return nil, errorf(pos, "attempt to call something which is not a function but %s", typeName(f))
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
