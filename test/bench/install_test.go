@@ -42,7 +42,7 @@ func TestInstall(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", fleet, "github.com/fleetnix/fleet/cmd/fleet").CombinedOutput(); err != nil {
 		t.Fatalf("go build fleet: %v\n%s", err, out)
 	}
-	for _, p := range []installers.Profile{installers.Debian, installers.ISO, installers.Kexec} {
+	for _, p := range []installers.Profile{installers.Debian, installers.ISO, installers.Kexec, installers.Aarch64} {
 		phases := map[string][]time.Duration{}
 		var totals, overheads []time.Duration
 		var conns []int64
@@ -53,11 +53,11 @@ func TestInstall(t *testing.T) {
 			}
 			overhead := total - ph["disko"] - ph["install"] - ph["reboot"]
 			totals, overheads, conns = append(totals, total), append(overheads, overhead), append(conns, n)
-			t.Logf("%s, run %d: %s, overhead %s, %d connections", p.Name, i+1, total.Round(time.Second), overhead.Round(time.Second), n)
+			t.Logf("%s, run %d: %s, overhead %s, %d connections", p.Title(), i+1, total.Round(time.Second), overhead.Round(time.Second), n)
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "### fleet install %s on the rig's %s installer (TCG), %d runs from blank disks\n\n", installers.Host, p.Name, runs)
-		fmt.Fprintf(&b, "%s\n\n", profileNote[p.Name])
+		fmt.Fprintf(&b, "### fleet install %s on the rig's %s installer (TCG), %d runs from blank disks\n\n", installers.Host, p.Title(), runs)
+		fmt.Fprintf(&b, "%s\n\n", profileNote[p.Title()])
 		fmt.Fprintf(&b, "SSH connections the installer's sshd accepted per install (a relay counts them): %s (one per boot: the installer, then the installed system).\n\n", joinInts(conns))
 		b.WriteString("| phase | median | min | max |\n|---|---|---|---|\n")
 		row := func(name string, ds []time.Duration) {
@@ -80,6 +80,7 @@ var profileNote = map[string]string{
 	rig.ProfileDebian: "Root logs in with a key; preflight includes the installer's fetch of the secrets through the forwarded agent.",
 	rig.ProfileISO:    "nixos logs in with its password (--env-password) and every command runs through sudo -n; preflight includes the installer's fetch of the secrets through the agent forwarded to nixos.",
 	rig.ProfileKexec:  "Root logs in with a key; the installer has no git, so the secrets input is fetched on this machine and streamed in during stage, and no agent is forwarded.",
+	installers.Aarch64.Title(): "The aarch64 rig (qemu-system-aarch64 -M virt under TCG, UEFI): nas as the example declares it (aarch64-linux), with its hardware configuration generated on the installer (--generate-hardware-config); otherwise as the debian profile.",
 }
 
 // installOnce boots a fresh installer of profile p and installs nas; it
@@ -88,7 +89,7 @@ var profileNote = map[string]string{
 func installOnce(t *testing.T, fleet string, p installers.Profile) (map[string]time.Duration, time.Duration, int64) {
 	// The example's nas is aarch64-linux; on the x86_64 rig it is
 	// instantiated as x86_64-linux (homelab.Platform).
-	fl := homelab.Setup(t, homelab.Platform("nas", homelab.RigSystem(rig.ArchX86_64)))
+	fl := homelab.Setup(t, homelab.Platform("nas", p.System()))
 	agent := sshtest.StartAgent(t, fl.Deploy)
 	st := nixtest.NewStore(t)
 	vm := rig.Boot(t, p.BootOptions([]int64{2 << 30, 512 << 20, 512 << 20}))
