@@ -87,12 +87,17 @@ func fleetDemo(ctx context.Context, d *demo) error {
 	if err := os.WriteFile(knownHosts, []byte(strings.Join(known, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
+	// The hosts this scenario installed, by name: the flake has others
+	// (tank, the ZFS NAS, has a scenario of its own).
 	verify := []string{"verify", "--all", "--flake", d.fl.Dir, "--ssh-config", sshConfig, "--known-hosts", knownHosts,
 		"--host-identity", d.fl.Operator}
+	for _, h := range fleetHosts {
+		verify = append(verify, h.name)
+	}
 	for _, name := range homelab.Repos {
 		verify = append(verify, "--secrets-dir", d.fl.Repos[name].Dir)
 	}
-	d.say("installed: %s\n    fleet verify --all --flake %s --ssh-config %s --known-hosts %s --host-identity OPERATOR.age ...", strings.Join(installs, ", "), d.fl.Dir, sshConfig, knownHosts)
+	d.say("installed: %s\n    fleet verify --all nas router vault --flake %s --ssh-config %s --known-hosts %s --host-identity OPERATOR.age ...", strings.Join(installs, ", "), d.fl.Dir, sshConfig, knownHosts)
 	if err := d.fleetRun(ctx, verify...); err != nil {
 		return err
 	}
