@@ -77,9 +77,9 @@ func TestInstall(t *testing.T) {
 
 // profileNote says how each profile's install differs.
 var profileNote = map[string]string{
-	rig.ProfileDebian: "Root logs in with a key; preflight includes the installer's fetch of the secrets through the forwarded agent.",
-	rig.ProfileISO:    "nixos logs in with its password (--env-password) and every command runs through sudo -n; preflight includes the installer's fetch of the secrets through the agent forwarded to nixos.",
-	rig.ProfileKexec:  "Root logs in with a key; the installer has no git, so the secrets input is fetched on this machine and streamed in during stage, and no agent is forwarded.",
+	rig.ProfileDebian:          "Root logs in with a key; preflight includes the installer's fetch of the secrets through the forwarded agent.",
+	rig.ProfileISO:             "nixos logs in with its password (--env-password) and every command runs through sudo -n; preflight includes the installer's fetch of the secrets through the agent forwarded to nixos.",
+	rig.ProfileKexec:           "Root logs in with a key; the installer has no git, so the secrets input is fetched on this machine and streamed in during stage, and no agent is forwarded.",
 	installers.Aarch64.Title(): "The aarch64 rig (qemu-system-aarch64 -M virt under TCG, UEFI): nas as the example declares it (aarch64-linux), with its hardware configuration generated on the installer (--generate-hardware-config); otherwise as the debian profile.",
 }
 
