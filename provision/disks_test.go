@@ -53,3 +53,39 @@ func TestDiskKeysByPathOrName(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskKeysZFS: a ZFS encryption root takes its key by its name
+// (POOL/DATASET) or, as nixos-anywhere gives it, by the path its
+// keylocation names (file://PATH); a key for neither is refused by name.
+func TestDiskKeysZFS(t *testing.T) {
+	layout := `{"disk": {
+  "d1": {"type": "disk", "device": "/dev/vdb", "content": {"type": "gpt", "partitions": {"zfs": {"size": "100%", "content": {"type": "zfs", "pool": "tank"}}}}},
+  "d2": {"type": "disk", "device": "/dev/vdc", "content": {"type": "gpt", "partitions": {"zfs": {"size": "100%", "content": {"type": "zfs", "pool": "tank"}}}}}},
+ "zpool": {"tank": {"type": "zpool", "mode": "mirror", "rootFsOptions": {"mountpoint": "none"}, "datasets": {
+  "secret": {"type": "zfs_fs", "mountpoint": "/srv/secret", "options": {"encryption": "aes-256-gcm", "keyformat": "passphrase", "keylocation": "file:///run/agenix/tank-key"}},
+  "plain": {"type": "zfs_fs", "mountpoint": "/srv/plain"}}}}}`
+	spec := &Spec{Name: "tank", Disko: json.RawMessage(layout)}
+	key := filepath.Join(t.TempDir(), "k")
+	if err := os.WriteFile(key, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tank/secret", "/run/agenix/tank-key"} {
+		d, err := newDiskoLayout(spec, DiskOptions{KeyFiles: map[string]string{name: key}}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(d.keys) != 1 || string(d.keys["tank/secret"]) != "correct horse battery staple\n" {
+			t.Errorf("%s: keys %q, want tank/secret's only", name, d.keys)
+		}
+	}
+	for name, want := range map[string]string{
+		"tank/plain":     `disk key for tank/plain: host tank's layout has no LUKS device "tank/plain"` + "\nhint: its layout has no LUKS device or ZFS encryption root of that name: drop the key",
+		"/run/other.key": "disk key for /run/other.key: no LUKS device of host tank's layout reads /run/other.key",
+	} {
+		_, err := newDiskoLayout(spec, DiskOptions{KeyFiles: map[string]string{name: key}}, nil)
+		var oe *OptionError
+		if !errors.As(err, &oe) || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", name, err, want)
+		}
+	}
+}
