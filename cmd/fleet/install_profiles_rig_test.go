@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -26,7 +27,8 @@ func profileProof(t *testing.T, p installers.Profile) {
 	if err := r.Proof(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("proof on the %s installer in %s; fleet's summary:\n%s", p.Title(), time.Since(start).Round(time.Second), r.Summary)
+	t.Logf("proof on the %s installer in %s (fleet install %s: %s); fleet's summary:\n%s", p.Title(), time.Since(start).Round(time.Second),
+		p.Installed(), r.InstallTime.Round(time.Second), r.Summary)
 }
 
 // TestInstallISOOnRig (#16): the official NixOS ISO's profile, whose
@@ -58,3 +60,29 @@ func TestInstallKexecOnRig(t *testing.T) { profileProof(t, installers.Kexec) }
 // left on the installer. One boot of the installer, one of the installed
 // system.
 func TestInstallAarch64OnRig(t *testing.T) { profileProof(t, installers.Aarch64) }
+
+// TestInstallKexecAarch64OnRig (#19): nixos-images' kexec installer on
+// aarch64, the one nixos-anywhere kexecs an ARM board into, installs the
+// example's pi, the MBR board: an msdos table (disko's legacy table) with
+// a bootable FAT32 firmware partition and an ext4 root. Refused first:
+// router, an x86_64 host. Then pi with its hardware configuration
+// generated: every secret verified at first boot, the secrets input
+// fetched here and streamed in (the kexec installer has no git), one SSH
+// connection per boot, nothing left on the installer; and the disk's
+// bytes, read from its image and by sfdisk: a dos label and no GPT,
+// entry 1 bootable of type 0x0c holding FAT32 labelled FIRMWARE, entry 2
+// of type 0x83 holding the ext4 root. One boot of the installer (a
+// snapshot restored once one is saved), one of the installed system.
+func TestInstallKexecAarch64OnRig(t *testing.T) { profileProof(t, installers.KexecAarch64) }
+
+// TestInstallISOAarch64OnRig (#19): the NixOS ISO's profile on aarch64,
+// as TestInstallISOOnRig (password login and sudo, an old install that
+// udev assembles at boot), plus the refusal of an x86_64 host. It boots
+// the aarch64 installer twice under emulation, so it runs only with
+// FLEET_RIG_AARCH64=all.
+func TestInstallISOAarch64OnRig(t *testing.T) {
+	if os.Getenv("FLEET_RIG_AARCH64") != "all" {
+		t.Skip("two boots of the aarch64 installer under emulation: set FLEET_RIG_AARCH64=all")
+	}
+	profileProof(t, installers.ISOAarch64)
+}

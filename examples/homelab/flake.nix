@@ -30,6 +30,7 @@
       router.config = import ./hosts/router.nix { inherit agenix-secrets; };
       vault.config = import ./hosts/vault.nix { };
       tank.config = import ./hosts/tank.nix { inherit secrets; };
+      pi.config = import ./hosts/pi.nix { inherit secrets; };
     };
   };
 }

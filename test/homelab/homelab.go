@@ -36,7 +36,7 @@ import (
 )
 
 // Hosts are the example's hosts.
-var Hosts = []string{"nas", "router", "vault", "tank"}
+var Hosts = []string{"nas", "router", "vault", "tank", "pi"}
 
 // placeholderURL is an input's URL in the committed flake.nix.
 func placeholderURL(input string) string {
@@ -46,7 +46,7 @@ func placeholderURL(input string) string {
 // Inputs are where each host's .age files are: an input of the flake (a
 // private repository served at set-up, its rules in repos/INPUT/), or
 // "self", the flake's own secrets/.
-var Inputs = map[string]string{"nas": "secrets", "router": "agenix-secrets", "vault": "self", "tank": "secrets"}
+var Inputs = map[string]string{"nas": "secrets", "router": "agenix-secrets", "vault": "self", "tank": "secrets", "pi": "secrets"}
 
 // Repos are the flake's inputs that hold .age files, in order.
 var Repos = []string{"secrets", "agenix-secrets"}
@@ -325,6 +325,7 @@ var Declared = map[string]map[string]string{
 	"router": {"protonvpn-wireguard": "/etc/wireguard/wg0.conf", "datadog-api-key": "/run/agenix/datadog-api-key"},
 	"vault":  {"openai-key": "/run/agenix/openai-key", "anthropic-api-key": "/run/agenix/anthropic-api-key"},
 	"tank":   {"tank-key": "/run/agenix/tank-key", "restic-password": "/run/agenix/restic-password"},
+	"pi":     {"wifi-psk": "/run/agenix/wifi-psk", "mqtt-password": "/run/agenix/mqtt-password"},
 }
 
 // TankZFSState is a script that prints, on an installed tank, what its

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// hardwareLines are what Host's generated hardware configuration must
+// hardwareLines are what the installed host's generated hardware configuration must
 // say on the rig's aarch64 installer: the qemu guest profile, the drivers
 // of its virtio disks (virtio_blk on virtio_pci) among the initrd's
 // modules, and the platform.
@@ -23,14 +23,15 @@ var hardwareLines = []*regexp.Regexp{
 // declares the root disk's drivers.
 var initrdRow = regexp.MustCompile(`(?m)^initrd +/dev/vda\d +ok: the initrd declares virtio_blk, virtio_pci$`)
 
-// hardwareConfig checks what --generate-hardware-config did for Host:
+// hardwareConfig checks what --generate-hardware-config did for the
+// installed host:
 // the file in the flake names the VM's disk controllers' drivers and its
 // platform; the installed system was built from it (the stand-in
 // nixos-install recorded the initrd modules the configuration declared);
 // the first-boot table's initrd row says the root's drivers are among
 // them.
 func (r *Run) hardwareConfig(ctx context.Context, summary string) ([]string, error) {
-	p := HardwareFile(r.fl, Host)
+	p := HardwareFile(r.fl, r.P.Installed())
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return []string{"no hardware configuration: " + err.Error()}, nil
@@ -41,7 +42,7 @@ func (r *Run) hardwareConfig(ctx context.Context, summary string) ([]string, err
 			problems = append(problems, fmt.Sprintf("%s lacks a line matching %s:\n%s", p, re, b))
 		}
 	}
-	r.Say("the generated %s names the VM's disk drivers:\n%s", "hosts/"+Host+"-hardware.nix", indent(string(b)))
+	r.Say("the generated %s names the VM's disk drivers:\n%s", "hosts/"+r.P.Installed()+"-hardware.nix", indent(string(b)))
 	got, err := r.vm.Run(ctx, "cat", "/etc/fleet-rig/initrd-modules")
 	if err != nil {
 		return nil, fmt.Errorf("read the installed system's initrd modules: %w", err)

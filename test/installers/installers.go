@@ -4,10 +4,11 @@
 // its console and sudo; onto disks that hold an old install, which udev
 // brings up at boot) and nixos-images' kexec installer ([Kexec]: root
 // with keys, no git, no cryptsetup), and the rig's own installer on
-// aarch64 ([Aarch64]: the example's nas as it is, the ARM NAS). [Proof] is
-// the whole proof for one profile, the refusals first: the demo's
-// scenarios (scripts/demo iso, kexec, arm) and the CI tests (cmd/fleet)
-// run the same one.
+// aarch64 ([Aarch64]: the example's nas as it is, the ARM NAS), and the
+// kexec installer on aarch64 ([KexecAarch64]: the example's pi, a board
+// whose firmware reads an MBR). [Proof] is the whole proof for one
+// profile, the refusals first: the demo's scenarios (scripts/demo iso,
+// kexec, arm) and the CI tests (cmd/fleet) run the same one.
 package installers
 
 import (
@@ -25,6 +26,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fleetnix/fleet/test/homelab"
 	"github.com/fleetnix/fleet/test/rig"
@@ -32,10 +34,14 @@ import (
 	"github.com/fleetnix/fleet/test/testenv"
 )
 
-// Host is the example host every profile installs: the one place the
-// tests and the demo name it (its layout: an ESP and a root on vda, vdb1
-// and vdc1 in an md raid1).
+// Host is the example host a profile installs unless it says another
+// ([Profile.Installs]): the one place the tests and the demo name it (its
+// layout: an ESP and a root on vda, vdb1 and vdc1 in an md raid1).
 const Host = "nas"
+
+// Pi is the example's MBR board: an msdos table on vda, a bootable FAT32
+// firmware partition (MBR type 0x0c) and an ext4 root (0x83).
+const Pi = "pi"
 
 // Disks are the VM's disks: Host's layout uses the first three; vdd is
 // outside it.
@@ -59,6 +65,8 @@ type Profile struct {
 	// the VM's disk controllers and that the first boot's initrd check
 	// passed with it.
 	HardwareConfig bool
+	// Installs is the example host the proof installs; Host when "".
+	Installs string
 }
 
 // The profiles; Debian is the rig's own installer, for comparisons.
@@ -70,7 +78,24 @@ var (
 	// UEFI firmware): Host installed as the example declares it, with its
 	// hardware configuration generated.
 	Aarch64 = Profile{Name: rig.ProfileDebian, Arch: rig.ArchAarch64, HardwareConfig: true}
+	// KexecAarch64 is the kexec installer on aarch64, the one
+	// nixos-anywhere kexecs an ARM board into, installing Pi: its msdos
+	// table's bytes are checked on the disk after the first boot.
+	KexecAarch64 = Profile{Name: rig.ProfileKexec, Arch: rig.ArchAarch64, HardwareConfig: true, Installs: Pi}
+	// ISOAarch64 is the NixOS ISO's profile on aarch64 (the official
+	// aarch64 minimal ISO), with its old install: two boots of the
+	// installer under emulation, so the CI runs it only with
+	// FLEET_ENDSTATE=all.
+	ISOAarch64 = Profile{Name: rig.ProfileISO, Password: ISO.Password, OldInstall: true, Arch: rig.ArchAarch64}
 )
+
+// Installed is the example host p's proof installs.
+func (p Profile) Installed() string {
+	if p.Installs != "" {
+		return p.Installs
+	}
+	return Host
+}
 
 // Title names p in what the proof says: "kexec", "debian (aarch64)".
 func (p Profile) Title() string {
@@ -140,6 +165,9 @@ type Run struct {
 
 	// Summary is fleet's stdout of the install: its tables.
 	Summary string
+	// InstallTime is how long `fleet install` of the host took, from
+	// start to the first boot verified.
+	InstallTime time.Duration
 
 	fl    *homelab.Fleet
 	vm    *rig.VM
@@ -171,9 +199,10 @@ func (r *Run) Proof(ctx context.Context) error {
 // with the deploy key and a personal key, a private nix store.
 func (r *Run) setUp() {
 	r.Say("set up the example fleet (examples/homelab): keys made now, secrets encrypted by its secrets.nix, served by a private git server on the loopback")
-	r.fl = homelab.Setup(r.T, homelab.Platform(Host, r.P.System()))
+	host := r.P.Installed()
+	r.fl = homelab.Setup(r.T, homelab.Platform(host, r.P.System()))
 	for _, c := range r.fl.Changed {
-		r.Say("the example's %s is the ARM NAS; on this %s installer it is instantiated for the VM's architecture (the copy only): %s", Host, r.P.System(), c)
+		r.Say("the example's %s is an ARM machine; on this %s installer it is instantiated for the VM's architecture (the copy only): %s", host, r.P.System(), c)
 	}
 	r.env = r.fl.OperatorEnv(r.T)
 }
@@ -263,12 +292,15 @@ type refusal struct {
 // refusals are the profile's: on the ISO a wrong password and a disk held
 // by an array that spans a disk outside the layout; on the kexec
 // installer a LUKS layout (vault), which needs cryptsetup; on aarch64 an
-// x86_64 host (router), before its hardware configuration is written.
+// x86_64 host (router), before its hardware configuration is written,
+// first, then the profile's own whose hosts are not x86_64 only (not
+// vault's).
 func (r *Run) refusals(ctx context.Context) []refusal {
 	addr := r.relay.Addr()
+	var out []refusal
 	if r.P.Arch == rig.ArchAarch64 {
 		hw := HardwareFile(r.fl, "router")
-		return []refusal{{
+		out = append(out, refusal{
 			what: "an x86_64 host (router) on the aarch64 installer",
 			args: r.args("router"),
 			want: "error: preflight: " + sshHost(addr) + " is aarch64-linux but host router is built for x86_64-linux\n" +
@@ -280,21 +312,21 @@ func (r *Run) refusals(ctx context.Context) []refusal {
 				}
 				return nil
 			},
-		}}
+		})
 	}
-	switch r.P.Name {
-	case rig.ProfileISO:
+	switch {
+	case r.P.Name == rig.ProfileISO:
 		span := r.array("vdd1")
-		return []refusal{{
+		return append(out, refusal{
 			what: "a wrong password",
-			args: r.args(Host),
+			args: r.args(r.P.Installed()),
 			env:  []string{"SSHPASS=not the password"},
 			want: "error: preflight: ssh connection failed: password refused: nixos@" + addr + " refused the password from $SSHPASS\n" +
 				"hint: check the password set on the host (on the NixOS installer: the one given to passwd at its console)\n" +
 				"no changes made\n",
-		}, {
+		}, refusal{
 			what: "a disk held by an array that spans a disk outside the layout",
-			args: r.args(Host),
+			args: r.args(r.P.Installed()),
 			want: `error: preflight: disk "data2" (/dev/vdc): ` + span + " (raid1) is built on vdd1 too, which is on none of the layout's disks: disk in use: no changes made\n" +
 				"hint: take it down yourself if you mean to break it up, or add that disk to the layout: destroy erases only the layout's disks\n",
 			after: func() error {
@@ -302,18 +334,18 @@ func (r *Run) refusals(ctx context.Context) []refusal {
 				_, err := r.vm.Run(ctx, "mdadm --stop /dev/"+span+" && wipefs -q -a /dev/vdd1")
 				return err
 			},
-		}}
-	case rig.ProfileKexec:
+		})
+	case r.P.Name == rig.ProfileKexec && r.P.Arch != rig.ArchAarch64:
 		key := filepath.Join(r.T.TempDir(), "vault.luks")
 		os.WriteFile(key, []byte("correct horse battery staple"), 0o600)
-		return []refusal{{
+		return append(out, refusal{
 			what: "a LUKS layout (vault) on an installer without cryptsetup",
 			args: append(r.args("vault"), "--disk-key", "crypted="+key),
 			want: "error: preflight: the installer lacks cryptsetup (from cryptsetup, for disk.main.content.partitions.luks.content): installer tool missing or too old: no changes made\n" +
 				"hint: add those packages to the installer image\n",
-		}}
+		})
 	}
-	return nil
+	return out
 }
 
 // refused runs c: fleet must exit 1 with c.want as the end of its stderr
@@ -360,8 +392,10 @@ func (r *Run) diskSums() ([]string, error) {
 	return sums, nil
 }
 
-// install installs Host and checks the outcome (see Proof).
+// install installs the profile's host and checks the outcome (see
+// Proof); for Pi, also its disk's MBR, read from the disk image.
 func (r *Run) install(ctx context.Context) error {
+	host := r.P.Installed()
 	keysBefore, err := r.vm.Run(ctx, authorizedKeys)
 	if err != nil {
 		return err
@@ -373,10 +407,12 @@ func (r *Run) install(ctx context.Context) error {
 			rebooted <- err
 			return
 		}
-		rebooted <- r.vm.Reboot(ctx, r.fl.HostPublicKey(Host))
+		rebooted <- r.vm.Reboot(ctx, r.fl.HostPublicKey(host))
 	}()
-	r.Say("fleet install %s --target %s ...", Host, r.target())
-	res := r.fleet(ctx, nil, r.args(Host)...)
+	r.Say("fleet install %s --target %s ...", host, r.target())
+	start := time.Now()
+	res := r.fleet(ctx, nil, r.args(host)...)
+	r.InstallTime = time.Since(start)
 	r.Summary = res.stdout
 	if res.code != 0 {
 		return fmt.Errorf("fleet install: %s", res)
@@ -385,7 +421,7 @@ func (r *Run) install(ctx context.Context) error {
 		return fmt.Errorf("boot the installed machine: %w", err)
 	}
 	var problems []string
-	problems = append(problems, Verified(res.stdout, Host)...)
+	problems = append(problems, Verified(res.stdout, host)...)
 	if n := r.relay.SSHConnections() - conns; n != 2 {
 		problems = append(problems, fmt.Sprintf("the installer's and the installed system's sshd answered %d connections, want 2 (one per boot)", n))
 	}
@@ -408,6 +444,14 @@ func (r *Run) install(ctx context.Context) error {
 		}
 		problems = append(problems, p...)
 	}
+	if host == Pi {
+		r.Say("read %s's MBR from its disk image: an msdos table, the bootable FAT32 firmware partition (0x0c), the ext4 root (0x83)", host)
+		p, err := piDisk(ctx, r.vm.Disks[0])
+		if err != nil {
+			return err
+		}
+		problems = append(problems, p...)
+	}
 	r.Say("scan the installer's writable layers from the host: key bytes, fleet's files, authorized_keys")
 	left, err := r.leftovers(ctx, keysBefore)
 	if err != nil {
@@ -415,7 +459,7 @@ func (r *Run) install(ctx context.Context) error {
 	}
 	problems = append(problems, left...)
 	if len(problems) > 0 {
-		return fmt.Errorf("the install of %s on the %s installer:\n  %s\nfleet's output:\n%s", Host, r.P.Title(), strings.Join(problems, "\n  "), res)
+		return fmt.Errorf("the install of %s on the %s installer:\n  %s\nfleet's output:\n%s", host, r.P.Title(), strings.Join(problems, "\n  "), res)
 	}
 	return nil
 }

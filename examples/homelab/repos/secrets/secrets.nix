@@ -1,5 +1,5 @@
 # The rules (agenix's secrets.nix) of the private repository the flake's
-# `secrets` input locks: nas's and tank's .age files. The operator's age
+# `secrets` input locks: nas's, tank's and pi's .age files. The operator's age
 # key can edit and rekey everything; each host decrypts its own with its
 # SSH host key. keys.nix holds
 # the public keys; the set-up (test/homelab) writes it with keys made on
@@ -8,6 +8,7 @@ let
   keys = import ./keys.nix;
   nas = [ keys.operator keys.nas ];
   tank = [ keys.operator keys.tank ];
+  pi = [ keys.operator keys.pi ];
 in
 {
   "openai-key.age".publicKeys = nas;
@@ -19,6 +20,9 @@ in
   # tank's encrypted dataset's passphrase, and its backup password.
   "tank-key.age".publicKeys = tank;
   "restic-password.age".publicKeys = tank;
+  # pi's wifi passphrase and its MQTT broker password.
+  "wifi-psk.age".publicKeys = pi;
+  "mqtt-password.age".publicKeys = pi;
   # Each host's own decryption identity, escrowed for the operator only
   # (fleet keys escrow HOST), in the repository that holds the secrets it
   # unlocks: a reinstall onto a new system disk restores it (fleet install
