@@ -317,8 +317,8 @@ func TestAccelProbe(t *testing.T) {
 // TestAarch64 boots the aarch64 installer (qemu -M virt under TCG with
 // Debian's UEFI firmware): the guest runs arm64 under UEFI from the live
 // overlay; the stand-in nixos-install lays its arm64 system onto a disk,
-// and the machine reboots into it through the firmware. The iso and kexec
-// profiles build for aarch64 too. Two VM boots.
+// and the machine reboots into it through the firmware; device-mapper
+// works. The iso and kexec profiles build for aarch64 too. Two VM boots.
 func TestAarch64(t *testing.T) {
 	rig.RequireArch(t, rig.ArchAarch64)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -332,6 +332,11 @@ func TestAarch64(t *testing.T) {
 	facts := "uname -m; test -d /sys/firmware/efi && echo uefi; findmnt -n -o SOURCE,FSTYPE /; hostname"
 	if out := vm.MustRun(t, facts); out != "aarch64\nuefi\noverlay overlay\ninstaller\n" {
 		t.Fatalf("want an aarch64 live installer under UEFI, got:\n%s", out)
+	}
+	// device-mapper (LVM, LUKS): dm-mod is a module on arm64, which needs
+	// dax's.
+	if out := vm.MustRun(t, "modprobe dm_mod && test -c /dev/mapper/control && dmsetup targets | grep -o '^linear'"); out != "linear\n" {
+		t.Fatalf("want device-mapper with its linear target, got:\n%s", out)
 	}
 	start := time.Now()
 	vm.MustRun(t, `set -e

@@ -41,13 +41,15 @@ build_kernel() {
 	# The trimmed module tree: what an installer needs for disks,
 	# filesystems, device-mapper, md, crypto and virtio; NVMe and SD/MMC
 	# (sdhci-pci) for the NVMe drive and SD card a VM may have
-	# (Options.NVMe, Options.SD).
+	# (Options.NVMe, Options.SD); dax, which dm-mod needs where it is a
+	# module (arm64; built in on amd64): without it no device-mapper, so no
+	# LVM or LUKS.
 	m=$w/k/lib/modules/$kver
 	mt=$kout/modules/lib/modules/$kver
 	mkdir -p "$mt/kernel/drivers/net" "$mt/kernel/net/core"
 	cp "$m"/modules.order "$m"/modules.builtin* "$mt/"
 	cp -a "$m/kernel/fs" "$m/kernel/lib" "$m/kernel/crypto" "$m/kernel/arch" "$m/kernel/block" "$mt/kernel/"
-	for d in virtio block md char/hw_random nvdimm scsi/virtio_scsi.ko net/virtio_net.ko net/net_failover.ko nvme/host mmc; do
+	for d in virtio block md char/hw_random nvdimm scsi/virtio_scsi.ko net/virtio_net.ko net/net_failover.ko nvme/host mmc dax; do
 		if [ -e "$m/kernel/drivers/$d" ]; then
 			mkdir -p "$mt/kernel/drivers/$(dirname "$d")"
 			cp -a "$m/kernel/drivers/$d" "$mt/kernel/drivers/$(dirname "$d")/"
