@@ -85,7 +85,7 @@ var (
 	// ISOAarch64 is the NixOS ISO's profile on aarch64 (the official
 	// aarch64 minimal ISO), with its old install: two boots of the
 	// installer under emulation, so the CI runs it only with
-	// FLEET_ENDSTATE=all.
+	// FLEET_RIG_AARCH64=all.
 	ISOAarch64 = Profile{Name: rig.ProfileISO, Password: ISO.Password, OldInstall: true, Arch: rig.ArchAarch64}
 )
 
